@@ -1,0 +1,165 @@
+"""Every way a registry conversation can fail, as one tree under `RegistryError`.
+
+The not-found family keeps the old Go client's wording word for word, because callers match on
+it; everything else is a short lower-case sentence that names the URL or repository and, where
+something can be done, says what. Facts are attributes, so code never parses messages.
+"""
+
+from __future__ import annotations
+
+import json
+
+__all__ = [
+    "AuthenticationError",
+    "BlobNotFound",
+    "DigestMismatch",
+    "ImageNotFound",
+    "InvalidReference",
+    "NetworkError",
+    "NotFound",
+    "ProtocolError",
+    "RegistryError",
+    "RegistryNotFound",
+    "RepositoryNotFound",
+    "ServerError",
+    "TagNotFound",
+    "TooLarge",
+    "is_not_found",
+]
+
+
+def _q(text: str) -> str:
+    """Quote like Go's ``%q``, which the seed's messages use."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+class RegistryError(Exception):
+    """The base of every error regwire raises about a registry or a reference."""
+
+
+class NotFound(RegistryError):
+    """Something the caller named does not exist (or the registry will not admit it does)."""
+
+
+class RegistryNotFound(NotFound):
+    """The registry could not be reached at all (connection refused)."""
+
+    def __init__(self, registry: str, detail: str = "") -> None:
+        self.registry, self.detail = registry, detail
+        super().__init__(f"the registry {_q(registry)} could not be reached")
+
+
+class RepositoryNotFound(NotFound):
+    """The repository does not exist, or the credentials may not see it."""
+
+    def __init__(self, repository: str) -> None:
+        self.repository = repository
+        super().__init__(f"the repository {_q(repository)} was not found")
+
+
+class TagNotFound(NotFound):
+    """The tag is not set on the repository; ``was_default`` when the caller named no tag."""
+
+    def __init__(self, repository: str, tag: str, was_default: bool = False) -> None:
+        self.repository, self.tag, self.was_default = repository, tag, was_default
+        if was_default:
+            message = f"the default tag {_q(tag)} has not been set on repository {_q(repository)}"
+        else:
+            message = f"tag {_q(tag)} has not been set on repository {_q(repository)}"
+        super().__init__(message)
+
+
+class ImageNotFound(NotFound):
+    """The image (by id or digest) is not in the repository."""
+
+    def __init__(self, repository: str, image: str, tag: str = "") -> None:
+        self.repository, self.image, self.tag = repository, image, tag
+        if tag:
+            message = (
+                f"the image {_q(image)} in repository {_q(repository)} with tag {_q(tag)} "
+                "was not found and may have been deleted"
+            )
+        else:
+            message = (
+                f"the image {_q(image)} in repository {_q(repository)} "
+                "was not found and may have been deleted"
+            )
+        super().__init__(message)
+
+
+class BlobNotFound(NotFound):
+    """The blob is not in the repository."""
+
+    def __init__(self, repository: str, digest: str) -> None:
+        self.repository, self.digest = repository, digest
+        super().__init__(f"blob {digest} was not found in repository {_q(repository)}")
+
+
+class InvalidReference(RegistryError, ValueError):
+    """An image reference, repository name or registry name that does not follow the grammar."""
+
+    def __init__(self, text: str, problem: str) -> None:
+        self.text, self.problem = text, problem
+        super().__init__(f"invalid reference {_q(text)}: {problem}")
+
+
+class AuthenticationError(RegistryError):
+    """The registry or its token realm refused us, failed, or answered something unusable."""
+
+    def __init__(self, url: str, problem: str, status: int | None = None) -> None:
+        self.url, self.problem, self.status = url, problem, status
+        super().__init__(f"authentication with {url} failed: {problem}")
+
+
+class ProtocolError(RegistryError):
+    """The registry answered something that breaks the protocol: bad JSON, headers or status."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url, self.problem = url, problem
+        super().__init__(f"{url}: {problem}")
+
+
+class ServerError(RegistryError):
+    """The registry kept failing (5xx, 429) after every retry we allow."""
+
+    def __init__(self, url: str, status: int, detail: str = "") -> None:
+        self.url, self.status, self.detail = url, status, detail
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{url} answered {status}{extra} and kept failing after retries; try again later"
+        )
+
+
+class NetworkError(RegistryError):
+    """The request got no answer: DNS, TLS, timeout or reset (a refusal is `RegistryNotFound`)."""
+
+    def __init__(self, url: str, reason: str, detail: str = "") -> None:
+        self.url, self.reason, self.detail = url, reason, detail
+        hint = {
+            "tls": "; if the registry uses a private CA, pass ca_file or cert_dir",
+            "dns": "; check the registry name",
+            "timeout": "; the registry may be overloaded, or raise the timeout",
+        }.get(reason, "")
+        extra = f": {detail}" if detail else ""
+        super().__init__(f"{reason} error talking to {url}{extra}{hint}")
+
+
+class DigestMismatch(RegistryError):
+    """Content whose digest is not the one it was asked for or announced with."""
+
+    def __init__(self, url: str, expected: str, actual: str) -> None:
+        self.url, self.expected, self.actual = url, expected, actual
+        super().__init__(f"{url} sent content with digest {actual}, expected {expected}")
+
+
+class TooLarge(RegistryError):
+    """A body larger than we accept for its kind (4 MiB for manifests, as containerd)."""
+
+    def __init__(self, url: str, limit: int) -> None:
+        self.url, self.limit = url, limit
+        super().__init__(f"{url} sent more than {limit} bytes, the most we accept here")
+
+
+def is_not_found(error: BaseException) -> bool:
+    """Whether ``error`` says that something does not exist, as the seed's ``IsNotFound``."""
+    return isinstance(error, NotFound)

@@ -1,0 +1,130 @@
+"""Intents the core asks a driver to perform, and the events a driver reports back.
+
+They are frozen, slotted dataclasses with tuple fields, so that they are hashable and compare by
+value: a scripted test or a hypothesis property asserts on them directly, as h11 does with its
+events. Drivers never subclass them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Literal, TypeAlias, TypeVar
+
+__all__ = [
+    "ConnectionFailed",
+    "Event",
+    "Intent",
+    "Operation",
+    "Request",
+    "Response",
+    "Sleep",
+    "header",
+    "header_values",
+]
+
+Headers: TypeAlias = tuple[tuple[str, str], ...]
+
+FailureReason: TypeAlias = Literal["refused", "dns", "tls", "timeout", "reset", "other"]
+_REASONS = frozenset({"refused", "dns", "tls", "timeout", "reset", "other"})
+_METHODS = frozenset({"GET", "HEAD", "POST"})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An HTTP request the core wants made.
+
+    ``url`` is absolute. ``verify`` is False only for a registry the caller marked insecure: the
+    driver then skips TLS verification for this request. ``max_body`` bounds what the driver
+    buffers of the answer; a body that would exceed it is reported as a response with
+    ``truncated=True`` instead of being read whole (the core turns that into ``TooLarge``).
+    ``stream`` asks the driver to hand a 2xx body to the caller's sink instead of buffering it
+    (large blobs); the core then receives the response with an empty body and the digest the
+    driver computed while streaming, in ``Response.streamed_digest``.
+    """
+
+    method: str
+    url: str
+    headers: Headers = ()
+    body: bytes = b""
+    verify: bool = True
+    max_body: int = 4 * 1024 * 1024
+    stream: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in _METHODS:
+            raise ValueError(f"unsupported method {self.method!r}")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"request url must be absolute http(s), got {self.url!r}")
+        if not isinstance(self.headers, tuple):
+            raise TypeError("headers must be a tuple of (name, value) pairs")
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        return header(self.headers, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The answer to the last `Request`: status, headers as received, and the (bounded) body."""
+
+    status: int
+    headers: Headers = ()
+    body: bytes = b""
+    truncated: bool = False
+    streamed_digest: str | None = None
+    streamed_size: int = 0
+
+    def __post_init__(self) -> None:
+        if not 100 <= self.status <= 999:
+            raise ValueError(f"status must be a 3-digit HTTP code, got {self.status}")
+        if not isinstance(self.headers, tuple):
+            raise TypeError("headers must be a tuple of (name, value) pairs")
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        return header(self.headers, name)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFailed:
+    """The request got no HTTP response at all: ``reason`` says why, ``message`` in OS words."""
+
+    reason: FailureReason
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.reason not in _REASONS:
+            raise ValueError(f"unknown connection failure reason {self.reason!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait ``seconds``, then resume the operation with ``None``."""
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not self.seconds >= 0:
+            raise ValueError(f"cannot sleep {self.seconds} seconds")
+
+
+Intent: TypeAlias = Request | Sleep
+Event: TypeAlias = Response | ConnectionFailed | None
+T = TypeVar("T")
+Operation: TypeAlias = Generator[Intent, Event, T]
+
+
+def header(headers: Headers, name: str) -> str | None:
+    """The first value of header ``name`` in ``headers``, compared case-insensitively."""
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def header_values(headers: Headers, name: str) -> list[str]:
+    """Every value of header ``name``, in order (for headers that may repeat)."""
+    name = name.lower()
+    return [value for key, value in headers if key.lower() == name]
