@@ -1,5 +1,6 @@
 """regwire: a client for Docker and OCI container registries, with a sans-IO core."""
 
+from .sansio.auth import Credentials
 from .sansio.errors import (
     AuthenticationError,
     BlobNotFound,
@@ -8,6 +9,7 @@ from .sansio.errors import (
     InvalidReference,
     NetworkError,
     NotFound,
+    PlatformNotFound,
     ProtocolError,
     RegistryError,
     RegistryNotFound,
@@ -17,6 +19,8 @@ from .sansio.errors import (
     TooLarge,
     is_not_found,
 )
+from .sansio.image import Image, ImageConfig
+from .sansio.manifests import Manifest, Platform
 from .sansio.reference import Reference
 
 __version__ = "0.1.0"
@@ -24,11 +28,17 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthenticationError",
     "BlobNotFound",
+    "Credentials",
     "DigestMismatch",
+    "Image",
+    "ImageConfig",
     "ImageNotFound",
     "InvalidReference",
+    "Manifest",
     "NetworkError",
     "NotFound",
+    "Platform",
+    "PlatformNotFound",
     "ProtocolError",
     "Reference",
     "RegistryError",

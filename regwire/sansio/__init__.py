@@ -1,5 +1,6 @@
 """The pure protocol core: no sockets, no clock reads, no sleeping, no files, no environment."""
 
+from .auth import Credentials, Token
 from .challenges import Challenge, parse_challenges
 from .drive import drive
 from .errors import (
@@ -10,6 +11,7 @@ from .errors import (
     InvalidReference,
     NetworkError,
     NotFound,
+    PlatformNotFound,
     ProtocolError,
     RegistryError,
     RegistryNotFound,
@@ -19,36 +21,55 @@ from .errors import (
     TooLarge,
     is_not_found,
 )
-from .events import ConnectionFailed, Operation, Request, Response, Sleep
+from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Request, Response, Sleep
+from .image import Image, ImageConfig
 from .links import Link, next_link, parse_links
+from .manifests import Descriptor, Manifest, Notices, Platform
+from .names import RegistryURL, normalize_registry_name
 from .reference import Reference
+from .registry import Limits, Registry
 
 __all__ = [
     "AuthenticationError",
     "BlobNotFound",
+    "BodyChunk",
     "Challenge",
     "ConnectionFailed",
+    "Credentials",
+    "Descriptor",
     "DigestMismatch",
+    "Image",
+    "ImageConfig",
     "ImageNotFound",
     "InvalidReference",
+    "Limits",
     "Link",
+    "Manifest",
     "NetworkError",
     "NotFound",
+    "Notices",
     "Operation",
+    "Platform",
+    "PlatformNotFound",
     "ProtocolError",
+    "ReadBody",
     "Reference",
+    "Registry",
     "RegistryError",
     "RegistryNotFound",
+    "RegistryURL",
     "RepositoryNotFound",
     "Request",
     "Response",
     "ServerError",
     "Sleep",
     "TagNotFound",
+    "Token",
     "TooLarge",
     "drive",
     "is_not_found",
     "next_link",
+    "normalize_registry_name",
     "parse_challenges",
     "parse_links",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidReference",
     "NetworkError",
     "NotFound",
+    "PlatformNotFound",
     "ProtocolError",
     "RegistryError",
     "RegistryNotFound",
@@ -163,3 +164,15 @@ class TooLarge(RegistryError):
 def is_not_found(error: BaseException) -> bool:
     """Whether ``error`` says that something does not exist, as the seed's ``IsNotFound``."""
     return isinstance(error, NotFound)
+
+
+class PlatformNotFound(NotFound):
+    """A multi-platform image has no manifest for the platform asked for."""
+
+    def __init__(self, repository: str, platform: str, available: list[str]) -> None:
+        self.repository, self.platform, self.available = repository, platform, available
+        have = ", ".join(available) or "none"
+        super().__init__(
+            f"repository {_q(repository)} has no image for platform {platform} (it has: {have}); "
+            "pass another platform"
+        )

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypeVar
 
 __all__ = [
+    "BodyChunk",
     "ConnectionFailed",
     "Event",
     "Intent",
     "Operation",
+    "ReadBody",
     "Request",
     "Response",
     "Sleep",
@@ -38,9 +40,10 @@ class Request:
     driver then skips TLS verification for this request. ``max_body`` bounds what the driver
     buffers of the answer; a body that would exceed it is reported as a response with
     ``truncated=True`` instead of being read whole (the core turns that into ``TooLarge``).
-    ``stream`` asks the driver to hand a 2xx body to the caller's sink instead of buffering it
-    (large blobs); the core then receives the response with an empty body and the digest the
-    driver computed while streaming, in ``Response.streamed_digest``.
+    ``stream`` asks the driver not to read the body at all: it answers with the status and
+    headers (``Response.pending``), and the core then pulls the body with `ReadBody` intents,
+    hashing each chunk as it passes, so a layer of any size flows in constant memory. A driver
+    that is next asked for anything but `ReadBody` drops the unread rest with its connection.
     """
 
     method: str
@@ -66,14 +69,17 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """The answer to the last `Request`: status, headers as received, and the (bounded) body."""
+    """The answer to the last `Request`: status, headers as received, and the (bounded) body.
+
+    ``truncated`` says the body was longer than ``Request.max_body`` and was cut there;
+    ``pending`` says the body of a streamed request is left unread, for `ReadBody`.
+    """
 
     status: int
     headers: Headers = ()
     body: bytes = b""
     truncated: bool = False
-    streamed_digest: str | None = None
-    streamed_size: int = 0
+    pending: bool = False
 
     def __post_init__(self) -> None:
         if not 100 <= self.status <= 999:
@@ -109,8 +115,20 @@ class Sleep:
             raise ValueError(f"cannot sleep {self.seconds} seconds")
 
 
-Intent: TypeAlias = Request | Sleep
-Event: TypeAlias = Response | ConnectionFailed | None
+@dataclass(frozen=True, slots=True)
+class ReadBody:
+    """Read the next chunk of the pending body of the last streamed `Request`."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyChunk:
+    """The next chunk of a streamed body; ``data == b""`` means the body has ended."""
+
+    data: bytes
+
+
+Intent: TypeAlias = Request | Sleep | ReadBody
+Event: TypeAlias = Response | ConnectionFailed | BodyChunk | None
 T = TypeVar("T")
 Operation: TypeAlias = Generator[Intent, Event, T]
 

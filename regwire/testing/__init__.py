@@ -1,0 +1,6 @@
+"""Test helpers for regwire and its users: an in-memory registry and a fake network."""
+
+from .model import AuthMode, ModelRegistry, sha256
+from .network import FAULTS, FakeClock, FakeNetwork, Fault
+
+__all__ = ["FAULTS", "AuthMode", "FakeClock", "FakeNetwork", "Fault", "ModelRegistry", "sha256"]

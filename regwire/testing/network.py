@@ -1,0 +1,167 @@
+"""A pure stand-in for the network: performs intents against a handler, with injected faults.
+
+`FakeNetwork` is what a driver is, minus the sockets: it answers `Request` intents by calling a
+handler (a `ModelRegistry`), enforces ``max_body`` as drivers do, serves streamed bodies to
+`ReadBody`, and answers `Sleep` by advancing a fake clock. A fault plan, consumed one entry per
+request, turns answers into the failures real networks and registries produce. It also watches
+for credentials sent where they do not belong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+from urllib.parse import urlsplit
+
+from ..sansio.events import (
+    BodyChunk,
+    ConnectionFailed,
+    Event,
+    Intent,
+    ReadBody,
+    Request,
+    Response,
+    Sleep,
+)
+
+__all__ = ["FAULTS", "FakeClock", "FakeNetwork", "Fault"]
+
+Fault = Literal[
+    "ok",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "reset",
+    "timeout",
+    "refused",
+    "truncate",
+    "tamper",
+    "garbage",
+    "jwt401",
+    "redirect",
+]
+FAULTS: tuple[Fault, ...] = (
+    "ok",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "reset",
+    "timeout",
+    "refused",
+    "truncate",
+    "tamper",
+    "garbage",
+    "jwt401",
+    "redirect",
+)
+
+
+@dataclass
+class FakeClock:
+    """A clock that moves only when told to (by `Sleep`, or by a test)."""
+
+    now: float = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class FakeNetwork:
+    """Performs intents against ``handler``, applying ``faults`` to successive requests."""
+
+    handler: Callable[[Request], Response]
+    faults: Iterable[Fault] = ()
+    clock: FakeClock = field(default_factory=FakeClock)
+    refuse_https: bool = False
+    credential_hosts: frozenset[str] = frozenset()
+    chunk_size: int = 7
+    requests: list[Request] = field(default_factory=list)
+    slept: float = 0.0
+    leaked: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._plan = iter(self.faults)
+        self._pending: bytes | None = None
+
+    def __call__(self, intent: Intent) -> Event:
+        if isinstance(intent, Sleep):
+            self.slept += intent.seconds
+            self.clock.advance(intent.seconds)
+            return None
+        if isinstance(intent, ReadBody):
+            if self._pending is None:
+                raise AssertionError("ReadBody without a pending body")
+            chunk, self._pending = (
+                self._pending[: self.chunk_size],
+                self._pending[self.chunk_size :],
+            )
+            if not chunk:
+                self._pending = None
+            return BodyChunk(chunk)
+        self._pending = None
+        self.requests.append(intent)
+        self._watch(intent)
+        if self.refuse_https and intent.url.startswith("https://"):
+            return ConnectionFailed("tls", "wrong version number")
+        fault: Fault = next(self._plan, "ok")
+        failure = self._fail(fault, intent)
+        if isinstance(failure, ConnectionFailed):
+            return failure
+        response = failure or self.handler(intent)
+        if response.status < 300 or response.status >= 400:
+            response = self._corrupt(fault, response)
+        if intent.method == "HEAD":
+            response = replace(response, body=b"")
+        if intent.stream:
+            self._pending = response.body
+            return replace(response, body=b"", pending=True)
+        if len(response.body) > intent.max_body:
+            return replace(response, body=response.body[: intent.max_body], truncated=True)
+        return response
+
+    def _watch(self, request: Request) -> None:
+        host = urlsplit(request.url).hostname or ""
+        if (
+            request.header("Authorization")
+            and self.credential_hosts
+            and (host not in self.credential_hosts)
+        ):
+            self.leaked.append(request)
+        if (
+            request.header("Authorization")
+            and request.url.startswith("http://")
+            and ((request.header("Authorization") or "").startswith("Basic") and request.verify)
+        ):
+            self.leaked.append(request)
+
+    def _fail(self, fault: Fault, request: Request) -> Response | ConnectionFailed | None:
+        if fault in ("reset", "timeout", "refused"):
+            return ConnectionFailed(fault, f"injected {fault}")
+        if fault in ("429", "500", "502", "503", "504"):
+            headers = (("Retry-After", "1"),) if fault == "429" else ()
+            return Response(int(fault), headers, b"<html>busy</html>")
+        if fault == "jwt401" and request.header("Authorization"):
+            challenge = 'Bearer realm="https://auth.test/token",service="registry.test"'
+            return Response(401, (("WWW-Authenticate", challenge),))
+        if fault == "redirect" and not request.url.endswith("#r"):
+            return Response(307, (("Location", request.url + "#r"),))
+        return None
+
+    def _corrupt(self, fault: Fault, response: Response) -> Response:
+        body = response.body
+        if fault == "truncate" and body:
+            return replace(response, body=body[: len(body) // 2])
+        if fault == "tamper" and body:
+            return replace(response, body=body[:-1] + bytes([body[-1] ^ 1]))
+        if fault == "garbage":
+            return replace(response, body=b"\xff\x00<html>", headers=())
+        return response
