@@ -1,5 +1,6 @@
 """regwire: a client for Docker and OCI container registries, with a sans-IO core."""
 
+from .drivers.sync import Client
 from .sansio.auth import Credentials
 from .sansio.errors import (
     AuthenticationError,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
+    "Client",
     "BlobNotFound",
     "Credentials",
     "DigestMismatch",

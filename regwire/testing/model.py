@@ -319,7 +319,7 @@ class ModelRegistry:
     def _challenge(self, scope: str | None, error: str | None = None) -> tuple[str, str]:
         if self.auth == "basic":
             return ("WWW-Authenticate", 'Basic realm="model"')
-        params = [f'realm="https://{self.realm_host}/token"']
+        params = [f'realm="{self.scheme}://{self.realm_host}/token"']
         if self.service:
             params.append(f'service="{self.service}"')
         if scope:
@@ -443,7 +443,8 @@ class ModelRegistry:
                 return _error(404, "BLOB_UNKNOWN", "blob unknown to registry")
             if self.cdn_host:
                 return Response(
-                    307, (("Location", f"https://{self.cdn_host}/{repository}/{rest}?sig=ok"),)
+                    307,
+                    (("Location", f"{self.scheme}://{self.cdn_host}/{repository}/{rest}?sig=ok"),),
                 )
             return Response(
                 200,
