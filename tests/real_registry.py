@@ -1,0 +1,340 @@
+"""The real CNCF distribution registry (``docker-registry``) and skopeo, for end-to-end tests.
+
+`RealRegistry` writes a config into a temporary directory and runs ``docker-registry serve`` on
+``127.0.0.1`` in one of three modes: no auth, htpasswd Basic, and token auth whose realm is a
+token server of ours (`TokenServer`) that signs RS256 JWTs with a certificate the registry trusts
+(``x5c`` header), as Docker Hub's does. Images are built as OCI layouts on disk and pushed with
+``skopeo copy``. If the registry or skopeo is missing, we fail and say how to install them: these
+tests never skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import bcrypt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from regwire.sansio import Request, Response
+from regwire.testing.server import LoopbackServer
+
+Mode = Literal["none", "basic", "token"]
+USER, PASSWORD = "alice", "wonderland-7"
+SERVICE, ISSUER = "regwire-test-registry", "regwire-test-issuer"
+INSTALL = "install them with: apt-get install docker-registry skopeo (bash scripts/test does)"
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("docker-registry", "skopeo") if shutil.which(tool) is None]
+    if missing:
+        raise RuntimeError(f"{' and '.join(missing)} not found on PATH; {INSTALL}")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+class TokenServer:
+    """A Docker token server: Basic credentials (or none) in, a signed JWT out."""
+
+    def __init__(self, directory: Path) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "regwire token signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.bundle = directory / "token-root.pem"
+        self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.requests: list[Request] = []
+        self.server = LoopbackServer(self.handle)
+
+    @property
+    def realm(self) -> str:
+        return f"{self.server.url}/token"
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _user(self, request: Request) -> str | bool | None:
+        header = request.header("Authorization") or ""
+        if not header:
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return user if (user, password) == (USER, PASSWORD) else False
+
+    def handle(self, request: Request) -> Response:
+        self.requests.append(request)
+        parts = urlsplit(request.url)
+        if parts.path != "/token":
+            return Response(404)
+        user = self._user(request)
+        if user is False:
+            return Response(401, body=b'{"details":"bad credentials"}')
+        query = parse_qs(parts.query)
+        access = []
+        for scope in query.get("scope", []):
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            granted = actions.split(",") if user else [a for a in actions.split(",") if a == "pull"]
+            access.append({"type": kind, "name": name, "actions": granted})
+        now = int(time.time())
+        header = {
+            "typ": "JWT",
+            "alg": "RS256",
+            "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()],
+        }
+        claims = {
+            "iss": ISSUER,
+            "sub": user or "",
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        token = f"{signing_input}.{_b64(signature)}"
+        body = {
+            "token": token,
+            "access_token": token,
+            "expires_in": 300,
+            "issued_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        }
+        return Response(200, (("Content-Type", "application/json"),), json.dumps(body).encode())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RealRegistry:
+    """``docker-registry serve`` on 127.0.0.1, in one auth mode, in a temporary directory."""
+
+    def __init__(self, directory: Path, mode: Mode) -> None:
+        require_tools()
+        self.directory, self.mode = directory, mode
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self.authority = f"127.0.0.1:{self.port}"
+        self.token_server: TokenServer | None = None
+        auth = ""
+        if mode == "basic":
+            hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
+            (directory / "htpasswd").write_text(f"{USER}:{hashed}\n")
+            auth = f"auth:\n  htpasswd:\n    realm: regwire\n    path: {directory / 'htpasswd'}\n"
+        elif mode == "token":
+            self.token_server = TokenServer(directory)
+            auth = (
+                "auth:\n  token:\n"
+                f"    realm: {self.token_server.realm}\n    service: {SERVICE}\n"
+                f"    issuer: {ISSUER}\n    rootcertbundle: {self.token_server.bundle}\n"
+            )
+        config = directory / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.authority}\n  secret: regwire-test-secret\n{auth}"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        self.log = open(directory / "registry.log", "wb")  # noqa: SIM115 - closed in close()
+        self.process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        self._wait()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"docker-registry exited with {self.process.returncode}: "
+                    + (self.directory / "registry.log").read_text()[-2000:]
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("docker-registry did not start listening within 20 s")
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        if self.token_server is not None:
+            self.token_server.close()
+
+    def creds_args(self, flag: str) -> list[str]:
+        return [] if self.mode == "none" else [flag, f"{USER}:{PASSWORD}"]
+
+    def skopeo(self, *args: str, creds: str = "--creds") -> Any:
+        done = subprocess.run(
+            ["skopeo", *args[:1], *self.creds_args(creds), *args[1:]],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"skopeo {' '.join(args)} failed: {done.stderr.decode()[-2000:]}")
+        return done.stdout
+
+    def push(
+        self,
+        layout: Path,
+        ref: str,
+        *,
+        tag: str = "latest",
+        fmt: str | None = None,
+        all_images: bool = False,
+    ) -> None:
+        args = ["copy", "--dest-tls-verify=false", "--quiet"]
+        if fmt:
+            args += ["--format", fmt]
+        if all_images:
+            args.append("--all")
+        args += [f"oci:{layout}:{tag}", f"docker://{self.authority}/{ref}"]
+        self.skopeo(*args, creds="--dest-creds")
+
+    def inspect(self, ref: str, *extra: str) -> Any:
+        out = self.skopeo(
+            "inspect", "--tls-verify=false", *extra, f"docker://{self.authority}/{ref}"
+        )
+        return json.loads(out)
+
+    def list_tags(self, repository: str) -> list[str]:
+        out = self.skopeo(
+            "list-tags", "--tls-verify=false", f"docker://{self.authority}/{repository}"
+        )
+        return list(json.loads(out)["Tags"])
+
+
+# -- OCI layouts ---------------------------------------------------------------------------------
+
+
+def _put(layout: Path, data: bytes) -> dict[str, Any]:
+    digest = hashlib.sha256(data).hexdigest()
+    path = layout / "blobs" / "sha256" / digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+
+
+def _layer(content: bytes, name: str) -> tuple[bytes, str]:
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(content)
+        info.mtime = 1_700_000_000
+        tar.addfile(info, io.BytesIO(content))
+    raw = tar_bytes.getvalue()
+    return gzip.compress(raw, mtime=0), "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def image_manifest(
+    layout: Path,
+    *,
+    arch: str = "amd64",
+    variant: str | None = None,
+    config: dict[str, Any] | None = None,
+    author: str = "",
+    layers: int = 1,
+    seed: str = "",
+) -> dict[str, Any]:
+    blobs, diff_ids = [], []
+    for i in range(layers):
+        gz, diff_id = _layer(f"{seed} {arch} layer {i}\n".encode() * 50, f"file{i}.txt")
+        blobs.append(
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_put(layout, gz)}
+        )
+        diff_ids.append(diff_id)
+    document: dict[str, Any] = {
+        "created": "2024-03-04T05:06:07.123456789Z",
+        "architecture": arch,
+        "os": "linux",
+        "config": config or {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": "2024-03-04T05:06:07Z", "created_by": "regwire tests"}] * layers,
+    }
+    if author:
+        document["author"] = author
+    if variant:
+        document["variant"] = variant
+    raw_config = json.dumps(document).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            **_put(layout, raw_config),
+        },
+        "layers": blobs,
+    }
+    raw = json.dumps(manifest).encode()
+    platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+    return {"mediaType": manifest["mediaType"], **_put(layout, raw), "platform": platform}
+
+
+def write_layout(layout: Path, entries: dict[str, dict[str, Any]]) -> Path:
+    """An OCI layout whose index.json tags each entry (``tag -> descriptor``)."""
+    layout.mkdir(parents=True, exist_ok=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    manifests = [
+        {
+            **{k: v for k, v in d.items() if k != "platform"},
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }
+        for tag, d in entries.items()
+    ]
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
+    return layout
+
+
+def index_descriptor(layout: Path, children: list[dict[str, Any]]) -> dict[str, Any]:
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": children,
+    }
+    return {"mediaType": index["mediaType"], **_put(layout, json.dumps(index).encode())}
