@@ -230,3 +230,22 @@ def test_anonymous_pull_is_refused_where_auth_is_required(registry: RealRegistry
 def test_registry_is_really_there(registry: RealRegistry, tmp_path: Path) -> None:
     """Guard: these tests ran against a live process, not a stand-in."""
     assert registry.process.poll() is None
+
+
+def test_cli_inspect_matches_skopeo(
+    registry: RealRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from regwire.cli import main
+
+    creds = [] if registry.mode == "none" else ["--creds", f"{USER}:{PASSWORD}"]
+    refs = [f"{registry.authority}/{ref}" for ref in CORPUS]
+    assert main(["inspect", "--tls-verify=false", *creds, *refs]) == 0
+    ours = __import__("json").loads(capsys.readouterr().out)
+    for view, ref in zip(ours, CORPUS, strict=True):
+        theirs = registry.inspect(ref)
+        for key in ("Name", "Digest", "RepoTags", "Labels", "Architecture", "Os", "Layers", "Env"):
+            assert view[key] == theirs[key], (ref, key)
+        raw = registry.inspect(ref, "--raw")
+        if "layers" in raw:  # skopeo 1.9 prints no LayersData: compare with the manifest
+            assert [d["Digest"] for d in view["LayersData"]] == [d["digest"] for d in raw["layers"]]
+            assert [d["Size"] for d in view["LayersData"]] == [d["size"] for d in raw["layers"]]

@@ -1,0 +1,129 @@
+"""The regwire command against the model on loopback and the real registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from regwire.cli import main
+from regwire.testing.demo import demo_registry
+from regwire.testing.model import ModelRegistry
+from regwire.testing.server import LoopbackServer, serve_model
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[LoopbackServer, ModelRegistry]]:
+    server, model = serve_model(demo_registry)
+    with server:
+        yield server, model
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main([*argv, "--insecure", "--creds", ":"])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_inspect_prints_skopeo_keys(
+    demo: tuple[LoopbackServer, ModelRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, model = demo
+    status, out, _ = run(capsys, "inspect", f"{server.authority}/library/alpine:3.20")
+    assert status == 0
+    view = json.loads(out)
+    assert view["Digest"] == model.repositories["library/alpine"].tags["3.20"]
+    assert view["RepoTags"] == ["3.20"]
+    assert set(view) == {
+        "Name",
+        "Digest",
+        "RepoTags",
+        "Created",
+        "DockerVersion",
+        "Labels",
+        "Architecture",
+        "Os",
+        "Layers",
+        "LayersData",
+        "Env",
+    }
+
+
+def test_several_images_keep_argument_order_and_report_failures(
+    demo: tuple[LoopbackServer, ModelRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, _ = demo
+    a = server.authority
+    status, out, err = run(
+        capsys,
+        "inspect",
+        "--no-tags",
+        f"{a}/team/api:v2",
+        f"{a}/library/alpine:nope",
+        f"{a}/library/alpine:3.20",
+    )
+    assert status == 3
+    views = json.loads(out)
+    assert [v["Name"].split("/", 1)[1] for v in views] == ["team/api", "library/alpine"]
+    assert err.strip() == 'regwire: tag "nope" has not been set on repository "library/alpine"'
+
+
+def test_raw_config_platform_jsonl(
+    demo: tuple[LoopbackServer, ModelRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, _model = demo
+    a = server.authority
+    _, out, _ = run(capsys, "inspect", "--raw", f"{a}/library/busybox")
+    assert json.loads(out)["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    _, out, _ = run(
+        capsys, "inspect", "--config", "--platform", "linux/arm/v7", f"{a}/library/busybox"
+    )
+    assert json.loads(out)["config"]["Labels"] == {"platform": "linux/arm/v7"}
+    _, out, _ = run(
+        capsys, "inspect", "--jsonl", "--no-tags", f"{a}/library/alpine:3.20", f"{a}/team/api:v2"
+    )
+    assert len(out.splitlines()) == 2
+
+
+def test_tags_digest_manifest_blob(
+    demo: tuple[LoopbackServer, ModelRegistry], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server, model = demo
+    a = server.authority
+    _, out, _ = run(capsys, "tags", f"{a}/team/nightly")
+    assert out.splitlines() == model.tag_list("team/nightly")
+    _, out, _ = run(capsys, "digest", f"{a}/team/api:v2")
+    assert out.strip() == model.repositories["team/api"].tags["v2"]
+    layer = json.loads(
+        model.repositories["library/alpine"].manifests[
+            model.repositories["library/alpine"].tags["3.20"]
+        ][1]
+    )["layers"][0]["digest"]
+    status, _, err = run(
+        capsys, "blob", f"{a}/library/alpine@{layer}", "-o", str(tmp_path / "layer")
+    )
+    assert status == 0 and err == ""  # nothing on stderr when not a terminal
+    assert (tmp_path / "layer").read_bytes() == model.repositories["library/alpine"].blobs[layer]
+
+
+def test_exit_codes(
+    capsys: pytest.CaptureFixture[str], demo: tuple[LoopbackServer, ModelRegistry]
+) -> None:
+    assert main(["inspect", "Not/Valid"]) == 2
+    assert "lower-case" in capsys.readouterr().err
+    assert main(["tags", "127.0.0.1:1/a/b", "--insecure", "--timeout", "1"]) == 3  # refused
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
+
+
+def test_demo_runs_as_a_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "regwire", "demo"], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert b'"API": "v2"' in done.stdout and b'"Architecture": "arm64"' in done.stdout
