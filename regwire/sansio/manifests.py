@@ -54,23 +54,15 @@ ACCEPT = ", ".join(
     [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_SCHEMA2, DOCKER_SCHEMA1_SIGNED, DOCKER_SCHEMA1]
 )
 
-_MAX_DEPTH = 64
-
-
 def decode_json(raw: bytes, url: str, what: str) -> Any:
     """Decode a JSON body, turning every failure (bad UTF-8, syntax, depth) into ProtocolError."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ProtocolError(url, f"{what} is not UTF-8: {exc}") from exc
-    depth = 0
-    for char in text if len(text) < 4096 else ():  # cheap pre-check only for small bodies
-        depth += (char in "[{") - (char in "]}")
-        if depth > _MAX_DEPTH:
-            raise ProtocolError(url, f"{what} nests deeper than {_MAX_DEPTH} levels")
     try:
         return json.loads(text)
-    except RecursionError as exc:
+    except RecursionError as exc:  # the C decoder's own depth guard
         raise ProtocolError(url, f"{what} nests too deeply to decode") from exc
     except ValueError as exc:
         raise ProtocolError(url, f"{what} is not valid JSON: {exc}") from exc

@@ -38,6 +38,7 @@ _HOST = re.compile(
 _ALGORITHM = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*\Z")
 _ENCODED = re.compile(r"[A-Za-z0-9=_-]+\Z")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+_LOWER_HEX = re.compile(r"[0-9a-f]+\Z")
 
 
 def check_digest(digest: str, text: str | None = None) -> str:
@@ -54,7 +55,7 @@ def check_digest(digest: str, text: str | None = None) -> str:
         raise InvalidReference(where, f"digest algorithm {algorithm!r} is not valid")
     expected = _HEX_LENGTHS.get(algorithm)
     if expected is not None:
-        if len(encoded) != expected or not all(c in "0123456789abcdef" for c in encoded):
+        if len(encoded) != expected or not _LOWER_HEX.match(encoded):
             raise InvalidReference(
                 where, f"a {algorithm} digest needs {expected} lower-case hex digits"
             )

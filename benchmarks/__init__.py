@@ -1,0 +1,1 @@
+"""Reproducible benchmarks for regwire; ``python -m benchmarks`` runs them."""
