@@ -10,7 +10,9 @@ from benchmarks import core
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    )
     print(core.report(core.run(iterations=50 if quick else 2000, repeats=1 if quick else 7)))
     return 0
 

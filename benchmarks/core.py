@@ -20,9 +20,17 @@ from regwire.testing import FakeClock, ModelRegistry
 
 def _recorded() -> list[Response]:
     model = ModelRegistry("registry.test", auth="bearer")
-    model.push_image("library/app", "1", {"config": {"Labels": {f"l{i}": "v" * 40 for i in range(20)},
-                                                      "Env": [f"E{i}=x" for i in range(20)]}},
-                     [f"layer {i}".encode() for i in range(8)])
+    model.push_image(
+        "library/app",
+        "1",
+        {
+            "config": {
+                "Labels": {f"l{i}": "v" * 40 for i in range(20)},
+                "Env": [f"E{i}=x" for i in range(20)],
+            }
+        },
+        [f"layer {i}".encode() for i in range(8)],
+    )
     answers: list[Response] = []
 
     def record(intent: Any) -> Any:
@@ -42,14 +50,19 @@ def _wire(response: Response) -> bytes:
     conn.next_event()
     headers = [*response.headers, ("Content-Length", str(len(response.body)))]
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [headers[-1]]
-    return (conn.send(h11.Response(status_code=response.status, headers=headers)) or b"") + (
-        conn.send(h11.Data(data=response.body)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+    return (
+        (conn.send(h11.Response(status_code=response.status, headers=headers)) or b"")
+        + (conn.send(h11.Data(data=response.body)) or b"")
+        + (conn.send(h11.EndOfMessage()) or b"")
+    )
 
 
 def core_once(answers: list[Response]) -> None:
     it = iter(answers)
-    drive(Registry("registry.test", clock=FakeClock()).image_by_tag("library", "app", "1"),
-          lambda intent: next(it) if isinstance(intent, Request) else None)
+    drive(
+        Registry("registry.test", clock=FakeClock()).image_by_tag("library", "app", "1"),
+        lambda intent: next(it) if isinstance(intent, Request) else None,
+    )
 
 
 def h11_once(wires: list[bytes]) -> None:
@@ -79,8 +92,13 @@ def run(iterations: int = 2000, repeats: int = 5) -> dict[str, float]:
     wires = [_wire(r) for r in answers]
     core = _time(core_once, answers, iterations, repeats)
     parse = _time(h11_once, wires, iterations, repeats)
-    return {"requests": len(answers), "bytes": sum(map(len, wires)), "core_us": core,
-            "h11_us": parse, "ratio": core / parse}
+    return {
+        "requests": len(answers),
+        "bytes": sum(map(len, wires)),
+        "core_us": core,
+        "h11_us": parse,
+        "ratio": core / parse,
+    }
 
 
 def report(result: dict[str, float]) -> str:

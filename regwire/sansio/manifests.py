@@ -54,6 +54,7 @@ ACCEPT = ", ".join(
     [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_SCHEMA2, DOCKER_SCHEMA1_SIGNED, DOCKER_SCHEMA1]
 )
 
+
 def decode_json(raw: bytes, url: str, what: str) -> Any:
     """Decode a JSON body, turning every failure (bad UTF-8, syntax, depth) into ProtocolError."""
     try:
