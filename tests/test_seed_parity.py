@@ -105,7 +105,7 @@ def test_v1_not_found_errors() -> None:
     reg = Registry("old.test", clock=net.clock)
     with pytest.raises(RepositoryNotFound):
         drive(reg.image_tags("lib", "missing"), net)
-    with pytest.raises(TagNotFound, match='^tag "nope" has not been set'):
+    with pytest.raises(TagNotFound, match=r'^tag "nope" has not been set'):
         drive(reg.image_by_tag("lib", "app", "nope"), net)
     with pytest.raises(ImageNotFound, match='"zzz"'):
         drive(reg.image_by_id("lib", "app", "zzz"), net)
