@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from ..sansio.events import Request, Response
 from ..sansio.manifests import (
@@ -515,7 +515,3 @@ class ModelRegistry:
                 return Response(404, body=b'"Image not found"')
             return Response(200, (("Content-Type", "application/json"),), repo.v1_images[image_id])
         return Response(404)
-
-
-def quote_path(text: str) -> str:
-    return quote(text, safe="/:")
