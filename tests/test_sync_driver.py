@@ -223,7 +223,7 @@ def test_oversized_body_is_cut_and_connection_dropped(
         )
         assert isinstance(answer, Response)
         assert answer.truncated and len(answer.body) == 10
-        assert not transport._idle.get(next(iter(transport._idle), None), [])  # type: ignore[arg-type]
+        assert transport.pool.idle_count() == 0
     finally:
         transport.close()
 

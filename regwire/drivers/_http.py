@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import h11
@@ -21,14 +23,24 @@ from ..sansio.events import ConnectionFailed, FailureReason, Request
 __all__ = [
     "USER_AGENT",
     "Endpoint",
+    "Pool",
     "TLSConfig",
     "failure",
     "h11_request",
     "log",
+    "loggable",
+    "new_h11",
+    "read_body",
+    "read_chunk",
     "reason_for",
+    "response_headers",
+    "reusable",
+    "send_request",
 ]
 
 USER_AGENT = "regwire/0.1"
+T = TypeVar("T")
+C = TypeVar("C")
 log = logging.getLogger("regwire")
 
 
@@ -86,9 +98,16 @@ _TABLE: tuple[tuple[type[BaseException], FailureReason], ...] = (
 
 
 def reason_for(exc: BaseException) -> FailureReason:
-    for kind, reason in _TABLE:
-        if isinstance(exc, kind):
-            return reason
+    """The reason for ``exc``, judged by the innermost cause first (trio wraps OS/TLS errors)."""
+    chain: list[BaseException] = []
+    cursor: BaseException | None = exc
+    while cursor is not None and cursor not in chain:
+        chain.append(cursor)
+        cursor = cursor.__cause__
+    for error in reversed(chain):
+        for kind, reason in _TABLE:
+            if isinstance(error, kind) and reason != "other":
+                return reason
     return "other"
 
 
@@ -143,3 +162,111 @@ class TLSConfig:
                         raise ssl.SSLError(f"client certificate {path} has no {key.name}")
                     context.load_cert_chain(str(path), str(key))
         return context
+
+
+# -- the h11 exchange, written once for every driver ---------------------------------------------
+#
+# Each helper is a generator that yields ``bytes`` (send these) or ``None`` (give me the next bytes
+# received; ``b""`` at end of stream) and returns its result. A driver runs it with its own I/O:
+# blocking sockets, trio streams or asyncio streams.
+
+Wire = Generator[bytes | None, bytes, T]
+
+
+def _next_event(conn: h11.Connection) -> Wire[Any]:
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data((yield None))
+            continue
+        return event
+
+
+def send_request(conn: h11.Connection, request: Request, endpoint: Endpoint) -> Wire[h11.Response]:
+    """Send ``request`` and read the response head."""
+    yield conn.send(h11_request(request, endpoint)) or b""
+    if request.body:
+        yield conn.send(h11.Data(data=request.body)) or b""
+    yield conn.send(h11.EndOfMessage()) or b""
+    while True:
+        event = yield from _next_event(conn)
+        if isinstance(event, h11.Response):
+            return event
+        if not isinstance(event, h11.InformationalResponse):
+            raise h11.RemoteProtocolError(f"expected a response, got {type(event).__name__}")
+
+
+def read_body(conn: h11.Connection, limit: int) -> Wire[tuple[bytes, bool]]:
+    """Read the body up to ``limit`` bytes; True if it was longer (and the rest left unread)."""
+    body = bytearray()
+    while True:
+        event = yield from _next_event(conn)
+        if isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > limit:
+                return bytes(body[:limit]), True
+        elif isinstance(event, h11.EndOfMessage):
+            return bytes(body), False
+        else:
+            raise h11.RemoteProtocolError("connection closed before the body ended")
+
+
+def read_chunk(conn: h11.Connection) -> Wire[bytes]:
+    """The next piece of a streamed body, ``b""`` at its end."""
+    event = yield from _next_event(conn)
+    if isinstance(event, h11.Data):
+        return bytes(event.data) or (yield from read_chunk(conn))
+    if isinstance(event, h11.EndOfMessage):
+        return b""
+    raise h11.RemoteProtocolError("connection closed before the body ended")
+
+
+def reusable(conn: h11.Connection) -> bool:
+    """Whether ``conn`` finished its exchange cleanly and may carry another request."""
+    if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+        conn.start_next_cycle()
+        return True
+    return False
+
+
+def response_headers(head: h11.Response) -> tuple[tuple[str, str], ...]:
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers)
+
+
+def new_h11() -> h11.Connection:
+    return h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+
+
+def loggable(url: str) -> str:
+    """The URL without its query: realm queries name accounts, and logs travel."""
+    return url.split("?", 1)[0]
+
+
+class Pool(Generic[C]):
+    """Idle keep-alive connections per endpoint: bookkeeping only, no I/O."""
+
+    def __init__(self, max_idle: int = 8) -> None:
+        self.max_idle = max_idle
+        self._idle: dict[Endpoint, list[C]] = {}
+
+    def take(self, endpoint: Endpoint) -> C | None:
+        idle = self._idle.get(endpoint)
+        return idle.pop() if idle else None
+
+    def give(self, endpoint: Endpoint, conn: C) -> bool:
+        """Keep ``conn`` for reuse; False if the pool is full (the caller closes it)."""
+        idle = self._idle.setdefault(endpoint, [])
+        if len(idle) >= self.max_idle:
+            return False
+        idle.append(conn)
+        return True
+
+    def idle_count(self, endpoint: Endpoint | None = None) -> int:
+        if endpoint is not None:
+            return len(self._idle.get(endpoint, ()))
+        return sum(map(len, self._idle.values()))
+
+    def drain(self) -> list[C]:
+        conns = [conn for idle in self._idle.values() for conn in idle]
+        self._idle.clear()
+        return conns

@@ -35,7 +35,21 @@ from ..sansio.manifests import Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
 from ._client import ClientCore, as_reference
-from ._http import Endpoint, TLSConfig, failure, h11_request, log
+from ._http import (
+    Endpoint,
+    Pool,
+    TLSConfig,
+    Wire,
+    failure,
+    log,
+    loggable,
+    new_h11,
+    read_body,
+    read_chunk,
+    response_headers,
+    reusable,
+    send_request,
+)
 
 __all__ = ["Client", "Connection", "Transport"]
 
@@ -45,22 +59,27 @@ _CHUNK = 256 * 1024
 
 class _Conn:
     def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
-        self.sock, self.endpoint = sock, endpoint
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+        self.sock, self.endpoint, self.h11 = sock, endpoint, new_h11()
+
+    def run(self, wire: Wire[T]) -> T:
+        """Run one of `_http`'s h11 exchanges over this blocking socket."""
+        try:
+            out = next(wire)
+            while True:
+                if out is None:
+                    out = wire.send(self.sock.recv(_CHUNK))
+                else:
+                    self.sock.sendall(out)
+                    out = wire.send(b"")
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
     def close(self) -> None:
         try:
             self.sock.close()
         except OSError:
             pass
-
-    def next_event(self) -> object:
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                self.h11.receive_data(self.sock.recv(_CHUNK))
-                continue
-            return event
 
 
 class Transport:
@@ -69,17 +88,15 @@ class Transport:
     def __init__(
         self, timeout: float = 30.0, tls: TLSConfig | None = None, max_idle: int = 8
     ) -> None:
-        self.timeout, self.tls, self.max_idle = timeout, tls or TLSConfig(), max_idle
-        self._idle: dict[Endpoint, list[_Conn]] = {}
+        self.timeout, self.tls = timeout, tls or TLSConfig()
+        self.pool: Pool[_Conn] = Pool(max_idle)
         self._streaming: _Conn | None = None
         self.opened = 0
 
     def close(self) -> None:
         self._drop_stream()
-        for conns in self._idle.values():
-            for conn in conns:
-                conn.close()
-        self._idle.clear()
+        for conn in self.pool.drain():
+            conn.close()
 
     def perform(self, intent: Intent) -> Event:
         if isinstance(intent, Sleep):
@@ -106,35 +123,27 @@ class Transport:
         endpoint = Endpoint.of(request)
         started = time.perf_counter()
         for attempt in range(2):
-            idle = self._idle.get(endpoint)
-            reused = bool(idle)
-            conn: _Conn | None = None
-            received = False
+            conn = self.pool.take(endpoint)
+            reused = conn is not None
+            sent = False
             try:
-                conn = idle.pop() if idle else self._connect(endpoint)
+                if conn is None:
+                    conn = self._connect(endpoint)
                 conn.sock.settimeout(self.timeout)
-                conn.sock.sendall(conn.h11.send(h11_request(request, endpoint)) or b"")
-                if request.body:
-                    conn.sock.sendall(conn.h11.send(h11.Data(data=request.body)) or b"")
-                conn.sock.sendall(conn.h11.send(h11.EndOfMessage()) or b"")
-                event = conn.next_event()
-                received = True
-                while isinstance(event, h11.InformationalResponse):
-                    event = conn.next_event()
-                if not isinstance(event, h11.Response):
-                    raise h11.RemoteProtocolError(f"expected a response, got {event!r}")
-                response = self._answer(conn, request, event)
-            except (OSError, h11.ProtocolError, EOFError) as exc:
+                head = conn.run(send_request(conn.h11, request, endpoint))
+                sent = True
+                response = self._answer(conn, request, head)
+            except (OSError, h11.ProtocolError) as exc:
                 if conn is not None:
                     conn.close()
-                if reused and not received and attempt == 0 and request.method != "POST":
+                if reused and not sent and attempt == 0 and request.method != "POST":
                     continue  # the server closed the idle connection: once more, fresh
-                log.debug("%s %s failed: %s", request.method, _loggable(request.url), exc)
+                log.debug("%s %s failed: %s", request.method, loggable(request.url), exc)
                 return failure(exc)
             log.debug(
                 "%s %s -> %d (%.1f ms)",
                 request.method,
-                _loggable(request.url),
+                loggable(request.url),
                 response.status,
                 (time.perf_counter() - started) * 1000,
             )
@@ -142,65 +151,39 @@ class Transport:
         raise AssertionError("unreachable")
 
     def _answer(self, conn: _Conn, request: Request, head: h11.Response) -> Response:
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers)
+        headers = response_headers(head)
         if request.stream and request.method != "HEAD":
             self._streaming = conn
             return Response(head.status_code, headers, pending=True)
-        body = bytearray()
-        truncated = False
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > request.max_body:
-                    truncated = True
-                    break
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
-                raise h11.RemoteProtocolError("connection closed before the body ended")
+        body, truncated = conn.run(read_body(conn.h11, request.max_body))
         if truncated:
             conn.close()
-            return Response(head.status_code, headers, bytes(body[: request.max_body]), True)
-        self._release(conn)
-        return Response(head.status_code, headers, bytes(body))
+        else:
+            self._release(conn)
+        return Response(head.status_code, headers, body, truncated)
 
     def _release(self, conn: _Conn) -> None:
-        if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE:
-            conn.h11.start_next_cycle()
-            idle = self._idle.setdefault(conn.endpoint, [])
-            if len(idle) < self.max_idle:
-                idle.append(conn)
-                return
-        conn.close()
+        if not (reusable(conn.h11) and self.pool.give(conn.endpoint, conn)):
+            conn.close()
 
     def _read_chunk(self) -> BodyChunk | ConnectionFailed:
         conn = self._streaming
         if conn is None:
             return BodyChunk(b"")
         try:
-            event = conn.next_event()
+            chunk = conn.run(read_chunk(conn.h11))
         except (OSError, h11.ProtocolError) as exc:
             self._drop_stream()
             return failure(exc)
-        if isinstance(event, h11.Data):
-            return BodyChunk(bytes(event.data))
-        self._streaming = None
-        if isinstance(event, h11.EndOfMessage):
+        if not chunk:
+            self._streaming = None
             self._release(conn)
-            return BodyChunk(b"")
-        conn.close()
-        return failure(h11.RemoteProtocolError("connection closed before the body ended"))
+        return BodyChunk(chunk)
 
     def _drop_stream(self) -> None:
         if self._streaming is not None:
             self._streaming.close()
             self._streaming = None
-
-
-def _loggable(url: str) -> str:
-    """The URL without its query: realm queries name accounts, and logs travel."""
-    return url.split("?", 1)[0]
 
 
 class Runner(Protocol):
