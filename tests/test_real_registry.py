@@ -13,6 +13,7 @@ import pytest
 
 from regwire import Client, Credentials, Image, TagNotFound
 from regwire.sansio.manifests import DOCKER_SCHEMA2, OCI_INDEX, OCI_MANIFEST
+from tests.drivers import DRIVERS, run_with
 from tests.real_registry import (
     PASSWORD,
     USER,
@@ -91,8 +92,7 @@ def registry(
 
 
 def client_for(real: RealRegistry) -> Client:
-    creds = Credentials() if real.mode == "none" else Credentials(USER, PASSWORD)
-    return Client(insecure_registries=[real.authority], credentials=creds, timeout=10)
+    return Client(**client_kwargs(real))
 
 
 def as_skopeo(image: Image, name: str, tags: list[str]) -> dict[str, Any]:
@@ -118,12 +118,20 @@ def parse_skopeo_time(text: str) -> datetime.datetime:
     return value.replace(microsecond=int((frac or "0")[:6].ljust(6, "0")))
 
 
+def client_kwargs(real: RealRegistry) -> dict[str, Any]:
+    creds = Credentials() if real.mode == "none" else Credentials(USER, PASSWORD)
+    return {"insecure_registries": [real.authority], "credentials": creds, "timeout": 10}
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("ref", CORPUS)
-def test_inspect_matches_skopeo(registry: RealRegistry, ref: str) -> None:
-    with client_for(registry) as client:
-        full = f"{registry.authority}/{ref}"
-        image = client.image(full)
-        tags = client.tags(full)
+def test_inspect_matches_skopeo(registry: RealRegistry, ref: str, driver: str) -> None:
+    full = f"{registry.authority}/{ref}"
+
+    async def scenario(client: Any) -> tuple[Image, list[str]]:
+        return await client.image(full), await client.tags(full)
+
+    image, tags = run_with(driver, scenario, **client_kwargs(registry))
     theirs = registry.inspect(ref)
     ours = as_skopeo(image, f"{registry.authority}/{ref.split(':')[0]}", tags)
     theirs["Created"] = parse_skopeo_time(theirs["Created"])
@@ -140,6 +148,36 @@ def test_inspect_matches_skopeo(registry: RealRegistry, ref: str) -> None:
         "Env",
     ):
         assert ours[key] == theirs[key], key
+
+
+@pytest.mark.parametrize("driver", ["trio", "asyncio"])
+def test_images_concurrently(registry: RealRegistry, driver: str) -> None:
+    refs = [f"{registry.authority}/{ref}" for ref in CORPUS] + [
+        f"{registry.authority}/corpus/many:t{i:03}" for i in range(MANY_TAGS)
+    ]
+
+    async def scenario(client: Any) -> list[Any]:
+        return list(await client.images(refs, concurrency=8))
+
+    before = len(registry.token_server.requests) if registry.token_server else 0
+    results = run_with(driver, scenario, **client_kwargs(registry))
+    if registry.token_server is not None:  # one token for all five repositories, shared
+        assert len(registry.token_server.requests) - before == 1
+    digests = [r.digest for r in results]
+    assert digests[: len(CORPUS)] == [registry.inspect(ref)["Digest"] for ref in CORPUS]
+    assert len(set(digests[len(CORPUS) :])) == 1
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_blob_download_verified_by_every_driver(registry: RealRegistry, driver: str) -> None:
+    async def scenario(client: Any) -> tuple[Image, bytes]:
+        image = await client.image(f"{registry.authority}/corpus/oci:1.0")
+        out = io.BytesIO()
+        await client.blob(f"{registry.authority}/corpus/oci@{image.layers[-1]}", out)
+        return image, out.getvalue()
+
+    image, data = run_with(driver, scenario, **client_kwargs(registry))
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == image.layers[-1]
 
 
 def test_config_matches_skopeo_config(registry: RealRegistry) -> None:

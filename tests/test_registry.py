@@ -683,3 +683,20 @@ def test_sleep_is_the_only_way_time_passes(model: ModelRegistry) -> None:
         intents.append(intent)
         event = net(intent)
     assert Sleep(0.5) in intents
+
+
+def test_authorize_fetches_one_token_for_many_repositories() -> None:
+    model = bearer_model()
+    for i in range(50):
+        model.push_image(f"many/r{i}", "1")
+    net = network(model)
+    reg = registry(net)
+    names = [f"many/r{i}" for i in range(50)]
+    drive(reg.authorize(names), net)
+    token_requests = [r for r in net.requests if urlsplit(r.url).path == "/token"]
+    assert len(token_requests) == 2  # 40 scopes, then 10
+    assert len(parse_qs(urlsplit(token_requests[0].url).query)["scope"]) == 40
+    before = len(net.requests)
+    for name in names:
+        drive(reg.image(name, "1"), net)
+    assert len(net.requests) - before == 100  # manifest + config each, no token requests

@@ -15,7 +15,7 @@ from ..sansio.reference import DOCKER_HUB, Reference
 from ..sansio.registry import Registry
 from .credentials import lookup_credentials
 
-__all__ = ["ClientCore", "as_reference"]
+__all__ = ["ClientCore", "as_reference", "registry_name"]
 
 
 def as_reference(ref: str | Reference) -> Reference:
@@ -44,22 +44,45 @@ class ClientCore:
     def is_insecure(self, registry: str) -> bool:
         return registry in self.insecure_registries
 
-    def registry(self, name: str, insecure: bool | None = None) -> Registry:
-        """The shared `Registry` for ``name`` (any of the seed's forms)."""
+    def _key(self, name: str, insecure: bool | None) -> tuple[str, bool, str]:
         url = normalize_registry_name(name)
         host = "docker.io" if url.is_docker_hub else url.host
         if insecure is None:
             insecure = self.is_insecure(name) or self.is_insecure(host)
-        key = (str(url), insecure)
-        registry = self._registries.get(key)
+        return str(url), insecure, host
+
+    def cached(self, name: str, insecure: bool | None = None) -> Registry | None:
+        """The `Registry` already made for ``name``, if any (no lookup, no I/O)."""
+        url, insecure, _ = self._key(name, insecure)
+        return self._registries.get((url, insecure))
+
+    def credentials_for(self, name: str) -> Credentials | None:
+        """The caller's credentials, else what the user's files hold (may run a helper)."""
+        if self.credentials is not None:
+            return self.credentials
+        return self.lookup(self._key(name, None)[2])
+
+    def registry(
+        self,
+        name: str,
+        insecure: bool | None = None,
+        credentials: Credentials | None = None,
+    ) -> Registry:
+        """The shared `Registry` for ``name`` (any of the seed's forms).
+
+        ``credentials`` are what an async driver looked up off its event loop; without them
+        we look them up here.
+        """
+        url, insecure, _ = self._key(name, insecure)
+        registry = self._registries.get((url, insecure))
         if registry is None:
-            credentials = self.credentials
             if credentials is None:
-                credentials = self.lookup(host)
+                credentials = self.credentials_for(name)
             registry = Registry(name, insecure=insecure, credentials=credentials, clock=self.clock)
-            self._registries[key] = registry
+            self._registries[(url, insecure)] = registry
         return registry
 
-    def for_reference(self, ref: Reference) -> Registry:
-        name = "" if ref.registry == DOCKER_HUB else ref.registry
-        return self.registry(name or DOCKER_HUB)
+
+def registry_name(ref: Reference) -> str:
+    """The registry name a reference's registry goes by in `ClientCore`."""
+    return DOCKER_HUB if ref.registry == DOCKER_HUB else ref.registry

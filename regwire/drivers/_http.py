@@ -103,7 +103,10 @@ def reason_for(exc: BaseException) -> FailureReason:
     cursor: BaseException | None = exc
     while cursor is not None and cursor not in chain:
         chain.append(cursor)
+        group = getattr(cursor, "exceptions", None)  # trio: OSError from an ExceptionGroup
         cursor = cursor.__cause__
+        if cursor is None and group:
+            cursor = group[0]
     for error in reversed(chain):
         for kind, reason in _TABLE:
             if isinstance(error, kind) and reason != "other":

@@ -34,7 +34,7 @@ from ..sansio.image import Image
 from ..sansio.manifests import Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
-from ._client import ClientCore, as_reference
+from ._client import ClientCore, as_reference, registry_name
 from ._http import (
     Endpoint,
     Pool,
@@ -255,21 +255,21 @@ class Client:
         reference = as_reference(ref)
         if isinstance(platform, str):
             platform = Platform.parse(platform)
-        registry = self._core.for_reference(reference)
+        registry = self._core.registry(registry_name(reference))
         return self.run(registry.image(reference.repository, reference.reference, platform))
 
     def tags(self, ref: str | Reference) -> list[str]:
         reference = as_reference(ref)
-        return self.run(self._core.for_reference(reference).tags(reference.repository))
+        return self.run(self._core.registry(registry_name(reference)).tags(reference.repository))
 
     def manifest(self, ref: str | Reference) -> Manifest:
         reference = as_reference(ref)
-        registry = self._core.for_reference(reference)
+        registry = self._core.registry(registry_name(reference))
         return self.run(registry.manifest(reference.repository, reference.reference))
 
     def digest(self, ref: str | Reference) -> str:
         reference = as_reference(ref)
-        registry = self._core.for_reference(reference)
+        registry = self._core.registry(registry_name(reference))
         return self.run(registry.digest(reference.repository, reference.reference))
 
     def blob(self, ref: str | Reference, file: IO[bytes]) -> int:
@@ -277,7 +277,7 @@ class Client:
         reference = as_reference(ref)
         if reference.digest is None:
             raise ValueError(f"{reference} names no blob digest (REPOSITORY@DIGEST)")
-        registry = self._core.for_reference(reference)
+        registry = self._core.registry(registry_name(reference))
         return self.run(registry.blob_into(reference.repository, reference.digest, file.write))
 
     def probe(self, registry: str = "") -> Registry:

@@ -73,6 +73,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 NOT_FOUND_CODES = frozenset(
     {"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NOT_FOUND", "TAG_UNKNOWN"}
 )
+SCOPES_PER_TOKEN = 40  # keeps the token URL well under common 8 KiB request-line limits
 JWT_RETRIES = 2
 JWT_DELAY = 0.5
 
@@ -87,7 +88,8 @@ class Limits:
     error_bytes: int = 64 * 1024
     tags_page_bytes: int = 16 * 1024 * 1024
     max_redirects: int = 10
-    max_retries: int = 4
+    max_retries: int = 4  # 429 and 5xx
+    max_connection_retries: int = 2  # resets and timeouts
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
     retry_after_cap: float = 30.0
@@ -309,6 +311,17 @@ class Registry:
         """Probe ``/v2/`` (once) and return whether the registry speaks V2."""
         return self._probe()
 
+    def authorize(self, repositories: list[str]) -> Operation[None]:
+        """Fetch pull tokens for many repositories at once, a few dozen scopes per token.
+
+        Callers about to touch many repositories (``images()``, benchmarks) run this first, so
+        that concurrent operations find their token in the cache instead of each asking the realm
+        (the Docker token spec lets one request carry several ``scope`` parameters).
+        """
+        for repository in repositories:
+            check_repository(repository)
+        return self._authorize(sorted(set(repositories)))
+
     # -- transport layers -----------------------------------------------------------------
 
     def _request(
@@ -349,7 +362,7 @@ class Registry:
                 if (
                     event.reason in ("reset", "timeout")
                     and request.method != "POST"
-                    and attempt < self.limits.max_retries
+                    and attempt < self.limits.max_connection_retries
                 ):
                     attempt += 1
                     yield Sleep(self._backoff(attempt))
@@ -556,6 +569,17 @@ class Registry:
         raise AuthenticationError(
             _clean_url(url), f"unsupported authentication challenge from registry: {shown}", 401
         )
+
+    def _authorize(self, repositories: list[str]) -> Operation[None]:
+        v2 = yield from self._probe()
+        challenge = self._challenge
+        if not v2 or challenge is None or challenge.scheme != "bearer":
+            return
+        url = self.base(True) + "/v2/"
+        for start in range(0, len(repositories), SCOPES_PER_TOKEN):
+            batch = repositories[start : start + SCOPES_PER_TOKEN]
+            scopes = frozenset(f"repository:{name}:pull" for name in batch)
+            yield from self._token(challenge, scopes, url, False)
 
     # -- probe ----------------------------------------------------------------------------
 

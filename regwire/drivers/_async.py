@@ -1,0 +1,401 @@
+"""The async driver, written once over a small `Backend` that trio and asyncio each provide.
+
+Theory of operation. Every operation is driven by its own loop (`AsyncTransport.drive`), so
+many run at once over one transport. Connections are bounded per endpoint by a semaphore whose
+permit a task holds while it uses a connection: a task first takes an idle pooled connection and
+opens a new one only when none is idle, so open connections never exceed the bound. A task that
+is cancelled, times out or abandons a streamed body closes the connection it held instead of
+returning it, so the pool only ever holds connections that finished their exchange cleanly.
+Tokens are shared through the `Registry` objects, and `images()` asks for them before it fans
+out (`Registry.authorize`), so N tasks do not fetch N tokens.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import IO, Any, Protocol, TypeVar
+
+import h11
+
+from ..sansio.auth import Credentials
+from ..sansio.errors import RegistryError
+from ..sansio.events import (
+    BodyChunk,
+    ConnectionFailed,
+    Event,
+    Intent,
+    Operation,
+    ReadBody,
+    Request,
+    Response,
+    Sleep,
+)
+from ..sansio.image import Image
+from ..sansio.manifests import Manifest, Platform
+from ..sansio.reference import Reference
+from ..sansio.registry import Registry
+from ._client import ClientCore, as_reference, registry_name
+from ._http import (
+    Endpoint,
+    Pool,
+    TLSConfig,
+    Wire,
+    failure,
+    log,
+    loggable,
+    new_h11,
+    read_body,
+    read_chunk,
+    response_headers,
+    reusable,
+    send_request,
+)
+
+__all__ = ["AsyncClient", "AsyncConnection", "AsyncTransport", "Backend", "Stream"]
+
+T = TypeVar("T")
+_CHUNK = 256 * 1024
+
+
+class Stream(Protocol):
+    async def send_all(self, data: bytes) -> None: ...
+    async def receive_some(self, max_bytes: int) -> bytes: ...
+    async def aclose(self) -> None: ...
+    def close_now(self) -> None: ...
+
+
+class Semaphore(Protocol):
+    async def acquire(self) -> Any: ...
+    def release(self) -> Any: ...
+
+
+class Backend(Protocol):
+    """What an event loop must offer the async driver."""
+
+    async def connect(
+        self, endpoint: Endpoint, context: ssl.SSLContext | None, timeout: float
+    ) -> Stream: ...
+    async def sleep(self, seconds: float) -> None: ...
+    async def within(self, awaitable: Awaitable[T], seconds: float) -> T: ...
+    async def in_thread(self, fn: Callable[[], T]) -> T: ...
+    async def gather(self, jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]: ...
+    def semaphore(self, value: int) -> Semaphore: ...
+
+
+class _Conn:
+    def __init__(self, stream: Stream, endpoint: Endpoint) -> None:
+        self.stream, self.endpoint, self.h11 = stream, endpoint, new_h11()
+
+    async def run(self, wire: Wire[T], backend: Backend, timeout: float) -> T:
+        """Run one of `_http`'s h11 exchanges over this stream, each read bounded by timeout."""
+        try:
+            out = next(wire)
+            while True:
+                if out is None:
+                    data = await backend.within(self.stream.receive_some(_CHUNK), timeout)
+                    out = wire.send(data)
+                else:
+                    await backend.within(self.stream.send_all(out), timeout)
+                    out = wire.send(b"")
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+
+class _Task:
+    """What one running operation holds: a streamed body's connection and its permit."""
+
+    def __init__(self) -> None:
+        self.streaming: _Conn | None = None
+
+
+class AsyncTransport:
+    """Performs intents for many concurrent operations over pooled connections."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        timeout: float = 30.0,
+        tls: TLSConfig | None = None,
+        max_connections: int = 16,
+    ) -> None:
+        self.backend, self.timeout, self.tls = backend, timeout, tls or TLSConfig()
+        self.max_connections = max_connections
+        self.pool: Pool[_Conn] = Pool(max_connections)
+        self._permits: dict[Endpoint, Semaphore] = {}
+        self.opened = 0
+
+    def _permit(self, endpoint: Endpoint) -> Semaphore:
+        permit = self._permits.get(endpoint)
+        if permit is None:
+            permit = self._permits[endpoint] = self.backend.semaphore(self.max_connections)
+        return permit
+
+    async def drive(self, operation: Operation[T]) -> T:
+        """Run ``operation`` to completion; the async twin of `regwire.sansio.drive`."""
+        task = _Task()
+        event: Event = None
+        try:
+            while True:
+                try:
+                    intent = operation.send(event)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                event = await self.perform(intent, task)
+        finally:
+            operation.close()
+            self._abandon(task)
+
+    async def perform(self, intent: Intent, task: _Task) -> Event:
+        if isinstance(intent, Sleep):
+            await self.backend.sleep(intent.seconds)
+            return None
+        if isinstance(intent, ReadBody):
+            return await self._read_chunk(task)
+        self._abandon(task)
+        return await self._round_trip(intent, task)
+
+    def _abandon(self, task: _Task) -> None:
+        """Drop a streamed body that nobody will read: close its connection, free its permit."""
+        conn, task.streaming = task.streaming, None
+        if conn is not None:
+            conn.stream.close_now()
+            self._permit(conn.endpoint).release()
+
+    async def _connect(self, endpoint: Endpoint) -> _Conn:
+        context = self.tls.context(endpoint) if endpoint.tls else None
+        stream = await self.backend.connect(endpoint, context, self.timeout)
+        self.opened += 1
+        return _Conn(stream, endpoint)
+
+    async def _round_trip(self, request: Request, task: _Task) -> Response | ConnectionFailed:
+        endpoint = Endpoint.of(request)
+        permit = self._permit(endpoint)
+        await permit.acquire()
+        keep_permit = False
+        started = time.perf_counter()
+        try:
+            for attempt in range(2):
+                conn = self.pool.take(endpoint)
+                reused = conn is not None
+                sent = False
+                try:
+                    if conn is None:
+                        conn = await self._connect(endpoint)
+                    head = await conn.run(
+                        send_request(conn.h11, request, endpoint), self.backend, self.timeout
+                    )
+                    sent = True
+                    headers = response_headers(head)
+                    if request.stream and request.method != "HEAD":
+                        task.streaming, keep_permit = conn, True
+                        return Response(head.status_code, headers, pending=True)
+                    body, truncated = await conn.run(
+                        read_body(conn.h11, request.max_body), self.backend, self.timeout
+                    )
+                except (OSError, h11.ProtocolError) as exc:
+                    if conn is not None:
+                        conn.stream.close_now()
+                    if reused and not sent and attempt == 0 and request.method != "POST":
+                        continue
+                    log.debug("%s %s failed: %s", request.method, loggable(request.url), exc)
+                    return failure(exc)
+                except BaseException:  # cancelled mid-exchange: the connection is unusable
+                    if conn is not None:
+                        conn.stream.close_now()
+                    raise
+                if truncated or not (reusable(conn.h11) and self.pool.give(endpoint, conn)):
+                    conn.stream.close_now()
+                log.debug(
+                    "%s %s -> %d (%.1f ms)",
+                    request.method,
+                    loggable(request.url),
+                    head.status_code,
+                    (time.perf_counter() - started) * 1000,
+                )
+                return Response(head.status_code, headers, body, truncated)
+            raise AssertionError("unreachable")
+        finally:
+            if not keep_permit:
+                permit.release()
+
+    async def _read_chunk(self, task: _Task) -> BodyChunk | ConnectionFailed:
+        conn = task.streaming
+        if conn is None:
+            return BodyChunk(b"")
+        try:
+            chunk = await conn.run(read_chunk(conn.h11), self.backend, self.timeout)
+        except (OSError, h11.ProtocolError) as exc:
+            self._abandon(task)
+            return failure(exc)
+        if not chunk:
+            task.streaming = None
+            if not (reusable(conn.h11) and self.pool.give(conn.endpoint, conn)):
+                conn.stream.close_now()
+            self._permit(conn.endpoint).release()
+        return BodyChunk(chunk)
+
+    async def aclose(self) -> None:
+        for conn in self.pool.drain():
+            try:
+                await conn.stream.aclose()
+            except Exception:
+                conn.stream.close_now()
+
+
+class AsyncConnection:
+    """The seed's connection, awaited: ``image_tags``, ``image_by_tag``, ``image_by_id``."""
+
+    def __init__(self, registry: Registry, transport: AsyncTransport) -> None:
+        self.registry, self._transport = registry, transport
+
+    async def image_tags(self, namespace: str, name: str) -> dict[str, str]:
+        return await self._transport.drive(self.registry.image_tags(namespace, name))
+
+    async def image_by_tag(self, namespace: str, name: str, tag: str = "") -> Image:
+        return await self._transport.drive(self.registry.image_by_tag(namespace, name, tag))
+
+    async def image_by_id(self, namespace: str, name: str, image_id: str) -> Image:
+        return await self._transport.drive(self.registry.image_by_id(namespace, name, image_id))
+
+
+class AsyncClient:
+    """The async client; `regwire.drivers.trio.Client` and `.asyncio.Client` bind a backend.
+
+    Same arguments as the blocking `regwire.Client`, plus ``max_connections`` per endpoint.
+    ``timeout`` bounds connecting and each read; bound a whole call with your framework's own
+    primitive (``trio.fail_after``, ``asyncio.timeout``).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        credentials: Credentials | None = None,
+        insecure_registries: Sequence[str] | frozenset[str] = (),
+        ca_file: str | None = None,
+        cert_dir: str | None = None,
+        timeout: float = 30.0,
+        max_connections: int = 16,
+    ) -> None:
+        self._backend = backend
+        self._core = ClientCore.build(credentials, insecure_registries, time.time)
+        self._transport = AsyncTransport(
+            backend, timeout, TLSConfig(ca_file, cert_dir), max_connections
+        )
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    @property
+    def transport(self) -> AsyncTransport:
+        return self._transport
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Run any core operation over this client's connections."""
+        return await self._transport.drive(operation)
+
+    async def _registry(self, name: str, insecure: bool | None = None) -> Registry:
+        cached = self._core.cached(name, insecure)
+        if cached is not None:
+            return cached
+        # Credential helpers are processes: look them up off the event loop.
+        credentials = await self._backend.in_thread(lambda: self._core.credentials_for(name))
+        return self._core.registry(name, insecure, credentials)
+
+    async def connect(self, registry: str = "", allow_insecure: bool = False) -> AsyncConnection:
+        insecure = allow_insecure or self._core.is_insecure(registry)
+        return AsyncConnection(await self._registry(registry, insecure), self._transport)
+
+    async def image(self, ref: str | Reference, platform: Platform | str | None = None) -> Image:
+        reference = as_reference(ref)
+        if isinstance(platform, str):
+            platform = Platform.parse(platform)
+        registry = await self._registry(registry_name(reference))
+        return await self.run(registry.image(reference.repository, reference.reference, platform))
+
+    async def tags(self, ref: str | Reference) -> list[str]:
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        return await self.run(registry.tags(reference.repository))
+
+    async def manifest(self, ref: str | Reference) -> Manifest:
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        return await self.run(registry.manifest(reference.repository, reference.reference))
+
+    async def digest(self, ref: str | Reference) -> str:
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        return await self.run(registry.digest(reference.repository, reference.reference))
+
+    async def blob(self, ref: str | Reference, file: IO[bytes]) -> int:
+        """Stream the blob ``ref`` names by digest into ``file``; returns its size."""
+        reference = as_reference(ref)
+        if reference.digest is None:
+            raise ValueError(f"{reference} names no blob digest (REPOSITORY@DIGEST)")
+        registry = await self._registry(registry_name(reference))
+        return await self.run(
+            registry.blob_into(reference.repository, reference.digest, file.write)
+        )
+
+    async def probe(self, registry: str = "") -> Registry:
+        target = await self._registry(registry)
+        await self.run(target.probe())
+        return target
+
+    async def images(
+        self,
+        refs: Sequence[str | Reference],
+        platform: Platform | str | None = None,
+        concurrency: int = 16,
+    ) -> list[Image | RegistryError]:
+        """Inspect every reference concurrently; in input order, an `Image` or its error.
+
+        Before fanning out we probe each registry once and fetch its tokens for all the
+        repositories involved, so the tasks share them instead of each asking the realm.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        parsed: list[Reference | RegistryError] = []
+        for ref in refs:
+            try:
+                parsed.append(as_reference(ref))
+            except RegistryError as exc:
+                parsed.append(exc)
+        by_registry: dict[str, list[str]] = {}
+        for item in parsed:
+            if isinstance(item, Reference):
+                by_registry.setdefault(registry_name(item), []).append(item.repository)
+
+        async def prepare(name: str, repositories: list[str]) -> None:
+            try:
+                registry = await self._registry(name)
+                await self.run(registry.authorize(repositories))
+            except RegistryError:
+                pass  # each image will meet (and report) the same failure on its own
+
+        await self._backend.gather(
+            [partial(prepare, name, repos) for name, repos in by_registry.items()],
+            concurrency,
+        )
+
+        async def one(item: Reference | RegistryError) -> Image | RegistryError:
+            if isinstance(item, RegistryError):
+                return item
+            try:
+                return await self.image(item, platform)
+            except RegistryError as exc:
+                return exc
+
+        return await self._backend.gather([partial(one, item) for item in parsed], concurrency)

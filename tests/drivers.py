@@ -1,0 +1,77 @@
+"""One harness over the three drivers, so that the driver suites are parametrised, not copied.
+
+A scenario is an ``async def`` taking a client with awaitable methods. For the blocking driver
+we wrap `regwire.Client` in an adapter whose methods are coroutines that call it directly (the
+servers run in threads, so blocking the loop is harmless in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import IO, Any, TypeVar
+
+import trio
+
+import regwire
+from regwire.drivers import asyncio as asyncio_driver
+from regwire.drivers import trio as trio_driver
+
+DRIVERS = ["sync", "trio", "asyncio"]
+T = TypeVar("T")
+
+
+class SyncAdapter:
+    """`regwire.Client` with the async clients' awaitable surface."""
+
+    def __init__(self, client: regwire.Client) -> None:
+        self.client = client
+        self.transport = client._transport
+
+    async def image(self, ref: Any, platform: Any = None) -> regwire.Image:
+        return self.client.image(ref, platform)
+
+    async def tags(self, ref: Any) -> list[str]:
+        return self.client.tags(ref)
+
+    async def manifest(self, ref: Any) -> regwire.Manifest:
+        return self.client.manifest(ref)
+
+    async def digest(self, ref: Any) -> str:
+        return self.client.digest(ref)
+
+    async def blob(self, ref: Any, file: IO[bytes]) -> int:
+        return self.client.blob(ref, file)
+
+    async def connect(self, registry: str = "", allow_insecure: bool = False) -> Any:
+        conn = self.client.connect(registry, allow_insecure)
+
+        class Conn:
+            registry = conn.registry
+
+            async def image_tags(self, namespace: str, name: str) -> dict[str, str]:
+                return conn.image_tags(namespace, name)
+
+            async def image_by_tag(self, namespace: str, name: str, tag: str = "") -> regwire.Image:
+                return conn.image_by_tag(namespace, name, tag)
+
+            async def image_by_id(self, namespace: str, name: str, image_id: str) -> regwire.Image:
+                return conn.image_by_id(namespace, name, image_id)
+
+        return Conn()
+
+
+def run_with(driver: str, scenario: Callable[[Any], Awaitable[T]], **kwargs: Any) -> T:
+    """Run ``scenario(client)`` with ``driver``'s client built from ``kwargs``."""
+
+    async def main() -> T:
+        if driver == "sync":
+            with regwire.Client(**kwargs) as client:
+                return await scenario(SyncAdapter(client))
+        module = trio_driver if driver == "trio" else asyncio_driver
+        async with module.Client(**kwargs) as aclient:
+            return await scenario(aclient)
+
+    if driver == "trio":
+        return trio.run(main)
+    return asyncio.run(main())
