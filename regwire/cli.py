@@ -6,15 +6,18 @@ Exit codes: 0 success, 2 usage, 3 not found, 4 authentication, 5 network, 1 anyt
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
+import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from datetime import timezone
-from typing import Any
+from functools import partial
+from typing import IO, Any
 
-from .drivers.credentials import lookup_credentials
 from .drivers.sync import Client
 from .sansio.auth import Credentials
 from .sansio.errors import AuthenticationError, NetworkError, NotFound, RegistryError
@@ -76,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="for multi-arch images")
     inspect.add_argument("--no-tags", action="store_true", help="do not list the repository's tags")
     inspect.add_argument("--jsonl", action="store_true", help="one JSON document per line")
+    inspect.add_argument(
+        "--concurrency", type=int, default=16, help="images inspected at once (default 16)"
+    )
     tags = sub.add_parser("tags", parents=[common], help="list a repository's tags")
     tags.add_argument("image", metavar="IMAGE")
     tags.add_argument("--json", action="store_true")
@@ -92,24 +98,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _credentials(args: argparse.Namespace, registry: str) -> Credentials:
-    if args.creds:
+def _client_kwargs(args: argparse.Namespace, registries: list[str]) -> dict[str, Any]:
+    """Client settings from the common options; ``--creds`` applies to every registry."""
+    credentials = None
+    if args.creds is not None:
         user, _, password = args.creds.partition(":")
-        return Credentials(user, password)
-    if args.authfile:
-        found = lookup_credentials(registry, {"REGISTRY_AUTH_FILE": args.authfile, "HOME": "/-"})
-        return found or Credentials()
-    return lookup_credentials(registry) or Credentials()
+        credentials = Credentials(user, password)
+    insecure = registries if args.insecure or args.tls_verify == "false" else []
+    return {
+        "credentials": credentials,
+        "auth_file": args.authfile,
+        "insecure_registries": insecure,
+        "cert_dir": args.cert_dir,
+        "timeout": args.timeout,
+    }
 
 
 def _client(args: argparse.Namespace, registry: str) -> Client:
-    insecure = [registry] if args.insecure or args.tls_verify == "false" else []
-    return Client(
-        credentials=_credentials(args, registry),
-        insecure_registries=insecure,
-        cert_dir=args.cert_dir,
-        timeout=args.timeout,
-    )
+    return Client(**_client_kwargs(args, [registry]))
 
 
 def _print(value: Any) -> None:
@@ -117,32 +123,50 @@ def _print(value: Any) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    """Inspect every image concurrently (asyncio driver); print in argument order."""
     platform = Platform.parse(args.platform) if args.platform else None
-    results: list[Any] = []
+    refs = [Reference.parse(text) for text in args.images]
+    results = asyncio.run(_inspect_all(args, refs, platform))
     status = 0
-    for text in args.images:
-        ref = Reference.parse(text)
-        try:
-            with _client(args, ref.registry) as client:
-                if args.raw:
-                    results.append(json.loads(client.manifest(ref).raw))
-                    continue
-                image = client.image(ref, platform)
-                if args.config:
-                    results.append(json.loads(image.raw_config))
-                    continue
-                tags = None if args.no_tags else client.tags(ref)
-                results.append(skopeo_view(image, ref, tags))
-        except RegistryError as exc:
-            status = status or _report(exc, args)
+    shown: list[Any] = []
+    for result in results:
+        if isinstance(result, RegistryError):
+            status = status or _report(result, args)
+        else:
+            shown.append(result)
     if args.jsonl:
-        for result in results:
+        for result in shown:
             sys.stdout.write(json.dumps(result, default=str) + "\n")
-    elif len(args.images) == 1 and results:
-        _print(results[0])
-    elif results or len(args.images) > 1:
-        _print(results)
+    elif len(refs) == 1 and shown:
+        _print(shown[0])
+    elif len(refs) > 1:
+        _print(shown)
     return status
+
+
+async def _inspect_all(
+    args: argparse.Namespace, refs: list[Reference], platform: Platform | None
+) -> list[Any]:
+    from .drivers.asyncio import AsyncioBackend
+    from .drivers.asyncio import Client as AsyncioClient
+
+    async with AsyncioClient(**_client_kwargs(args, [r.registry for r in refs])) as client:
+
+        async def one(ref: Reference) -> Any:
+            try:
+                if args.raw:
+                    return json.loads((await client.manifest(ref)).raw)
+                image = await client.image(ref, platform)
+                if args.config:
+                    return json.loads(image.raw_config)
+                tags = None if args.no_tags else await client.tags(ref)
+                return skopeo_view(image, ref, tags)
+            except RegistryError as exc:
+                return exc
+
+        await client.authorize(refs)  # tokens for every repository first, shared by all
+        jobs = [partial(one, ref) for ref in refs]
+        return await AsyncioBackend().gather(jobs, args.concurrency)
 
 
 def _report(exc: BaseException, args: argparse.Namespace) -> int:
@@ -196,19 +220,43 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _blob(client: Client, ref: Reference, output: str) -> None:
-    import os
+class _Progress:
+    """Bytes written so far and the rate, redrawn on one terminal line (stderr only)."""
 
-    partial = output + ".partial"
+    def __init__(self, file: IO[bytes], label: str) -> None:
+        self.file, self.label, self.done = file, label, 0
+        self.started = self.drawn = time.monotonic()
+
+    def write(self, data: bytes) -> int:
+        self.file.write(data)
+        self.done += len(data)
+        now = time.monotonic()
+        if now - self.drawn > 0.1:
+            self.drawn = now
+            self.draw(now)
+        return len(data)
+
+    def draw(self, now: float, end: str = "") -> None:
+        rate = self.done / max(now - self.started, 1e-6) / 2**20
+        sys.stderr.write(f"\r{self.label}: {self.done / 2**20:.1f} MiB, {rate:.1f} MiB/s{end}")
+        sys.stderr.flush()
+
+
+def _blob(client: Client, ref: Reference, output: str) -> None:
+    partial_path = output + ".partial"
     try:
-        with open(partial, "wb") as file:
-            size = client.blob(ref, file)
-        os.replace(partial, output)
+        with open(partial_path, "wb") as file:
+            sink: Any = file
+            progress = None
+            if sys.stderr.isatty():
+                sink = progress = _Progress(file, (ref.digest or "")[:19])
+            client.blob(ref, sink)
+        os.replace(partial_path, output)
     finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
-    if sys.stderr.isatty():
-        sys.stderr.write(f"{ref.digest}: {size} bytes, digest verified\n")
+        if os.path.exists(partial_path):
+            os.unlink(partial_path)
+    if progress is not None:
+        progress.draw(time.monotonic(), ", digest verified\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -127,3 +127,89 @@ def test_demo_runs_as_a_process() -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert b'"API": "v2"' in done.stdout and b'"Architecture": "arm64"' in done.stdout
+
+
+def test_inspect_many_images_runs_concurrently(capsys: pytest.CaptureFixture[str]) -> None:
+    from regwire.testing.demo import demo_registry as make
+
+    def many(authority: str) -> ModelRegistry:
+        model = make(authority)
+        for i in range(12):
+            model.push_image(f"fleet/s{i}", "1")
+        return model
+
+    server, _ = serve_model(many, delay=0.1)
+    with server:
+        refs = [f"{server.authority}/fleet/s{i}:1" for i in range(12)]
+        import time
+
+        started = time.monotonic()
+        status, out, _ = run(capsys, "inspect", "--no-tags", *refs)
+        elapsed = time.monotonic() - started
+    assert status == 0
+    assert [v["Name"].rsplit("/", 1)[1] for v in json.loads(out)] == [f"s{i}" for i in range(12)]
+    # sequentially: https attempt, probe, token, then 24 requests of 0.1 s each = 2.6 s
+    assert elapsed < 1.5
+
+
+def test_authfile_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+
+    def private(authority: str) -> ModelRegistry:
+        model = ModelRegistry(authority, scheme="http", auth="basic", users={"ci": "pw"})
+        model.push_image("secret/app", "1")
+        return model
+
+    server, _ = serve_model(private)
+    auth = tmp_path / "auth.json"
+    auth.write_text(
+        json.dumps({"auths": {server.authority: {"auth": base64.b64encode(b"ci:pw").decode()}}})
+    )
+    with server:
+        ref = f"{server.authority}/secret/app:1"
+        assert main(["inspect", "--insecure", "--authfile", str(auth), "--no-tags", ref]) == 0
+        capsys.readouterr()
+        auth.write_text("{}")
+        assert main(["inspect", "--insecure", "--authfile", str(auth), ref]) == 4
+        assert "asks for credentials" in capsys.readouterr().err
+
+
+def test_blob_progress_on_a_terminal_only(
+    demo: tuple[LoopbackServer, ModelRegistry], tmp_path: Path
+) -> None:
+    import os
+    import pty
+
+    server, model = demo
+    repo = model.repositories["library/alpine"]
+    layer = json.loads(repo.manifests[repo.tags["3.20"]][1])["layers"][0]["digest"]
+    argv = [
+        sys.executable,
+        "-m",
+        "regwire",
+        "blob",
+        f"{server.authority}/library/alpine@{layer}",
+        "-o",
+        str(tmp_path / "out"),
+        "--insecure",
+        "--creds",
+        ":",
+    ]
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            argv, stderr=follower, stdout=subprocess.PIPE, timeout=60, check=False
+        )
+        os.close(follower)
+        shown = b""
+        try:
+            while chunk := os.read(leader, 4096):
+                shown += chunk
+        except OSError:
+            pass
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    assert b"MiB" in shown and b"digest verified" in shown
+    piped = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+    assert piped.returncode == 0 and piped.stderr == b""

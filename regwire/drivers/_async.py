@@ -281,9 +281,10 @@ class AsyncClient:
         cert_dir: str | None = None,
         timeout: float = 30.0,
         max_connections: int = 16,
+        auth_file: str | None = None,
     ) -> None:
         self._backend = backend
-        self._core = ClientCore.build(credentials, insecure_registries, time.time)
+        self._core = ClientCore.build(credentials, insecure_registries, time.time, auth_file)
         self._transport = AsyncTransport(
             backend, timeout, TLSConfig(ca_file, cert_dir), max_connections
         )
@@ -354,6 +355,26 @@ class AsyncClient:
         await self.run(target.probe())
         return target
 
+    async def authorize(self, refs: Sequence[Reference], concurrency: int = 16) -> None:
+        """Probe each registry of ``refs`` once and fetch tokens for all their repositories.
+
+        Run before fanning out over many references, so the tasks share tokens instead of each
+        asking the realm. Failures are left for each reference's own call to report.
+        """
+        by_registry: dict[str, list[str]] = {}
+        for ref in refs:
+            by_registry.setdefault(registry_name(ref), []).append(ref.repository)
+
+        async def prepare(name: str, repositories: list[str]) -> None:
+            try:
+                registry = await self._registry(name)
+                await self.run(registry.authorize(repositories))
+            except RegistryError:
+                pass
+
+        jobs = [partial(prepare, name, repos) for name, repos in by_registry.items()]
+        await self._backend.gather(jobs, concurrency)
+
     async def images(
         self,
         refs: Sequence[str | Reference],
@@ -362,8 +383,7 @@ class AsyncClient:
     ) -> list[Image | RegistryError]:
         """Inspect every reference concurrently; in input order, an `Image` or its error.
 
-        Before fanning out we probe each registry once and fetch its tokens for all the
-        repositories involved, so the tasks share them instead of each asking the realm.
+        Before fanning out we `authorize` every registry involved, so the tasks share tokens.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -373,22 +393,7 @@ class AsyncClient:
                 parsed.append(as_reference(ref))
             except RegistryError as exc:
                 parsed.append(exc)
-        by_registry: dict[str, list[str]] = {}
-        for item in parsed:
-            if isinstance(item, Reference):
-                by_registry.setdefault(registry_name(item), []).append(item.repository)
-
-        async def prepare(name: str, repositories: list[str]) -> None:
-            try:
-                registry = await self._registry(name)
-                await self.run(registry.authorize(repositories))
-            except RegistryError:
-                pass  # each image will meet (and report) the same failure on its own
-
-        await self._backend.gather(
-            [partial(prepare, name, repos) for name, repos in by_registry.items()],
-            concurrency,
-        )
+        await self.authorize([item for item in parsed if isinstance(item, Reference)])
 
         async def one(item: Reference | RegistryError) -> Image | RegistryError:
             if isinstance(item, RegistryError):

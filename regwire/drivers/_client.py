@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from ..sansio.auth import Credentials
 from ..sansio.names import normalize_registry_name
@@ -38,8 +39,13 @@ class ClientCore:
         credentials: Credentials | None,
         insecure_registries: Iterable[str],
         clock: Callable[[], float],
+        auth_file: str | None = None,
     ) -> ClientCore:
-        return cls(credentials, frozenset(insecure_registries), clock)
+        lookup = lookup_credentials
+        if auth_file is not None:
+            env = {"REGISTRY_AUTH_FILE": auth_file, "HOME": "/nonexistent"}
+            lookup = partial(lookup_credentials, env=env)
+        return cls(credentials, frozenset(insecure_registries), clock, lookup)
 
     def is_insecure(self, registry: str) -> bool:
         return registry in self.insecure_registries

@@ -213,7 +213,8 @@ class Client:
     ``credentials``: used for every registry, or None to look them up per registry in Docker's
     and podman's files. ``insecure_registries``: names that may use plain http and skip TLS
     verification. ``ca_file``, ``cert_dir``: extra trust (see `TLSConfig`). ``timeout``: seconds
-    for connecting and for each read.
+    for connecting and for each read. ``auth_file``: read credentials from this Docker
+    ``config.json`` or containers ``auth.json`` only, instead of the usual places.
     """
 
     def __init__(
@@ -224,8 +225,9 @@ class Client:
         ca_file: str | None = None,
         cert_dir: str | None = None,
         timeout: float = 30.0,
+        auth_file: str | None = None,
     ) -> None:
-        self._core = ClientCore.build(credentials, insecure_registries, time.time)
+        self._core = ClientCore.build(credentials, insecure_registries, time.time, auth_file)
         self._transport = Transport(timeout, TLSConfig(ca_file, cert_dir))
 
     def __enter__(self) -> Client:
