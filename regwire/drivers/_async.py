@@ -36,11 +36,12 @@ from ..sansio.events import (
 from ..sansio.image import Image
 from ..sansio.manifests import Manifest, Platform
 from ..sansio.reference import Reference
-from ..sansio.registry import Registry
+from ..sansio.registry import Limits, Registry
 from ._client import ClientCore, as_reference, registry_name
 from ._http import (
     Endpoint,
     Pool,
+    RateGuard,
     TLSConfig,
     Wire,
     failure,
@@ -88,6 +89,7 @@ class Backend(Protocol):
 class _Conn:
     def __init__(self, stream: Stream, endpoint: Endpoint) -> None:
         self.stream, self.endpoint, self.h11 = stream, endpoint, new_h11()
+        self.guard = RateGuard(30.0)
 
     async def run(self, wire: Wire[T], backend: Backend, timeout: float) -> T:
         """Run one of `_http`'s h11 exchanges over this stream, each read bounded by timeout."""
@@ -96,6 +98,7 @@ class _Conn:
             while True:
                 if out is None:
                     data = await backend.within(self.stream.receive_some(_CHUNK), timeout)
+                    self.guard.received(len(data))
                     out = wire.send(data)
                 else:
                     await backend.within(self.stream.send_all(out), timeout)
@@ -186,6 +189,7 @@ class AsyncTransport:
                 try:
                     if conn is None:
                         conn = await self._connect(endpoint)
+                    conn.guard = RateGuard(self.timeout)
                     head = await conn.run(
                         send_request(conn.h11, request, endpoint), self.backend, self.timeout
                     )
@@ -282,6 +286,7 @@ class AsyncClient:
         timeout: float = 30.0,
         max_connections: int = 16,
         auth_file: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._backend = backend
         self._core = ClientCore.build(credentials, insecure_registries, time.time, auth_file)

@@ -13,7 +13,7 @@ from functools import partial
 from ..sansio.auth import Credentials
 from ..sansio.names import normalize_registry_name
 from ..sansio.reference import DOCKER_HUB, Reference
-from ..sansio.registry import Registry
+from ..sansio.registry import Limits, Registry
 from .credentials import lookup_credentials
 
 __all__ = ["ClientCore", "as_reference", "registry_name"]
@@ -29,6 +29,7 @@ class ClientCore:
     insecure_registries: frozenset[str]
     clock: Callable[[], float]
     lookup: Callable[[str], Credentials | None] = lookup_credentials
+    limits: Limits | None = None
 
     def __post_init__(self) -> None:
         self._registries: dict[tuple[str, bool], Registry] = {}
@@ -40,12 +41,13 @@ class ClientCore:
         insecure_registries: Iterable[str],
         clock: Callable[[], float],
         auth_file: str | None = None,
+        limits: Limits | None = None,
     ) -> ClientCore:
         lookup = lookup_credentials
         if auth_file is not None:
             env = {"REGISTRY_AUTH_FILE": auth_file, "HOME": "/nonexistent"}
             lookup = partial(lookup_credentials, env=env)
-        return cls(credentials, frozenset(insecure_registries), clock, lookup)
+        return cls(credentials, frozenset(insecure_registries), clock, lookup, limits)
 
     def is_insecure(self, registry: str) -> bool:
         return registry in self.insecure_registries
@@ -84,7 +86,13 @@ class ClientCore:
         if registry is None:
             if credentials is None:
                 credentials = self.credentials_for(name)
-            registry = Registry(name, insecure=insecure, credentials=credentials, clock=self.clock)
+            registry = Registry(
+                name,
+                insecure=insecure,
+                credentials=credentials,
+                clock=self.clock,
+                limits=self.limits,
+            )
             self._registries[(url, insecure)] = registry
         return registry
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "USER_AGENT",
     "Endpoint",
     "Pool",
+    "RateGuard",
     "TLSConfig",
     "failure",
     "h11_request",
@@ -273,3 +275,25 @@ class Pool(Generic[C]):
         conns = [conn for idle in self._idle.values() for conn in idle]
         self._idle.clear()
         return conns
+
+
+class RateGuard:
+    """curl's low-speed rule: fail when fewer than ``min_bytes`` arrive in ``window`` seconds.
+
+    A per-read timeout alone never fires on a server that drips a byte a second; this bounds
+    the whole answer instead, while leaving a steady transfer of any length alone.
+    """
+
+    def __init__(self, window: float, min_bytes: int = 1024) -> None:
+        self.window, self.min_bytes = window, min_bytes
+        self.start, self.count = time.monotonic(), 0
+
+    def received(self, count: int) -> None:
+        self.count += count
+        now = time.monotonic()
+        if now - self.start >= self.window:
+            if self.count < self.min_bytes:
+                raise TimeoutError(
+                    f"fewer than {self.min_bytes} bytes arrived in {self.window:g} s"
+                )
+            self.start, self.count = now, 0

@@ -33,11 +33,12 @@ from ..sansio.events import (
 from ..sansio.image import Image
 from ..sansio.manifests import Manifest, Platform
 from ..sansio.reference import Reference
-from ..sansio.registry import Registry
+from ..sansio.registry import Limits, Registry
 from ._client import ClientCore, as_reference, registry_name
 from ._http import (
     Endpoint,
     Pool,
+    RateGuard,
     TLSConfig,
     Wire,
     failure,
@@ -60,6 +61,7 @@ _CHUNK = 256 * 1024
 class _Conn:
     def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
         self.sock, self.endpoint, self.h11 = sock, endpoint, new_h11()
+        self.guard = RateGuard(30.0)
 
     def run(self, wire: Wire[T]) -> T:
         """Run one of `_http`'s h11 exchanges over this blocking socket."""
@@ -67,7 +69,9 @@ class _Conn:
             out = next(wire)
             while True:
                 if out is None:
-                    out = wire.send(self.sock.recv(_CHUNK))
+                    data = self.sock.recv(_CHUNK)
+                    self.guard.received(len(data))
+                    out = wire.send(data)
                 else:
                     self.sock.sendall(out)
                     out = wire.send(b"")
@@ -130,6 +134,7 @@ class Transport:
                 if conn is None:
                     conn = self._connect(endpoint)
                 conn.sock.settimeout(self.timeout)
+                conn.guard = RateGuard(self.timeout)
                 head = conn.run(send_request(conn.h11, request, endpoint))
                 sent = True
                 response = self._answer(conn, request, head)
@@ -214,7 +219,8 @@ class Client:
     and podman's files. ``insecure_registries``: names that may use plain http and skip TLS
     verification. ``ca_file``, ``cert_dir``: extra trust (see `TLSConfig`). ``timeout``: seconds
     for connecting and for each read. ``auth_file``: read credentials from this Docker
-    ``config.json`` or containers ``auth.json`` only, instead of the usual places.
+    ``config.json`` or containers ``auth.json`` only, instead of the usual places. ``limits``:
+    the core's bounds (retries, sizes, redirects; `regwire.sansio.Limits`).
     """
 
     def __init__(
@@ -226,6 +232,7 @@ class Client:
         cert_dir: str | None = None,
         timeout: float = 30.0,
         auth_file: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._core = ClientCore.build(credentials, insecure_registries, time.time, auth_file)
         self._transport = Transport(timeout, TLSConfig(ca_file, cert_dir))
