@@ -13,7 +13,7 @@ import pytest
 
 from regwire import Client, Credentials, Image, TagNotFound
 from regwire.sansio.manifests import DOCKER_SCHEMA2, OCI_INDEX, OCI_MANIFEST
-from tests.drivers import DRIVERS, run_with
+from regwire.testing.drivers import DRIVERS, run_with
 from tests.real_registry import (
     PASSWORD,
     USER,

@@ -55,7 +55,6 @@ from .image import Image, decode_image
 from .links import next_link
 from .manifests import (
     ACCEPT,
-    SCHEMA1_TYPES,
     Manifest,
     Notices,
     Platform,
@@ -722,26 +721,42 @@ class Registry:
         if response.truncated:
             raise TooLarge(_clean_url(url), self.limits.manifest_bytes)
         raw = response.body
-        content_type = response.header("Content-Type")
-        header_digest = response.header("Docker-Content-Digest")
-        manifest = decode_manifest(raw, "", content_type, _clean_url(url))
-        covered = (
-            schema1_payload(raw, _clean_url(url)) if manifest.media_type in SCHEMA1_TYPES else raw
-        )
+        header_digest = (response.header("Docker-Content-Digest") or "").strip()
         expected = reference if is_digest else None
         if header_digest:
             try:
-                check_digest(header_digest.strip())
+                check_digest(header_digest)
             except InvalidReference as exc:
                 raise ProtocolError(_clean_url(url), f"bad Docker-Content-Digest: {exc}") from exc
-            expected = expected or header_digest.strip()
+            expected = expected or header_digest
+        # Integrity before parsing: a tampered body is a DigestMismatch, whatever it holds.
+        digest = self._manifest_digest(raw, expected, _clean_url(url))
+        manifest = decode_manifest(raw, digest, response.header("Content-Type"), _clean_url(url))
+        return replace(manifest, notices=_notices(response))
+
+    @staticmethod
+    def _manifest_digest(raw: bytes, expected: str | None, url: str) -> str:
+        """The manifest's digest, checked against ``expected`` when there is one.
+
+        Registries digest a signed schema1 manifest without its signatures, so when the raw
+        bytes do not match we try that payload before calling it a mismatch.
+        """
         if expected is None:
-            digest = digest_of(covered, url=_clean_url(url))
-        else:
-            verifier = Verifier(expected, _clean_url(url))
-            verifier.update(covered)
-            digest = verifier.check()
-        return replace(manifest, digest=digest, notices=_notices(response))
+            return digest_of(raw, url=url)
+        verifier = Verifier(expected, url)
+        verifier.update(raw)
+        if verifier.actual == expected:
+            return expected
+        if b'"signatures"' in raw:
+            signed = Verifier(expected, url)
+            try:
+                signed.update(schema1_payload(raw, url))
+            except ProtocolError:
+                pass
+            else:
+                if signed.actual == expected:
+                    return expected
+        return verifier.check()
 
     def _image(
         self, repository: str, reference: str, user_tag: str, platform: Platform

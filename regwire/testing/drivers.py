@@ -1,8 +1,8 @@
-"""One harness over the three drivers, so that the driver suites are parametrised, not copied.
+"""One harness over the three drivers, so that driver tests are parametrised, not copied.
 
 A scenario is an ``async def`` taking a client with awaitable methods. For the blocking driver
 we wrap `regwire.Client` in an adapter whose methods are coroutines that call it directly (the
-servers run in threads, so blocking the loop is harmless in tests).
+servers run in threads, so blocking the loop is harmless in tests). Needs trio installed.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import IO, Any, TypeVar
 
-import trio
-
 import regwire
 from regwire.drivers import asyncio as asyncio_driver
-from regwire.drivers import trio as trio_driver
+
+__all__ = ["DRIVERS", "SyncAdapter", "run_with"]
 
 DRIVERS = ["sync", "trio", "asyncio"]
 T = TypeVar("T")
@@ -68,10 +67,16 @@ def run_with(driver: str, scenario: Callable[[Any], Awaitable[T]], **kwargs: Any
         if driver == "sync":
             with regwire.Client(**kwargs) as client:
                 return await scenario(SyncAdapter(client))
-        module = trio_driver if driver == "trio" else asyncio_driver
-        async with module.Client(**kwargs) as aclient:
+        if driver == "trio":
+            from regwire.drivers import trio as trio_driver
+
+            async with trio_driver.Client(**kwargs) as tclient:
+                return await scenario(tclient)
+        async with asyncio_driver.Client(**kwargs) as aclient:
             return await scenario(aclient)
 
     if driver == "trio":
+        import trio
+
         return trio.run(main)
     return asyncio.run(main())
