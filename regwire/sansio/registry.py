@@ -587,6 +587,9 @@ class Registry:
             return self._v2
         url = self.base(True) + "/v2/"
         response, _ = yield from self._follow(self._request("GET", url, max_body=64 * 1024))
+        if response.status >= 500:
+            # A failing server has not answered the question: conclude nothing, cache nothing.
+            raise ServerError(_clean_url(url), response.status, _error_codes(response)[1])
         if response.status == 401:
             try:
                 self._challenge = self._pick_challenge(response, url)

@@ -115,6 +115,7 @@ class ModelRegistry:
         self._tokens: dict[str, _Token] = {}
         self._v1_tokens: dict[str, str] = {}
         self._counter = 0
+        self.expired_tokens_seen = 0
 
     # -- content --------------------------------------------------------------------------
 
@@ -340,6 +341,8 @@ class ModelRegistry:
             return _error(401, "UNAUTHORIZED", "authentication required", (self._challenge(None),))
         if header.startswith("Bearer "):
             token = self._tokens.get(header[len("Bearer ") :])
+            if token is not None and self.clock() >= token.expires_at:
+                self.expired_tokens_seen += 1
             if token is not None and self.clock() < token.expires_at:
                 if scope is None or scope in token.scopes:
                     return None

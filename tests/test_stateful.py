@@ -1,0 +1,106 @@
+"""A hypothesis state machine: operations, token expiry and faults, interleaved."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from regwire import Credentials, RegistryError
+from regwire.sansio import Registry, drive
+from regwire.testing import FAULTS, FakeClock, FakeNetwork, ModelRegistry
+
+HOST = "registry.test"
+REPOS = ["a/one", "a/two", "b/three"]
+
+
+class RegistrySession(RuleBasedStateMachine):
+    """One long-lived `Registry` against a changing model, a moving clock and a flaky network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.model = ModelRegistry(
+            HOST,
+            auth="bearer",
+            users={"u": "p"},
+            clock=self.clock,
+            token_expires_in=120,
+            default_page=2,
+        )
+        for repo in REPOS:
+            self.model.push_image(repo, "v0")
+        self.registry = Registry(HOST, clock=self.clock, credentials=Credentials("u", "p"))
+        self.versions = dict.fromkeys(REPOS, 0)
+        self.requests: list[Any] = []
+        self.leaks = 0
+
+    def _net(self, faults: list[Any]) -> FakeNetwork:
+        return FakeNetwork(
+            self.model.handle,
+            faults,
+            clock=self.clock,
+            credential_hosts=frozenset({HOST, "auth.test"}),
+        )
+
+    def _run(self, op: Any, faults: list[Any]) -> Any:
+        net = self._net(faults)
+        try:
+            return drive(op, net), True
+        except RegistryError:
+            assert any(f != "ok" for f in faults), "failed without a fault"
+            return None, False
+        finally:
+            self.requests += net.requests
+            self.leaks += len(net.leaked)
+            assert len(net.requests) <= 60
+
+    @rule(repo=st.sampled_from(REPOS), faults=st.lists(st.sampled_from(FAULTS), max_size=3))
+    def tags(self, repo: str, faults: list[Any]) -> None:
+        result, ok = self._run(self.registry.tags(repo), faults)
+        if ok:
+            assert result == self.model.tag_list(repo)
+
+    @rule(repo=st.sampled_from(REPOS), faults=st.lists(st.sampled_from(FAULTS), max_size=3))
+    def image(self, repo: str, faults: list[Any]) -> None:
+        tag = f"v{self.versions[repo]}"
+        result, ok = self._run(self.registry.image(repo, tag), faults)
+        if ok:
+            assert result.digest == self.model.repositories[repo].tags[tag]
+
+    @rule(repo=st.sampled_from(REPOS))
+    def push(self, repo: str) -> None:
+        self.versions[repo] += 1
+        self.model.push_image(repo, f"v{self.versions[repo]}", {"author": str(self.versions[repo])})
+
+    @rule(seconds=st.sampled_from([1, 30, 59, 61, 114, 116, 121, 600]))
+    def time_passes(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    @precondition(lambda self: len(self.requests) > 0)
+    @invariant()
+    def no_expired_token_is_ever_sent(self) -> None:
+        assert self.model.expired_tokens_seen == 0
+
+    @invariant()
+    def credentials_stay_home(self) -> None:
+        assert self.leaks == 0
+
+    @invariant()
+    def cached_tokens_are_for_the_realm(self) -> None:
+        for key in self.registry._tokens:
+            assert urlsplit(key.realm).hostname == "auth.test"
+            assert all(scope.startswith("repository:") for scope in key.scopes)
+
+
+# Examples follow the loaded profile (100 in "ci", many more in "fuzz").
+RegistrySession.TestCase.settings = settings(
+    settings.default,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestRegistrySession = RegistrySession.TestCase
