@@ -13,8 +13,7 @@ import pytest
 
 from regwire import Client, Credentials, Image, TagNotFound
 from regwire.sansio.manifests import DOCKER_SCHEMA2, OCI_INDEX, OCI_MANIFEST
-from regwire.testing.drivers import DRIVERS, run_with
-from tests.real_registry import (
+from regwire.testing.distribution import (
     PASSWORD,
     USER,
     RealRegistry,
@@ -22,6 +21,7 @@ from tests.real_registry import (
     index_descriptor,
     write_layout,
 )
+from regwire.testing.drivers import DRIVERS, run_with
 
 pytestmark = pytest.mark.registry
 
