@@ -1,19 +1,479 @@
-"""``python -m benchmarks [--quick]``: run the benchmarks and print their results."""
+"""``python -m benchmarks [--quick] [--runs N] [--only 1,2,...]``: every workload, one table.
+
+Starts docker-registry twice on 127.0.0.1 (token auth through the test token server, and no
+auth), pushes the corpus (`benchmarks.corpus`), runs each workload for regwire's three drivers
+and for the peers (python-dxf, oras, skopeo as scripted per image, a bare http.client loop with
+a token fetched beforehand: the ceiling), and prints medians, ratios measured in the same run,
+request counts from the registry's access log, and whether each target is met. ``--quick`` runs
+every workload once on a tiny corpus (the test suite's smoke run).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import platform
+import statistics
+import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from benchmarks import core
+from benchmarks import clients, core
+from benchmarks.corpus import Corpus, Sizes, build
+from benchmarks.proxy import DelayProxy
+from regwire.testing.distribution import PASSWORD, USER
+
+CREDS = (USER, PASSWORD)
+
+
+@dataclass
+class Row:
+    workload: str
+    client: str
+    median: float
+    unit: str = "s"
+    requests: int | None = None
+    baseline: str | None = None  # the row this one's ratio is taken against
+    extra: str = ""
+    samples: list[float] = field(default_factory=list)
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, only: set[int]) -> None:
+        self.sizes, self.only = sizes, only
+        self.rows: list[Row] = []
+        self.targets: list[tuple[str, bool | None, str]] = []
+
+    def measure(
+        self,
+        workload: str,
+        name: str,
+        fn: Callable[[], Any],
+        corpus: Corpus | None = None,
+        runs: int | None = None,
+        check: Callable[[Any], None] | None = None,
+    ) -> Row:
+        samples, requests = [], None
+        for run in range(runs or self.sizes.runs):
+            offset = corpus.registry.log_size() if corpus and run == 0 else 0
+            tokens = (
+                len(corpus.registry.token_server.requests)
+                if corpus and corpus.registry.token_server
+                else 0
+            )
+            started = time.perf_counter()
+            result = fn()
+            samples.append(time.perf_counter() - started)
+            if check is not None:
+                check(result)
+            if corpus is not None and run == 0:
+                time.sleep(0.05)  # let the registry flush its access log
+                requests = corpus.registry.requests_since(offset)
+                if corpus.registry.token_server:
+                    requests += len(corpus.registry.token_server.requests) - tokens
+        row = Row(workload, name, statistics.median(samples), requests=requests, samples=samples)
+        self.rows.append(row)
+        print(f"  {workload:<28} {name:<28} {row.median:8.3f} s  requests={requests}", flush=True)
+        return row
+
+    def find(self, workload: str, client: str) -> Row | None:
+        return next((r for r in self.rows if r.workload == workload and r.client == client), None)
+
+    def target(self, text: str, met: bool | None, detail: str) -> None:
+        self.targets.append((text, met, detail))
+
+
+def workload_inspect(
+    bench: Bench, corpus: Corpus, label: str, creds: clients.Creds, with_skopeo: bool
+) -> None:
+    clients.use_ca(corpus.registry.ca_file)
+    refs = corpus.refs()
+    a = corpus.authority
+    expected: list[str] = []
+
+    def same(result: list[str]) -> None:
+        if not expected:
+            expected.extend(result)
+        elif result != expected:
+            raise AssertionError("a client answered different config digests")
+
+    bench.measure(
+        label,
+        "regwire (blocking)",
+        lambda: clients.regwire_sync_inspect(a, creds, refs),
+        corpus,
+        check=same,
+    )
+    for driver in ("trio", "asyncio"):
+        bench.measure(
+            label,
+            f"regwire ({driver}, c=16)",
+            lambda d=driver: clients.regwire_async_inspect(d, a, creds, refs, 16),
+            corpus,
+            check=same,
+        )
+    bench.measure(
+        label, "python-dxf", lambda: clients.dxf_inspect(a, creds, refs), corpus, check=same
+    )
+    bench.measure(label, "oras", lambda: clients.oras_inspect(a, creds, refs), corpus, check=same)
+    if with_skopeo:
+        bench.measure(
+            label,
+            "skopeo inspect (per image)",
+            lambda: clients.skopeo_inspect(a, creds, refs),
+            corpus,
+        )
+    bare = clients.bare_prepare(a, creds, refs)
+    bench.measure(
+        label, "http.client (ceiling)", lambda: clients.bare_inspect(bare, refs), corpus, check=same
+    )
+    for row in bench.rows:
+        if row.workload == label:
+            row.baseline = "python-dxf"
+
+
+def workload_tags(bench: Bench, corpus: Corpus) -> None:
+    clients.use_ca(corpus.registry.ca_file)
+    label, a, repo, n = "2. list tags (n=100)", corpus.authority, corpus.tags_repo, corpus.tag_count
+
+    def exact(count: int) -> None:
+        if count != n:
+            raise AssertionError(f"{count} tags, expected {n}")
+
+    bench.measure(
+        label,
+        "regwire (blocking)",
+        lambda: clients.regwire_sync_tags(a, CREDS, repo),
+        corpus,
+        check=exact,
+    )
+    for driver in ("trio", "asyncio"):
+        bench.measure(
+            label,
+            f"regwire ({driver})",
+            lambda d=driver: clients.regwire_async_tags(d, a, CREDS, repo),
+            corpus,
+            check=exact,
+        )
+    bench.measure(
+        label, "python-dxf", lambda: clients.dxf_tags(a, CREDS, repo), corpus, check=exact
+    )
+    bench.measure(label, "oras", lambda: clients.oras_tags(a, CREDS, repo), corpus, check=exact)
+    bench.measure(
+        label, "skopeo list-tags", lambda: clients.skopeo_tags(a, CREDS, repo), corpus, check=exact
+    )
+    bare = clients.bare_prepare(a, CREDS, [f"{a}/{repo}:x"])
+    bench.measure(
+        label, "http.client (ceiling)", lambda: clients.bare_tags(bare, repo), corpus, check=exact
+    )
+    for row in bench.rows:
+        if row.workload == label:
+            row.baseline = "python-dxf"
+
+
+def workload_blobs(bench: Bench, corpus: Corpus) -> None:
+    clients.use_ca(corpus.registry.ca_file)
+    bare = clients.bare_prepare(corpus.authority, CREDS, [f"{corpus.authority}/bench/blobs:x"])
+    token = bare.headers.get("Authorization", " ").split(" ", 1)[1]
+    for mib, digest in corpus.blobs.items():
+        label = f"3. blob {mib} MiB"
+        for client in (
+            "regwire-sync",
+            "regwire-trio",
+            "regwire-asyncio",
+            "python-dxf",
+            "oras",
+            "http.client+sha256",
+        ):
+            samples, rss = [], []
+            for _ in range(bench.sizes.runs):
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.blobjob",
+                        client,
+                        corpus.authority,
+                        USER,
+                        PASSWORD,
+                        digest,
+                        token,
+                    ],
+                    env={**os.environ, "BENCH_CA": corpus.registry.ca_file or ""},
+                    capture_output=True,
+                    check=True,
+                    text=True,
+                ).stdout
+                result = json.loads(out)
+                samples.append(result["seconds"])
+                rss.append(result["rss_mib"])
+            median = statistics.median(samples)
+            row = Row(
+                label,
+                client,
+                median,
+                baseline="http.client+sha256",
+                samples=samples,
+                extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
+            )
+            bench.rows.append(row)
+            print(f"  {label:<28} {client:<28} {median:8.3f} s  {row.extra}", flush=True)
+
+
+def workload_latency(bench: Bench, corpus: Corpus) -> None:
+    clients.use_ca(corpus.registry.ca_file)
+    proxy = DelayProxy(corpus.registry.port, 0.010)
+    label = f"4. inspect {bench.sizes.latency_images} images, 20 ms RTT"
+    try:
+        a = proxy.authority
+        refs = [f"{a}/{ref}" for ref in corpus.images[: bench.sizes.latency_images]]
+        bench.measure(
+            label, "regwire (blocking)", lambda: clients.regwire_sync_inspect(a, CREDS, refs)
+        )
+        bench.measure(label, "python-dxf", lambda: clients.dxf_inspect(a, CREDS, refs))
+        bench.measure(label, "oras", lambda: clients.oras_inspect(a, CREDS, refs))
+        for driver in ("trio", "asyncio"):
+            for concurrency in (1, 4, 16, 64):
+                bench.measure(
+                    label,
+                    f"regwire ({driver}, c={concurrency})",
+                    lambda d=driver, c=concurrency: clients.regwire_async_inspect(
+                        d, a, CREDS, refs, c
+                    ),
+                )
+        for row in bench.rows:
+            if row.workload == label:
+                row.baseline = "python-dxf"
+    finally:
+        proxy.close()
+
+
+def workload_core(bench: Bench) -> None:
+    result = core.run(
+        iterations=50 if bench.sizes.runs == 1 else 2000, repeats=max(bench.sizes.runs, 1) + 2
+    )
+    label = "5. core, authed image_by_tag"
+    bench.rows.append(Row(label, "regwire core", result["core_us"], "us", baseline="h11 parsing"))
+    bench.rows.append(Row(label, "h11 parsing", result["h11_us"], "us"))
+    print(f"  {core.report(result)}", flush=True)
+
+
+def workload_processes(bench: Bench, corpus: Corpus) -> None:
+    clients.use_ca(corpus.registry.ca_file)
+    a, label = corpus.authority, "6. as a process"
+    # An installed package has bytecode; this checkout may not (PYTHONDONTWRITEBYTECODE).
+    import regwire
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", os.path.dirname(regwire.__file__)], check=True
+    )
+    one = corpus.refs(1)[0]
+    creds_args = ["--creds", f"{USER}:{PASSWORD}"]
+    bench.measure(
+        label, "regwire inspect IMAGE", lambda: clients.regwire_process(["inspect", one], CREDS)
+    )
+    bench.measure(
+        label,
+        "skopeo inspect IMAGE",
+        lambda: subprocess.run(
+            ["skopeo", "inspect", "--tls-verify=false", *creds_args, f"docker://{one}"],
+            capture_output=True,
+            check=True,
+        ),
+    )
+    bench.measure(
+        label,
+        "regwire tags REPO",
+        lambda: clients.regwire_process(["tags", f"{a}/{corpus.tags_repo}"], CREDS),
+    )
+    bench.measure(
+        label, "skopeo list-tags REPO", lambda: clients.skopeo_tags(a, CREDS, corpus.tags_repo)
+    )
+    bench.measure(
+        label,
+        f"regwire inspect {len(corpus.images)} images",
+        lambda: clients.regwire_process(["inspect", "--no-tags", *corpus.refs()], CREDS),
+    )
+    bench.measure(
+        label,
+        "python -c 'import regwire'",
+        lambda: subprocess.run([sys.executable, "-c", "import regwire"], check=True),
+    )
+    bench.measure(
+        label,
+        "python -c 'pass'",
+        lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
+    )
+
+
+def judge(bench: Bench) -> None:
+    def t(w: str, c: str) -> float | None:
+        row = bench.find(w, c)
+        return None if row is None else row.median
+
+    w1 = "1. inspect, token auth"
+    dxf, sync = t(w1, "python-dxf"), t(w1, "regwire (blocking)")
+    if dxf and sync:
+        bench.target(
+            "blocking driver >= 1.8x python-dxf (workload 1, token auth)",
+            dxf / sync >= 1.8,
+            f"{dxf / sync:.2f}x",
+        )
+    for driver in ("trio", "asyncio"):
+        value = t(w1, f"regwire ({driver}, c=16)")
+        if dxf and value:
+            bench.target(
+                f"{driver} at c=16 >= 3x python-dxf (workload 1)",
+                dxf / value >= 3,
+                f"{dxf / value:.2f}x",
+            )
+    w4 = f"4. inspect {bench.sizes.latency_images} images, 20 ms RTT"
+    sequential = [v for v in (t(w4, "python-dxf"), t(w4, "oras")) if v]
+    for driver in ("trio", "asyncio"):
+        value = t(w4, f"regwire ({driver}, c=16)")
+        if sequential and value:
+            best = min(sequential)
+            bench.target(
+                f"{driver} at c=16 >= 10x the fastest sequential peer at 20 ms RTT",
+                best / value >= 10,
+                f"{best / value:.1f}x",
+            )
+    for mib in bench.sizes.blobs_mib:
+        w3 = f"3. blob {mib} MiB"
+        ceiling = t(w3, "http.client+sha256")
+        for client in ("regwire-sync", "regwire-trio", "regwire-asyncio"):
+            value = t(w3, client)
+            if ceiling and value:
+                bench.target(
+                    f"{client} blob {mib} MiB >= 90% of http.client+sha256",
+                    ceiling / value >= 0.9,
+                    f"{100 * ceiling / value:.0f}%",
+                )
+        if mib == max(bench.sizes.blobs_mib):
+            for row in bench.rows:
+                if row.workload == w3 and row.client.startswith("regwire"):
+                    rss = float(row.extra.split("peak RSS ")[1].split()[0])
+                    bench.target(
+                        f"{row.client} peak RSS < 64 MiB at {mib} MiB", rss < 64, f"{rss:.0f} MiB"
+                    )
+    core_us, h11_us = (
+        t("5. core, authed image_by_tag", "regwire core"),
+        t("5. core, authed image_by_tag", "h11 parsing"),
+    )
+    if core_us and h11_us:
+        bench.target(
+            "core cost < h11 parsing cost", core_us < h11_us, f"{core_us:.0f} us vs {h11_us:.0f} us"
+        )
+    w6 = "6. as a process"
+    ours, theirs = t(w6, "regwire tags REPO"), t(w6, "skopeo list-tags REPO")
+    if ours and theirs:
+        bench.target(
+            "regwire tags no slower than skopeo list-tags",
+            ours <= theirs,
+            f"{ours:.3f} s vs {theirs:.3f} s",
+        )
+    imp, bare = t(w6, "python -c 'import regwire'"), t(w6, "python -c 'pass'")
+    if imp and bare:
+        bench.target(
+            "import regwire well under 50 ms", imp - bare < 0.05, f"{1000 * (imp - bare):.0f} ms"
+        )
+    many = next(
+        (
+            r.median
+            for r in bench.rows
+            if r.workload == w6 and r.client.startswith("regwire inspect") and "images" in r.client
+        ),
+        None,
+    )
+    skopeo = t(w1, "skopeo inspect (per image)")
+    if many and skopeo:
+        bench.target(
+            "regwire inspect of every image in one process >= 10x skopeo scripted",
+            skopeo / many >= 10,
+            f"{skopeo / many:.1f}x",
+        )
+
+
+def table(bench: Bench) -> str:
+    lines = ["| workload | client | median | vs | requests | notes |", "|---|---|---|---|---|---|"]
+    for row in bench.rows:
+        ratio = ""
+        if row.baseline:
+            base = bench.find(row.workload, row.baseline)
+            if base is not None and row.median > 0:
+                ratio = (
+                    f"{base.median / row.median:.2f}x {row.baseline}"
+                    if row.client != row.baseline
+                    else "1.00x"
+                )
+        value = f"{row.median:.3f} s" if row.unit == "s" else f"{row.median:.1f} us"
+        requests = "" if row.requests is None else str(row.requests)
+        lines.append(
+            f"| {row.workload} | {row.client} | {value} | {ratio} | {requests} | {row.extra} |"
+        )
+    lines.append("")
+    lines.append("| target | result | met |")
+    lines.append("|---|---|---|")
+    for text, met, detail in bench.targets:
+        lines.append(f"| {text} | {detail} | {'met' if met else 'missed'} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    quick = "--quick" in argv
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="tiny corpus, one run (smoke)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="workloads to run")
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args(argv)
+    sizes = Sizes.quick() if args.quick else Sizes(runs=args.runs)
+    only = {int(w) for w in args.only.split(",")}
+    bench = Bench(sizes, only)
     print(
-        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}; "
+        f"{sizes.images} images, {sizes.tags} tags, blobs {sizes.blobs_mib} MiB, {sizes.runs} runs",
+        flush=True,
     )
-    print(core.report(core.run(iterations=50 if quick else 2000, repeats=1 if quick else 7)))
+    if 5 in only:
+        workload_core(bench)
+    corpora: list[Corpus] = []
+    try:
+        if only & {1, 2, 3, 4, 6}:
+            started = time.perf_counter()
+            token = build("token", sizes)
+            corpora.append(token)
+            print(
+                f"  corpus (token auth) pushed in {time.perf_counter() - started:.1f} s", flush=True
+            )
+            if 1 in only:
+                workload_inspect(bench, token, "1. inspect, token auth", CREDS, with_skopeo=True)
+                open_corpus = build(
+                    "none", Sizes(images=sizes.images, tags=2, blobs_mib=(), runs=sizes.runs)
+                )
+                corpora.append(open_corpus)
+                workload_inspect(bench, open_corpus, "1. inspect, no auth", None, with_skopeo=False)
+            if 2 in only:
+                workload_tags(bench, token)
+            if 3 in only:
+                workload_blobs(bench, token)
+            if 4 in only:
+                workload_latency(bench, token)
+            if 6 in only:
+                workload_processes(bench, token)
+    finally:
+        for corpus in corpora:
+            corpus.registry.close()
+    judge(bench)
+    print()
+    print(table(bench))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump([row.__dict__ for row in bench.rows], file, indent=1)
     return 0
 
 

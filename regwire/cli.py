@@ -6,7 +6,6 @@ Exit codes: 0 success, 2 usage, 3 not found, 4 authentication, 5 network, 1 anyt
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -125,6 +124,8 @@ def _print(value: Any) -> None:
 def _inspect(args: argparse.Namespace) -> int:
     """Inspect every image concurrently (asyncio driver); print in argument order."""
     platform = Platform.parse(args.platform) if args.platform else None
+    import asyncio
+
     refs = [Reference.parse(text) for text in args.images]
     results = asyncio.run(_inspect_all(args, refs, platform))
     status = 0

@@ -37,7 +37,7 @@ from ..sansio.image import Image
 from ..sansio.manifests import Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Limits, Registry
-from ._client import ClientCore, as_reference, registry_name
+from ._client import ClientCore, as_reference, group_repositories, registry_name
 from ._http import (
     Endpoint,
     Pool,
@@ -366,9 +366,6 @@ class AsyncClient:
         Run before fanning out over many references, so the tasks share tokens instead of each
         asking the realm. Failures are left for each reference's own call to report.
         """
-        by_registry: dict[str, list[str]] = {}
-        for ref in refs:
-            by_registry.setdefault(registry_name(ref), []).append(ref.repository)
 
         async def prepare(name: str, repositories: list[str]) -> None:
             try:
@@ -377,7 +374,7 @@ class AsyncClient:
             except RegistryError:
                 pass
 
-        jobs = [partial(prepare, name, repos) for name, repos in by_registry.items()]
+        jobs = [partial(prepare, name, repos) for name, repos in group_repositories(refs).items()]
         await self._backend.gather(jobs, concurrency)
 
     async def images(

@@ -16,7 +16,7 @@ from ..sansio.reference import DOCKER_HUB, Reference
 from ..sansio.registry import Limits, Registry
 from .credentials import lookup_credentials
 
-__all__ = ["ClientCore", "as_reference", "registry_name"]
+__all__ = ["ClientCore", "as_reference", "group_repositories", "registry_name"]
 
 
 def as_reference(ref: str | Reference) -> Reference:
@@ -95,6 +95,14 @@ class ClientCore:
             )
             self._registries[(url, insecure)] = registry
         return registry
+
+
+def group_repositories(refs: Iterable[Reference]) -> dict[str, list[str]]:
+    """The repositories of ``refs``, by registry name (what `Registry.authorize` takes)."""
+    groups: dict[str, list[str]] = {}
+    for ref in refs:
+        groups.setdefault(registry_name(ref), []).append(ref.repository)
+    return groups
 
 
 def registry_name(ref: Reference) -> str:

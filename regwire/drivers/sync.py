@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Protocol, TypeVar
 
@@ -19,6 +20,7 @@ import h11
 
 from ..sansio.auth import Credentials
 from ..sansio.drive import drive
+from ..sansio.errors import RegistryError
 from ..sansio.events import (
     BodyChunk,
     ConnectionFailed,
@@ -34,7 +36,7 @@ from ..sansio.image import Image
 from ..sansio.manifests import Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Limits, Registry
-from ._client import ClientCore, as_reference, registry_name
+from ._client import ClientCore, as_reference, group_repositories, registry_name
 from ._http import (
     Endpoint,
     Pool,
@@ -288,6 +290,40 @@ class Client:
             raise ValueError(f"{reference} names no blob digest (REPOSITORY@DIGEST)")
         registry = self._core.registry(registry_name(reference))
         return self.run(registry.blob_into(reference.repository, reference.digest, file.write))
+
+    def authorize(self, refs: Sequence[str | Reference]) -> None:
+        """Probe each registry of ``refs`` once and fetch tokens for all their repositories.
+
+        Worth it before inspecting many repositories: one token request per registry (up to
+        40 repositories a token) instead of one per repository.
+        """
+        for name, repositories in group_repositories(map(as_reference, refs)).items():
+            try:
+                self.run(self._core.registry(name).authorize(repositories))
+            except RegistryError:
+                pass  # each reference's own call reports it
+
+    def images(
+        self, refs: Sequence[str | Reference], platform: Platform | str | None = None
+    ) -> list[Image | RegistryError]:
+        """Inspect every reference in turn, tokens fetched first; an `Image` or its error each."""
+        parsed: list[Reference | RegistryError] = []
+        for ref in refs:
+            try:
+                parsed.append(as_reference(ref))
+            except RegistryError as exc:
+                parsed.append(exc)
+        self.authorize([ref for ref in parsed if isinstance(ref, Reference)])
+        results: list[Image | RegistryError] = []
+        for item in parsed:
+            if isinstance(item, RegistryError):
+                results.append(item)
+                continue
+            try:
+                results.append(self.image(item, platform))
+            except RegistryError as exc:
+                results.append(exc)
+        return results
 
     def probe(self, registry: str = "") -> Registry:
         """Probe ``registry`` and return its `Registry` (``is_v2``, ``challenge``)."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -342,6 +341,8 @@ class Registry:
         if value.isdigit():
             seconds = float(value)
         else:
+            from email.utils import parsedate_to_datetime  # rare: imported only when needed
+
             try:
                 seconds = parsedate_to_datetime(value).timestamp() - self._clock()
             except (TypeError, ValueError, IndexError, OverflowError):

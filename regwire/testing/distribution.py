@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tarfile
 import time
@@ -71,7 +72,7 @@ def _b64(data: bytes) -> str:
 class TokenServer:
     """A Docker token server: Basic credentials (or none) in, a signed JWT out."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tls: ssl.SSLContext | None = None) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "regwire token signer")])
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -89,7 +90,7 @@ class TokenServer:
         self.bundle = directory / "token-root.pem"
         self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         self.requests: list[Request] = []
-        self.server = LoopbackServer(self.handle)
+        self.server = LoopbackServer(self.handle, tls=tls)
 
     @property
     def realm(self) -> str:
@@ -160,32 +161,55 @@ def _free_port() -> int:
 class RealRegistry:
     """``docker-registry serve`` on 127.0.0.1, in one auth mode, in a temporary directory."""
 
-    def __init__(self, directory: Path, mode: Mode, access_log: bool = False) -> None:
+    def __init__(
+        self, directory: Path, mode: Mode, access_log: bool = False, tls: bool = False
+    ) -> None:
         require_tools()
         self.directory, self.mode = directory, mode
         directory.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.authority = f"127.0.0.1:{self.port}"
         self.token_server: TokenServer | None = None
+        self.server_tls: ssl.SSLContext | None = None
+        self.ca_file: str | None = None
+        tls_config = ""
+        if tls:
+            import trustme
+
+            ca = trustme.CA()
+            cert = ca.issue_cert("127.0.0.1", "localhost")
+            self.ca_file = str(directory / "ca.pem")
+            ca.cert_pem.write_to_path(self.ca_file)
+            cert.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
+            for extra in cert.cert_chain_pems[1:]:
+                extra.write_to_path(str(directory / "cert.pem"), append=True)
+            cert.private_key_pem.write_to_path(str(directory / "key.pem"))
+            self.server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            cert.configure_cert(self.server_tls)
+            tls_config = (
+                f"  tls:\n    certificate: {directory / 'cert.pem'}\n"
+                f"    key: {directory / 'key.pem'}\n"
+            )
         auth = ""
         if mode == "basic":
             hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
             (directory / "htpasswd").write_text(f"{USER}:{hashed}\n")
             auth = f"auth:\n  htpasswd:\n    realm: regwire\n    path: {directory / 'htpasswd'}\n"
         elif mode == "token":
-            self.token_server = TokenServer(directory)
+            self.token_server = TokenServer(directory, self.server_tls)
             auth = (
                 "auth:\n  token:\n"
                 f"    realm: {self.token_server.realm}\n    service: {SERVICE}\n"
                 f"    issuer: {ISSUER}\n    rootcertbundle: {self.token_server.bundle}\n"
             )
+        self.scheme = "https" if tls else "http"
         config = directory / "config.yml"
         disabled = "false" if access_log else "true"
         config.write_text(
             f"version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: {disabled}\n"
             f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.authority}\n  secret: regwire-test-secret\n{auth}"
+            f"http:\n  addr: {self.authority}\n  secret: regwire-test-secret\n{tls_config}{auth}"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.log = open(directory / "registry.log", "wb")  # noqa: SIM115 - closed in close()
@@ -258,7 +282,14 @@ class RealRegistry:
         headers: dict[str, str] | None = None,
         repository: str = "",
     ) -> tuple[int, dict[str, str]]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        connection: http.client.HTTPConnection
+        if self.scheme == "https":
+            context = ssl.create_default_context(cafile=self.ca_file)
+            connection = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=300, context=context
+            )
+        else:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
         try:
             all_headers = {**self._push_auth(repository), **(headers or {})}
             connection.request(method, path, body=body, headers=all_headers)
