@@ -132,7 +132,9 @@ class TLSConfig:
 
     def __init__(self, ca_file: str | None = None, cert_dir: str | None = None) -> None:
         self.ca_file, self.cert_dir = ca_file, cert_dir
-        self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
+        # Keyed by the certificate directory that applies (None: none does) and verification,
+        # not by host: loading the system trust store costs ~20 ms, so hosts share contexts.
+        self._contexts: dict[tuple[Path | None, bool], ssl.SSLContext] = {}
 
     def _directory(self, authority: str) -> Path | None:
         if self.cert_dir is not None:
@@ -144,19 +146,19 @@ class TLSConfig:
         return None
 
     def context(self, endpoint: Endpoint) -> ssl.SSLContext:
-        key = (endpoint.authority, endpoint.verify)
+        directory = self._directory(endpoint.authority)
+        key = (directory, endpoint.verify)
         context = self._contexts.get(key)
         if context is None:
-            context = self._contexts[key] = self._build(endpoint)
+            context = self._contexts[key] = self._build(directory, endpoint.verify)
         return context
 
-    def _build(self, endpoint: Endpoint) -> ssl.SSLContext:
+    def _build(self, directory: Path | None, verify: bool) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.ca_file)
         context.set_alpn_protocols(["http/1.1"])
-        if not endpoint.verify:
+        if not verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        directory = self._directory(endpoint.authority)
         if directory is not None and directory.is_dir():
             for path in sorted(directory.iterdir()):
                 if path.suffix == ".crt":
