@@ -178,6 +178,7 @@ class _Bare:
         else:
             self.conn = http.client.HTTPConnection(host, int(port))
         self.headers: dict[str, str] = {}
+        self.tokens: dict[str, dict[str, str]] = {}  # repository -> its Authorization header
         self.conn.request("GET", "/v2/")
         response = self.conn.getresponse()
         response.read()
@@ -187,8 +188,8 @@ class _Bare:
                 part.split("=", 1)
                 for part in challenge[len("Bearer ") :].replace('"', "").split(",")
             )
-            scopes = [f"repository:{r}:pull" for r in sorted(set(repositories))]
-            token = ""
+            names = sorted(set(repositories))
+            scopes = [f"repository:{r}:pull" for r in names]
             realm = urlsplit(params["realm"])
             for start in range(0, len(scopes), 40):
                 query = urlencode(
@@ -218,10 +219,13 @@ class _Bare:
                 realm_conn.request("GET", f"{realm.path}?{query}", headers=auth)
                 token = json.loads(realm_conn.getresponse().read())["token"]
                 realm_conn.close()
-            self.headers = {"Authorization": f"Bearer {token}"}
+                for name in names[start : start + 40]:
+                    self.tokens[name] = {"Authorization": f"Bearer {token}"}
+            self.headers = next(iter(self.tokens.values()), {})
 
     def get(self, path: str, accept: str | None = None) -> tuple[bytes, dict[str, str]]:
-        headers = dict(self.headers)
+        repository = path[len("/v2/") :].rsplit("/", 2)[0]
+        headers = dict(self.tokens.get(repository, self.headers))
         if accept:
             headers["Accept"] = accept
         self.conn.request("GET", path, headers=headers)

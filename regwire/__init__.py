@@ -39,6 +39,7 @@ def __getattr__(name: str) -> Any:
         return Client
     raise AttributeError(f"module 'regwire' has no attribute {name!r}")
 
+
 __all__ = [
     "AuthenticationError",
     "Client",

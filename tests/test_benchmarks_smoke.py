@@ -1,6 +1,9 @@
-"""A smoke run of each benchmark, so that they cannot rot (no timing is asserted)."""
+"""A smoke run of every benchmark workload, so that none can rot (no timing is asserted)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from benchmarks import core
 
@@ -10,3 +13,42 @@ def test_core_benchmark_runs() -> None:
     assert result["requests"] == 4  # probe, token, manifest, config: no wasted 401
     assert result["core_us"] > 0 and result["h11_us"] > 0
     assert "us per authed image_by_tag" in core.report(result)
+
+
+def test_every_workload_runs_on_a_tiny_corpus() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = done.stdout
+    for label in (
+        "1. inspect, token auth",
+        "1. inspect, no auth",
+        "2. list tags",
+        "3. blob 4 MiB",
+        "4. inspect 4 images, 20 ms RTT",
+        "5. core",
+        "6. as a process",
+    ):
+        assert label in table, label
+    for client in (
+        "regwire (blocking)",
+        "python-dxf",
+        "oras",
+        "skopeo inspect (per image)",
+        "http.client (ceiling)",
+        "regwire (trio, c=64)",
+    ):
+        assert f"| {client} |" in table, client
+    # regwire asks no more than probe + one token + the ceiling's requests
+    ceiling = next(
+        line
+        for line in table.splitlines()
+        if line.startswith("| 1. inspect, token auth | http.client (ceiling)")
+    )
+    ours = next(
+        line
+        for line in table.splitlines()
+        if line.startswith("| 1. inspect, token auth | regwire (blocking)")
+    )
+    assert int(ours.split("|")[5]) == int(ceiling.split("|")[5]) + 2

@@ -24,6 +24,10 @@ _WS = re.compile(r"[ \t]*")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _TOKEN_ONLY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_SIMPLE_PARAM = re.compile(r'([A-Za-z_]+)="([^"\\]*)"')
+_SIMPLE = re.compile(
+    r'[ \t]*([A-Za-z]+) ((?:[A-Za-z_]+="[^"\\]*"[ \t]*,[ \t]*)*[A-Za-z_]+="[^"\\]*")[ \t]*\Z'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,10 @@ def parse_challenges(header: str | Iterable[str]) -> list[Challenge]:
     """
     if not isinstance(header, str):
         header = ", ".join(header)
+    simple = _SIMPLE.match(header)
+    if simple:  # what registries send: one challenge, quoted values without escapes
+        params = {key.lower(): value for key, value in _SIMPLE_PARAM.findall(simple.group(2))}
+        return [Challenge(simple.group(1).lower(), params, None)]
     scanner = _Scanner(header)
     challenges: list[Challenge] = []
     while True:

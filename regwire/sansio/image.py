@@ -137,8 +137,11 @@ def _either(fields: _Fields, new: str, old: str) -> str:
     return fields.string(new) if new in fields.value else fields.string(old, "")
 
 
-def decode_image(raw: bytes | str, url: str) -> Image:
-    """Decode an image config (any era's spelling) into an `Image` without manifest facts.
+def decode_image(raw: bytes | str, url: str, **facts: Any) -> Image:
+    """Decode an image config (any era's spelling) into an `Image`.
+
+    ``facts`` are `Image` fields known from elsewhere (the manifest's digest and layers), which
+    take precedence over the config's; passing them here saves copying the frozen result.
 
     Raises:
         ProtocolError: not JSON, or a field of the wrong type.
@@ -153,7 +156,7 @@ def decode_image(raw: bytes | str, url: str) -> Image:
     history = fields.array("history")
     if not all(isinstance(entry, dict) for entry in history):
         raise ProtocolError(url, "history must be a list of objects")
-    return Image(
+    values: dict[str, Any] = dict(  # noqa: C408 - keyword form mirrors Image's fields
         id=fields.string("id", ""),
         parent=fields.string("parent", ""),
         comment=fields.string("comment", ""),
@@ -170,3 +173,5 @@ def decode_image(raw: bytes | str, url: str) -> Image:
         raw_config=data,
         history=tuple(history),
     )
+    values.update(facts)
+    return Image(**values)

@@ -14,6 +14,7 @@ The media type comes from ``Content-Type`` when it names a manifest type; old re
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,13 +199,21 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
 
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}\Z")
+
+
 def _descriptor(fields: _Fields, with_platform: bool) -> Descriptor:
-    digest = fields.string("digest")
-    try:
-        check_digest(digest)
-    except ValueError as exc:
-        raise ProtocolError(fields.url, f"{fields.path}digest: {exc}") from exc
-    size = fields.integer("size", 0)
+    value = fields.value
+    digest = value.get("digest")
+    if not (isinstance(digest, str) and _SHA256.match(digest)):  # the common case, quickly
+        digest = fields.string("digest")
+        try:
+            check_digest(digest)
+        except ValueError as exc:
+            raise ProtocolError(fields.url, f"{fields.path}digest: {exc}") from exc
+    size = value.get("size", 0)
+    if type(size) is not int:
+        size = fields.integer("size", 0)
     if size < 0:
         raise ProtocolError(fields.url, f"{fields.path}size must not be negative")
     platform = None
@@ -217,14 +226,12 @@ def _descriptor(fields: _Fields, with_platform: bool) -> Descriptor:
                 p.opt_string("variant") or None,
                 p.opt_string("os.version"),
             )
-    return Descriptor(
-        fields.string("mediaType", ""),
-        digest,
-        size,
-        platform,
-        tuple(fields.string_list("urls")),
-        fields.string_map("annotations"),
-    )
+    media_type = value.get("mediaType", "")
+    if not isinstance(media_type, str):
+        media_type = fields.string("mediaType")
+    urls = tuple(fields.string_list("urls")) if "urls" in value else ()
+    annotations = fields.string_map("annotations") if "annotations" in value else {}
+    return Descriptor(media_type, digest, size, platform, urls, annotations)
 
 
 def _media_type(content_type: str | None, document: _Fields) -> str:
@@ -249,7 +256,13 @@ def _media_type(content_type: str | None, document: _Fields) -> str:
     )
 
 
-def decode_manifest(raw: bytes, digest: str, content_type: str | None, url: str) -> Manifest:
+def decode_manifest(
+    raw: bytes,
+    digest: str,
+    content_type: str | None,
+    url: str,
+    notices: Notices | None = None,
+) -> Manifest:
     """Decode ``raw`` as whichever manifest format it is.
 
     Raises:
@@ -265,7 +278,13 @@ def decode_manifest(raw: bytes, digest: str, content_type: str | None, url: str)
             for i, m in enumerate(document.array("manifests"))
         )
         return Manifest(
-            digest, media_type, raw, schema_version, manifests=children, annotations=annotations
+            digest,
+            media_type,
+            raw,
+            schema_version,
+            manifests=children,
+            annotations=annotations,
+            notices=notices or Notices(),
         )
     if media_type in IMAGE_TYPES:
         config = document.object("config")
@@ -286,6 +305,7 @@ def decode_manifest(raw: bytes, digest: str, content_type: str | None, url: str)
             annotations=annotations,
             subject=None if subject is None else _descriptor(subject, False),
             artifact_type=document.opt_string("artifactType"),
+            notices=notices or Notices(),
         )
     history = []
     for i, entry in enumerate(document.array("history")):
@@ -307,6 +327,7 @@ def decode_manifest(raw: bytes, digest: str, content_type: str | None, url: str)
         schema_version,
         layers=tuple(reversed(fs_layers)),
         v1_compatibility=tuple(history),
+        notices=notices or Notices(),
     )
 
 

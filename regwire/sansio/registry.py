@@ -735,8 +735,9 @@ class Registry:
             expected = expected or header_digest
         # Integrity before parsing: a tampered body is a DigestMismatch, whatever it holds.
         digest = self._manifest_digest(raw, expected, _clean_url(url))
-        manifest = decode_manifest(raw, digest, response.header("Content-Type"), _clean_url(url))
-        return replace(manifest, notices=_notices(response))
+        return decode_manifest(
+            raw, digest, response.header("Content-Type"), _clean_url(url), _notices(response)
+        )
 
     @staticmethod
     def _manifest_digest(raw: bytes, expected: str | None, url: str) -> str:
@@ -775,24 +776,21 @@ class Registry:
                     self._v2_url(repository, "manifests", child.digest),
                     "an index entry points at another index",
                 )
+        facts: dict[str, Any] = {
+            "id": top.digest,
+            "pull_by_id": True,
+            "digest": top.digest,
+            "media_type": top.media_type,
+            "layers": tuple(layer.digest for layer in manifest.layers),
+            "layer_descriptors": manifest.layers,
+            "notices": top.notices,
+        }
         if manifest.config is None:
-            image = decode_image(manifest.v1_compatibility[0], self._v2_url(repository))
-            config_digest = None
-        else:
-            config_digest = manifest.config.digest
-            raw = yield from self._blob(repository, config_digest, self.limits.config_bytes)
-            image = decode_image(raw, self._v2_url(repository, "blobs", config_digest))
-        return replace(
-            image,
-            id=top.digest,
-            pull_by_id=True,
-            digest=top.digest,
-            media_type=top.media_type,
-            layers=tuple(layer.digest for layer in manifest.layers),
-            layer_descriptors=manifest.layers,
-            config_digest=config_digest,
-            notices=top.notices,
-        )
+            return decode_image(manifest.v1_compatibility[0], self._v2_url(repository), **facts)
+        config_digest = manifest.config.digest
+        raw = yield from self._blob(repository, config_digest, self.limits.config_bytes)
+        url = self._v2_url(repository, "blobs", config_digest)
+        return decode_image(raw, url, config_digest=config_digest, **facts)
 
     def _digest(self, repository: str, reference: str) -> Operation[str]:
         v2 = yield from self._probe()
