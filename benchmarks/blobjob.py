@@ -33,15 +33,14 @@ def run(client: str, authority: str, creds: tuple[str, str] | None, digest: str)
         import regwire
 
         with regwire.Client(
-            insecure_registries=[authority],
-            credentials=regwire.Credentials(*creds) if creds else regwire.Credentials(),
+            **tls, credentials=regwire.Credentials(*creds) if creds else regwire.Credentials()
         ) as c:
             return c.blob(ref, Null())  # type: ignore[arg-type]
     if client in ("regwire-trio", "regwire-asyncio"):
         import regwire
 
         kwargs: dict[str, Any] = {
-            "insecure_registries": [authority],
+            **tls,
             "credentials": regwire.Credentials(*creds) if creds else regwire.Credentials(),
         }
 

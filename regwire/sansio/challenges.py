@@ -107,8 +107,8 @@ def parse_challenges(header: str | Iterable[str]) -> list[Challenge]:
         header = ", ".join(header)
     simple = _SIMPLE.match(header)
     if simple:  # what registries send: one challenge, quoted values without escapes
-        params = {key.lower(): value for key, value in _SIMPLE_PARAM.findall(simple.group(2))}
-        return [Challenge(simple.group(1).lower(), params, None)]
+        found = {key.lower(): value for key, value in _SIMPLE_PARAM.findall(simple.group(2))}
+        return [Challenge(simple.group(1).lower(), found, None)]
     scanner = _Scanner(header)
     challenges: list[Challenge] = []
     while True:
