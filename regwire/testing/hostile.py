@@ -13,6 +13,7 @@ run the same scenarios against every driver.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -47,13 +48,18 @@ class _Rule:
 class HostileServer:
     """Serve ``handler`` on ``127.0.0.1``, applying raw faults to the requests they match."""
 
-    def __init__(self, handler: Callable[[Request], Response] | None = None) -> None:
-        self.handler = handler
+    def __init__(
+        self,
+        handler: Callable[[Request], Response] | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.handler, self.tls = handler, tls
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
         self.port: int = self._listener.getsockname()[1]
         self.authority = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.authority}"
+        self.scheme = "https" if tls else "http"
+        self.url = f"{self.scheme}://{self.authority}"
         self.rules: list[_Rule] = []
         self.requests: list[Request] = []
         self.connections = 0
@@ -117,6 +123,8 @@ class HostileServer:
         sock.settimeout(10)
         buffer = b""
         try:
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_side=True)
             while not self._stop.is_set():
                 while b"\r\n\r\n" not in buffer:
                     data = sock.recv(65536)
@@ -137,7 +145,7 @@ class HostileServer:
                     buffer += sock.recv(65536)
                 body, buffer = buffer[:length], buffer[length:]
                 host = named.get("host", self.authority)
-                request = Request(method, f"http://{host}{target}", headers, body)
+                request = Request(method, f"{self.scheme}://{host}{target}", headers, body)
                 with self._lock:
                     self.requests.append(request)
                 fault = self._pick(target)
@@ -147,7 +155,7 @@ class HostileServer:
                     continue
                 response = self.handler(request) if self.handler else Response(404)
                 sock.sendall(_render(response, method == "HEAD"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, ssl.SSLError):
             return
         finally:
             sock.close()

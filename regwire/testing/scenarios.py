@@ -55,7 +55,8 @@ class Scenario:
     limits: Limits | None = None
     timeout: float = 0.5
     bound: float = 10.0  # seconds the scenario may take, whatever its outcome
-    cdn: bool = False
+    cdn: bool = False  # a second server, the CDN blobs redirect to (or the realm, with tls)
+    tls: bool = False  # the registry serves https from a trustme CA the client trusts
     check: Callable[[HostileServer, HostileServer | None], None] | None = None
 
 
@@ -69,10 +70,10 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def _model(authority: str, auth: str, cdn: str | None) -> ModelRegistry:
+def _model(authority: str, auth: str, cdn: str | None, scheme: str = "http") -> ModelRegistry:
     model = ModelRegistry(
         authority,
-        scheme="http",
+        scheme=scheme,
         auth=auth,  # type: ignore[arg-type]
         realm_host=authority,
         service="hostile",
@@ -176,6 +177,25 @@ def _no_auth_on_cdn(server: HostileServer, cdn: HostileServer | None) -> None:
     assert cdn is not None and cdn.requests, "the blob was not fetched from the CDN"
     for request in cdn.requests:
         assert request.header("Authorization") is None, "registry credentials sent to the CDN"
+
+
+_PLAIN_REALM: dict[str, str] = {}  # filled by run_scenario with the second server's URL
+
+
+def _realm_on_http(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    def serve(request: Request) -> Response:
+        registry_path = request.url.endswith("/v2/") or "/v2/lib" in request.url
+        if registry_path and not (request.header("Authorization") or "").startswith("Bearer"):
+            realm = f'Bearer realm="{_PLAIN_REALM["url"]}/token",service="hostile"'
+            return Response(401, (("WWW-Authenticate", realm),))
+        return handler(request)
+
+    return serve
+
+
+def _realm_saw_nothing(server: HostileServer, realm: HostileServer | None) -> None:
+    assert realm is not None
+    assert not realm.requests, "credentials were sent to a token realm over plain http"
 
 
 def _no_credentials_sent(server: HostileServer, cdn: HostileServer | None) -> None:
@@ -282,6 +302,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         check=_no_auth_on_cdn,
     ),
     Scenario(
+        "token realm on plain http while credentials are set",
+        AuthenticationError,
+        tls=True,
+        wrap=_realm_on_http,
+        check=_realm_saw_nothing,
+    ),
+    Scenario(
         "Basic credentials asked over plain http, registry not insecure",
         AuthenticationError,
         call="http-basic",
@@ -293,8 +320,11 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 def run_scenario(scenario: Scenario, driver: str) -> Outcome:
     """Run ``scenario`` through ``driver``; the outcome records what happened and any breach."""
-    server = HostileServer()
-    cdn = HostileServer() if scenario.cdn else None
+    tls_context, ca_file = _tls() if scenario.tls else (None, None)
+    server = HostileServer(tls=tls_context)
+    cdn = HostileServer() if scenario.cdn or scenario.tls else None
+    if cdn is not None:
+        _PLAIN_REALM["url"] = cdn.url
     records: list[str] = []
     handler = _Capture(records)
     logger = logging.getLogger("regwire")
@@ -305,7 +335,12 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
     error: RegistryError | None = None
     started = time.monotonic()
     try:
-        model = _model(server.authority, scenario.auth, cdn.authority if cdn else None)
+        model = _model(
+            server.authority,
+            scenario.auth,
+            cdn.authority if scenario.cdn and cdn else None,
+            server.scheme,
+        )
         serve: Callable[[Request], Response] = model.handle
         if scenario.wrap is not None:
             serve = scenario.wrap(serve)
@@ -315,7 +350,7 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
         for fault, where, times in scenario.faults:
             server.fault(fault, where, times)  # type: ignore[arg-type]
         a = server.authority
-        insecure = [a] if scenario.call != "http-basic" else []
+        insecure = [a] if scenario.call != "http-basic" and not scenario.tls else []
         if cdn is not None:
             insecure.append(cdn.authority)
 
@@ -338,6 +373,7 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
                 insecure_registries=insecure,
                 timeout=scenario.timeout,
                 limits=scenario.limits,
+                ca_file=ca_file,
             )
         except RegistryError as exc:
             error = exc
@@ -378,3 +414,20 @@ class _Capture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(self.format(record))
+
+
+def _tls() -> tuple[Any, str]:
+    """A server context and the CA file a client needs to trust it (trustme, dev extra)."""
+    import os
+    import ssl
+    import tempfile
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    handle, path = tempfile.mkstemp(suffix=".pem")
+    os.close(handle)
+    ca.cert_pem.write_to_path(path)
+    return context, path
