@@ -301,7 +301,8 @@ def oras_tags(authority: str, creds: Creds, repo: str) -> int:
     )
     if creds:
         client.auth.set_basic_auth(*creds)
-    return len(client.get_tags(f"{authority}/{repo}", N=100))
+    # oras-py's N limits how many tags it returns (it is not a page size): ask for all.
+    return len(client.get_tags(f"{authority}/{repo}"))
 
 
 def skopeo_tags(authority: str, creds: Creds, repo: str) -> int:
