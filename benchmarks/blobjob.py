@@ -109,6 +109,19 @@ def run(client: str, authority: str, creds: tuple[str, str] | None, digest: str)
 def main() -> None:
     client, authority, user, password, digest = sys.argv[1:6]
     creds = (user, password) if user else None
+    # Imports are not the download: load what the client needs before the clock starts.
+    import regwire.drivers.sync
+
+    if client == "regwire-trio":
+        import trio  # noqa: F401
+
+        import regwire.drivers.trio
+    elif client == "regwire-asyncio":
+        import regwire.drivers.asyncio  # noqa: F401
+    elif client == "python-dxf":
+        import dxf  # noqa: F401
+    elif client == "oras":
+        import oras.client  # noqa: F401
     started = time.perf_counter()
     size = run(client, authority, creds, digest)
     seconds = time.perf_counter() - started

@@ -10,7 +10,9 @@ body was not read to the end is closed rather than pooled.
 
 from __future__ import annotations
 
+import queue
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -64,6 +66,7 @@ class _Conn:
     def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
         self.sock, self.endpoint, self.h11 = sock, endpoint, new_h11()
         self.guard = RateGuard(30.0)
+        self.prefetch: _Prefetch | None = None
 
     def run(self, wire: Wire[T]) -> T:
         """Run one of `_http`'s h11 exchanges over this blocking socket."""
@@ -82,6 +85,9 @@ class _Conn:
             return result
 
     def close(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.stop()
+            self.prefetch = None
         try:
             self.sock.close()
         except OSError:
@@ -161,6 +167,9 @@ class Transport:
         headers = response_headers(head)
         if request.stream and request.method != "HEAD":
             self._streaming = conn
+            length = _content_length(head)
+            if length is not None and 200 <= head.status_code < 300:
+                conn.prefetch = _Prefetch(conn, length, keep_alive=_keeps_alive(head))
             return Response(head.status_code, headers, pending=True)
         body, truncated = conn.run(read_body(conn.h11, request.max_body))
         if truncated:
@@ -178,19 +187,107 @@ class Transport:
         if conn is None:
             return BodyChunk(b"")
         try:
-            chunk = conn.run(read_chunk(conn.h11))
+            if conn.prefetch is not None:
+                chunk = conn.prefetch.next()
+            else:
+                chunk = conn.run(read_chunk(conn.h11))
         except (OSError, h11.ProtocolError) as exc:
             self._drop_stream()
             return failure(exc)
         if not chunk:
             self._streaming = None
-            self._release(conn)
+            prefetch, conn.prefetch = conn.prefetch, None
+            if prefetch is None:
+                self._release(conn)
+            elif prefetch.keep_alive:
+                conn.h11 = new_h11()  # the body ended on a message boundary: start afresh
+                if not self.pool.give(conn.endpoint, conn):
+                    conn.close()
+            else:
+                conn.close()
         return BodyChunk(chunk)
 
     def _drop_stream(self) -> None:
         if self._streaming is not None:
             self._streaming.close()
             self._streaming = None
+
+
+def _content_length(head: h11.Response) -> int | None:
+    """The body length of a plainly framed response (None when chunked or unknown)."""
+    length = None
+    for name, value in head.headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length
+
+
+def _keeps_alive(head: h11.Response) -> bool:
+    if head.http_version != b"1.1":
+        return False
+    return not any(
+        name == b"connection" and b"close" in value.lower() for name, value in head.headers
+    )
+
+
+class _Prefetch:
+    """Reads a ``Content-Length`` body on a thread, up to four pieces ahead of the consumer.
+
+    A large blob costs a TLS decryption and a SHA-256 update per byte; done one after the
+    other in one thread they add up, but both release the GIL, so reading the next piece while
+    the core hashes the last one runs them side by side on two cores. Memory stays bounded by
+    the queue. Framing is trivial here (exactly ``length`` bytes), so h11 is not consulted for
+    the body; the bytes h11 had already buffered past the head are the first piece.
+    """
+
+    def __init__(self, conn: _Conn, length: int, keep_alive: bool) -> None:
+        self.conn, self.keep_alive = conn, keep_alive
+        first = bytes(conn.h11.trailing_data[0])[:length]
+        self.remaining = length - len(first)
+        self.pieces: queue.Queue[bytes | bytearray | BaseException] = queue.Queue(maxsize=4)
+        self.stopped = threading.Event()
+        if first:
+            self.pieces.put(first)
+        self.thread = threading.Thread(target=self._read, daemon=True, name="regwire-prefetch")
+        self.thread.start()
+
+    def _put(self, item: bytes | bytearray | BaseException) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.pieces.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _read(self) -> None:
+        sock, guard = self.conn.sock, self.conn.guard
+        try:
+            while self.remaining > 0 and not self.stopped.is_set():
+                size = min(_CHUNK, self.remaining)
+                piece = bytearray(size)
+                view, got = memoryview(piece), 0
+                while got < size:
+                    count = sock.recv_into(view[got:], size - got)
+                    if count == 0:
+                        raise ConnectionResetError("connection closed before the body ended")
+                    guard.received(count)
+                    got += count
+                self.remaining -= size
+                self._put(piece)  # handed over, never touched again: no copy
+            self._put(b"")
+        except BaseException as exc:  # handed to the consumer, who reports it
+            self._put(exc)
+
+    def next(self) -> bytes | bytearray:
+        item = self.pieces.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self.stopped.set()
 
 
 class Runner(Protocol):

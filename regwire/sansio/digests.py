@@ -41,7 +41,7 @@ class Verifier:
         self._hash = _hasher(algorithm, url)
         self._algorithm = algorithm
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray) -> None:
         self._hash.update(chunk)
         self.size += len(chunk)
 

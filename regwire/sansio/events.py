@@ -122,9 +122,12 @@ class ReadBody:
 
 @dataclass(frozen=True, slots=True)
 class BodyChunk:
-    """The next chunk of a streamed body; ``data == b""`` means the body has ended."""
+    """The next chunk of a streamed body; empty ``data`` means the body has ended.
 
-    data: bytes
+    ``data`` may be a ``bytearray`` a driver filled in place and hands over (no copy).
+    """
+
+    data: bytes | bytearray
 
 
 Intent: TypeAlias = Request | Sleep | ReadBody

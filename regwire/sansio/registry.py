@@ -291,7 +291,7 @@ class Registry:
         return self._blob(repository, digest, self.limits.blob_bytes)
 
     def blob_into(
-        self, repository: str, digest: str, sink: Callable[[bytes], object]
+        self, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
     ) -> Operation[int]:
         """Stream a blob of any size into ``sink``, verifying its digest chunk by chunk.
 
@@ -832,7 +832,7 @@ class Registry:
         return response.body
 
     def _blob_into(
-        self, repository: str, digest: str, sink: Callable[[bytes], object]
+        self, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
     ) -> Operation[int]:
         yield from self._probe()
         url = self._v2_url(repository, "blobs", digest)

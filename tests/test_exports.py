@@ -1,0 +1,105 @@
+"""The public names ../shared/DESIGN.md pins: other code relies on them, so they must not drift."""
+
+from __future__ import annotations
+
+import inspect
+
+import regwire
+import regwire.sansio as sansio
+from regwire.drivers import asyncio as asyncio_driver
+from regwire.drivers import sync as sync_driver
+from regwire.drivers import trio as trio_driver
+
+TOP = [
+    "Client",
+    "Reference",
+    "Image",
+    "Credentials",
+    "InvalidReference",
+    "RegistryError",
+    "NotFound",
+    "RegistryNotFound",
+    "RepositoryNotFound",
+    "TagNotFound",
+    "ImageNotFound",
+    "BlobNotFound",
+    "is_not_found",
+    "AuthenticationError",
+    "ProtocolError",
+    "DigestMismatch",
+    "TooLarge",
+]
+CORE = [
+    "Request",
+    "Response",
+    "ConnectionFailed",
+    "Sleep",
+    "drive",
+    "Registry",
+    "parse_challenges",
+    "Challenge",
+]
+OPERATIONS = [
+    "image_tags",
+    "image_by_tag",
+    "image_by_id",
+    "tags",
+    "manifest",
+    "image",
+    "digest",
+    "blob",
+]
+CLIENT = [
+    "connect",
+    "image",
+    "tags",
+    "manifest",
+    "digest",
+    "blob",
+    "close",
+    "__enter__",
+    "__exit__",
+]
+
+
+def test_top_level_names() -> None:
+    for name in TOP:
+        assert hasattr(regwire, name), name
+    for name in set(regwire.__all__) - {"Client"}:
+        assert name in dir(regwire), name
+    assert regwire.Client is sync_driver.Client
+    assert issubclass(regwire.InvalidReference, ValueError)
+
+
+def test_core_names_and_signatures() -> None:
+    for name in CORE:
+        assert name in sansio.__all__, name
+    assert list(inspect.signature(sansio.Request).parameters)[:4] == [
+        "method",
+        "url",
+        "headers",
+        "body",
+    ]
+    assert list(inspect.signature(sansio.Response).parameters)[:3] == ["status", "headers", "body"]
+    assert list(inspect.signature(sansio.ConnectionFailed).parameters) == ["reason", "message"]
+    assert list(inspect.signature(sansio.Sleep).parameters) == ["seconds"]
+    registry = inspect.signature(sansio.Registry)
+    for name in ("name", "insecure", "credentials", "clock", "allow_v2"):
+        assert name in registry.parameters, name
+    for operation in OPERATIONS:
+        assert callable(getattr(sansio.Registry, operation)), operation
+    credentials = inspect.signature(regwire.Credentials).parameters
+    assert list(credentials) == ["username", "password", "identity_token", "registry_token"]
+
+
+def test_drivers_share_one_surface() -> None:
+    for name in CLIENT:
+        assert hasattr(sync_driver.Client, name), name
+    for module in (trio_driver, asyncio_driver):
+        for name in [*CLIENT[:-3], "images", "__aenter__", "__aexit__"]:
+            assert hasattr(module.Client, name), (module.__name__, name)
+    for client in (sync_driver.Client, trio_driver.Client, asyncio_driver.AsyncioBackend):
+        assert client is not None
+    keywords = inspect.signature(sync_driver.Client).parameters
+    for name in ("credentials", "insecure_registries", "ca_file", "cert_dir", "timeout"):
+        assert name in keywords, name
