@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks import clients, core
 from benchmarks.corpus import Corpus, Sizes, build
-from benchmarks.proxy import DelayProxy
+from benchmarks.proxy import ProxyProcess
 from regwire.testing.distribution import PASSWORD, USER
 
 CREDS = (USER, PASSWORD)
@@ -226,7 +226,7 @@ def workload_blobs(bench: Bench, corpus: Corpus) -> None:
 
 def workload_latency(bench: Bench, corpus: Corpus) -> None:
     clients.use_ca(corpus.registry.ca_file)
-    proxy = DelayProxy(corpus.registry.port, 0.010)
+    proxy = ProxyProcess(corpus.registry.port, 0.010)
     label = f"4. inspect {bench.sizes.latency_images} images, 20 ms RTT"
     try:
         a = proxy.authority

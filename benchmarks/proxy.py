@@ -77,3 +77,35 @@ class DelayProxy:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(5)
+
+
+class ProxyProcess:
+    """`DelayProxy` in its own process, so that forwarding never competes with the client."""
+
+    def __init__(self, target_port: int, one_way: float = 0.010) -> None:
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.proxy", str(target_port), str(one_way)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+
+    @property
+    def authority(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+if __name__ == "__main__":
+    import sys
+
+    proxy = DelayProxy(int(sys.argv[1]), float(sys.argv[2]))
+    print(proxy.port, flush=True)
+    threading.Event().wait()
