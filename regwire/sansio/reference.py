@@ -177,7 +177,3 @@ class Reference:
     def reference(self) -> str:
         """What to ask the manifests endpoint for: the digest if any, else the tag (or latest)."""
         return self.digest or self.tag or "latest"
-
-    def with_tag(self, tag: str | None) -> Reference:
-        """This reference with another tag (and no digest)."""
-        return Reference(self.registry, self.repository, tag, None)
