@@ -64,7 +64,6 @@ _CHUNK = 256 * 1024
 class Stream(Protocol):
     async def send_all(self, data: bytes) -> None: ...
     async def receive_some(self, max_bytes: int) -> bytes: ...
-    async def aclose(self) -> None: ...
     def close_now(self) -> None: ...
 
 
@@ -244,11 +243,10 @@ class AsyncTransport:
         return BodyChunk(chunk)
 
     async def aclose(self) -> None:
+        # Idle connections carry nothing worth a graceful TLS goodbye, which would cost a round
+        # trip each (asyncio waits for it): drop them all at once.
         for conn in self.pool.drain():
-            try:
-                await conn.stream.aclose()
-            except Exception:
-                conn.stream.close_now()
+            conn.stream.close_now()
 
 
 class AsyncConnection:

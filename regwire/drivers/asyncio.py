@@ -30,13 +30,6 @@ class _AsyncioStream:
     async def receive_some(self, max_bytes: int) -> bytes:
         return await self.reader.read(max_bytes)
 
-    async def aclose(self) -> None:
-        self.writer.close()
-        try:
-            await self.writer.wait_closed()
-        except (OSError, ssl.SSLError):
-            pass
-
     def close_now(self) -> None:
         transport = self.writer.transport
         transport.abort()

@@ -36,9 +36,6 @@ class _TrioStream:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionResetError(str(exc) or "connection broken") from exc
 
-    async def aclose(self) -> None:
-        await trio.aclose_forcefully(self.stream)
-
     def close_now(self) -> None:
         # A forceful close needs no waiting: close the socket under any TLS layer at once.
         inner: Any = self.stream
