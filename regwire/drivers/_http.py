@@ -218,7 +218,7 @@ def read_body(conn: h11.Connection, limit: int) -> Wire[tuple[bytes, bool]]:
             raise h11.RemoteProtocolError("connection closed before the body ended")
 
 
-STREAM_CHUNK = 256 * 1024
+STREAM_CHUNK = 128 * 1024
 
 
 def read_chunk(conn: h11.Connection, at_least: int = STREAM_CHUNK) -> Wire[bytes]:
@@ -230,16 +230,18 @@ def read_chunk(conn: h11.Connection, at_least: int = STREAM_CHUNK) -> Wire[bytes
     """
     if conn.their_state is h11.DONE:
         return b""
-    piece = bytearray()
-    while len(piece) < at_least:
+    parts: list[bytes] = []
+    size = 0
+    while size < at_least:
         event = yield from _next_event(conn)
         if isinstance(event, h11.Data):
-            piece += event.data
+            parts.append(event.data)
+            size += len(event.data)
         elif isinstance(event, h11.EndOfMessage):
             break
         else:
             raise h11.RemoteProtocolError("connection closed before the body ended")
-    return bytes(piece)
+    return parts[0] if len(parts) == 1 else b"".join(parts)  # one piece: no copy at all
 
 
 def reusable(conn: h11.Connection) -> bool:

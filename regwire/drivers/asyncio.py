@@ -17,6 +17,7 @@ from ._http import Endpoint
 __all__ = ["AsyncConnection", "AsyncioBackend", "Client"]
 
 T = TypeVar("T")
+_timeout: Any = getattr(asyncio, "timeout", None)
 
 
 class _AsyncioStream:
@@ -58,6 +59,9 @@ class AsyncioBackend:
 
     async def within(self, awaitable: Awaitable[T], seconds: float) -> T:
         try:
+            if _timeout is not None:  # 3.11+: a timer, where wait_for wraps a new Task per read
+                async with _timeout(seconds):
+                    return await awaitable
             return await asyncio.wait_for(awaitable, seconds)
         except asyncio.TimeoutError as exc:  # not the builtin TimeoutError before 3.11
             raise TimeoutError(f"no answer within {seconds} s") from exc
