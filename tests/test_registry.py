@@ -700,3 +700,77 @@ def test_authorize_fetches_one_token_for_many_repositories() -> None:
     for name in names:
         drive(reg.image(name, "1"), net)
     assert len(net.requests) - before == 100  # manifest + config each, no token requests
+
+
+# -- edges of the error mapping -------------------------------------------------------------
+
+
+def answering(*answers: Response) -> FakeNetwork:
+    script = iter(answers)
+    return FakeNetwork(lambda request: next(script, Response(404)))
+
+
+def test_403_is_an_authentication_error_with_the_registry_message() -> None:
+    net = answering(
+        Response(200),
+        Response(403, (), b'{"errors":[{"code":"DENIED","message":"no pulls for you"}]}'),
+    )
+    with pytest.raises(AuthenticationError, match="no pulls for you"):
+        drive(Registry(HOST, clock=net.clock).tags("a/b"), net)
+
+
+def test_other_statuses_are_protocol_errors_naming_the_status() -> None:
+    net = answering(Response(200), Response(418, (), b"teapot"))
+    with pytest.raises(ProtocolError, match="unexpected status 418"):
+        drive(Registry(HOST, clock=net.clock).tags("a/b"), net)
+
+
+def test_bad_docker_content_digest_header(model: ModelRegistry) -> None:
+    def bad_header(request: Request) -> Response:
+        response = model.handle(request)
+        headers = tuple(
+            (k, "sha256:nothex") if k == "Docker-Content-Digest" else (k, v)
+            for k, v in response.headers
+        )
+        return Response(response.status, headers, response.body)
+
+    net = FakeNetwork(bad_header)
+    with pytest.raises(ProtocolError, match="bad Docker-Content-Digest"):
+        drive(Registry(HOST, clock=net.clock).manifest("app/oci", "v1"), net)
+    net = FakeNetwork(bad_header)
+    digest = model.repositories["app/oci"].tags["v1"]
+
+    def head_bad_get_good(request: Request) -> Response:
+        return bad_header(request) if request.method == "HEAD" else model.handle(request)
+
+    net = FakeNetwork(head_bad_get_good)
+    assert drive(Registry(HOST, clock=net.clock).digest("app/oci", "v1"), net) == digest
+    assert [r.method for r in net.requests[-2:]] == ["HEAD", "GET"]
+
+
+def test_blob_into_accepts_a_driver_that_buffered_the_body(model: ModelRegistry) -> None:
+    digest = model.put_blob("app/oci", b"buffered")
+    received: list[bytes] = []
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, Request):
+            return model.handle(intent)  # ignores stream=True: answers with the whole body
+        raise AssertionError("no ReadBody expected")
+
+    reg = Registry(HOST, clock=FakeClock())
+    assert drive(reg.blob_into("app/oci", digest, received.append), perform) == 8
+    assert received == [b"buffered"]
+
+
+def test_basic_credentials_never_go_to_a_plain_http_registry() -> None:
+    model = ModelRegistry("plain.test", scheme="http", auth="basic", users={"u": "p"})
+    model.push_image("x", "1")
+    net = FakeNetwork(model.handle)
+    reg = Registry("http://plain.test", clock=net.clock, credentials=Credentials("u", "p"))
+    with pytest.raises(AuthenticationError, match="plain http"):
+        drive(reg.tags("x"), net)
+    assert not any(r.header("Authorization") for r in net.requests)
+    insecure = Registry(
+        "http://plain.test", clock=net.clock, insecure=True, credentials=Credentials("u", "p")
+    )
+    assert drive(insecure.tags("x"), net) == ["1"]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from regwire import ImageNotFound, InvalidReference, NetworkError, RepositoryNotFound, TagNotFound
+from regwire import (
+    ImageNotFound,
+    InvalidReference,
+    NetworkError,
+    RegistryError,
+    RepositoryNotFound,
+    TagNotFound,
+)
 from regwire.sansio import (
     ConnectionFailed,
     Registry,
@@ -178,3 +185,48 @@ def test_secure_registry_is_never_downgraded() -> None:
     with pytest.raises(NetworkError):
         drive(Registry("plain.test", clock=net.clock).tags("a"), net)
     assert all(r.url.startswith("https://") and r.verify for r in net.requests)
+
+
+@pytest.mark.parametrize(
+    ("path", "answer", "problem"),
+    [
+        ("/tags", Response(200, (), b'["not", "a", "map"]'), "tag map"),
+        ("/tags/latest", Response(200, (), b"42"), "image id"),
+        ("/tags", Response(404), "was not found"),
+        ("/json", Response(500), "server returned 500"),
+    ],
+)
+def test_v1_bad_answers(path: str, answer: Response, problem: str) -> None:
+    model = v1_model()
+
+    def serve(request: Request) -> Response:
+        if (
+            request.url.split("?")[0].endswith(path)
+            and "/images" not in request.url.split("/v1/")[1][:12]
+        ):
+            return answer
+        return model.handle(request)
+
+    net = FakeNetwork(serve)
+    reg = Registry("old.test", clock=net.clock)
+    op = reg.image_tags("lib", "app") if path == "/tags" else reg.image_by_tag("lib", "app")
+    with pytest.raises(RegistryError, match=problem):
+        drive(op, net)
+
+
+def test_v1_endpoint_header_garbage() -> None:
+    model = v1_model()
+
+    def serve(request: Request) -> Response:
+        response = model.handle(request)
+        if request.url.endswith("/images"):
+            headers = tuple(
+                ("X-Docker-Endpoints", "http://") if k == "X-Docker-Endpoints" else (k, v)
+                for k, v in response.headers
+            )
+            return Response(response.status, headers, response.body)
+        return response
+
+    net = FakeNetwork(serve)
+    with pytest.raises(RegistryError, match="X-Docker-Endpoints"):
+        drive(Registry("old.test", clock=net.clock).image_tags("lib", "app"), net)

@@ -25,6 +25,7 @@ registry's clock is the injected ``clock``; nothing here reads the system's.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -73,6 +74,7 @@ NOT_FOUND_CODES = frozenset(
 )
 SCOPES_PER_TOKEN = 40  # keeps the token URL well under common 8 KiB request-line limits
 JWT_RETRIES = 2
+_ENDPOINT = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?\Z|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?\Z")
 JWT_DELAY = 0.5
 
 
@@ -888,15 +890,11 @@ class Registry:
                 _clean_url(url), f"error retrieving repository: server returned {response.status}"
             )
         scheme = urlsplit(final).scheme
-        endpoints = tuple(
-            f"{scheme}://{host.strip()}"
-            for header in (response.header("X-Docker-Endpoints") or "",)
-            for host in header.split(",")
-            if host.strip()
-        ) or (final_base,)
-        for endpoint in endpoints:
-            if not urlsplit(endpoint).hostname:
-                raise ProtocolError(_clean_url(url), f"bad X-Docker-Endpoints entry {endpoint!r}")
+        hosts = [h.strip() for h in (response.header("X-Docker-Endpoints") or "").split(",")]
+        for host in hosts:
+            if host and not _ENDPOINT.match(host):
+                raise ProtocolError(_clean_url(url), f"bad X-Docker-Endpoints entry {host!r}")
+        endpoints = tuple(f"{scheme}://{host}" for host in hosts if host) or (final_base,)
         repo = _V1Repository(name, endpoints, response.header("X-Docker-Token") or "")
         self._v1[name] = repo
         return repo
