@@ -128,7 +128,6 @@ class AsyncTransport:
         self.max_connections = max_connections
         self.pool: Pool[_Conn] = Pool(max_connections)
         self._permits: dict[Endpoint, Semaphore] = {}
-        self.opened = 0
 
     def _permit(self, endpoint: Endpoint) -> Semaphore:
         permit = self._permits.get(endpoint)
@@ -171,7 +170,6 @@ class AsyncTransport:
     async def _connect(self, endpoint: Endpoint) -> _Conn:
         context = self.tls.context(endpoint) if endpoint.tls else None
         stream = await self.backend.connect(endpoint, context, self.timeout)
-        self.opened += 1
         return _Conn(stream, endpoint)
 
     async def _round_trip(self, request: Request, task: _Task) -> Response | ConnectionFailed:

@@ -103,7 +103,6 @@ class Transport:
         self.timeout, self.tls = timeout, tls or TLSConfig()
         self.pool: Pool[_Conn] = Pool(max_idle)
         self._streaming: _Conn | None = None
-        self.opened = 0
 
     def close(self) -> None:
         self._drop_stream()
@@ -128,7 +127,6 @@ class Transport:
         except BaseException:
             sock.close()
             raise
-        self.opened += 1
         return _Conn(sock, endpoint)
 
     def _round_trip(self, request: Request) -> Response | ConnectionFailed:
