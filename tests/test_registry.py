@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -774,3 +775,23 @@ def test_basic_credentials_never_go_to_a_plain_http_registry() -> None:
         "http://plain.test", clock=net.clock, insecure=True, credentials=Credentials("u", "p")
     )
     assert drive(insecure.tags("x"), net) == ["1"]
+
+
+def test_a_stream_that_breaks_midway_is_a_network_error(model: ModelRegistry) -> None:
+    from regwire.sansio import BodyChunk, ConnectionFailed, ReadBody
+
+    digest = model.put_blob("app/oci", b"x" * 100)
+    reads = 0
+
+    def perform(intent: Any) -> Any:
+        nonlocal reads
+        if isinstance(intent, ReadBody):
+            reads += 1
+            return BodyChunk(b"x" * 10) if reads == 1 else ConnectionFailed("reset", "peer gone")
+        response = model.handle(intent)
+        return replace(response, body=b"", pending=True) if intent.stream else response
+
+    with pytest.raises(NetworkError, match="peer gone"):
+        drive(
+            Registry(HOST, clock=FakeClock()).blob_into("app/oci", digest, lambda c: None), perform
+        )

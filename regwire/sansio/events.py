@@ -117,7 +117,10 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class ReadBody:
-    """Read the next chunk of the pending body of the last streamed `Request`."""
+    """Read the next chunk of the pending body of the last streamed `Request`.
+
+    Answered with a `BodyChunk`, or with `ConnectionFailed` if the connection broke.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -850,6 +850,9 @@ class Registry:
             sink(response.body)
         while response.pending:
             event = yield ReadBody()
+            if isinstance(event, ConnectionFailed):
+                # Part of the blob already reached the sink: no silent retry from the start.
+                raise NetworkError(_clean_url(url), event.reason, event.message)
             if not isinstance(event, BodyChunk):
                 raise TypeError(f"ReadBody must be answered with a BodyChunk, got {event!r}")
             if not event.data:
@@ -865,6 +868,8 @@ class Registry:
         data = b""
         while len(data) < limit:
             event = yield ReadBody()
+            if isinstance(event, ConnectionFailed):
+                break  # an error body cut short still names the status
             if not isinstance(event, BodyChunk):
                 raise TypeError(f"ReadBody must be answered with a BodyChunk, got {event!r}")
             if not event.data:

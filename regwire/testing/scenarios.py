@@ -39,6 +39,7 @@ __all__ = ["SCENARIOS", "Outcome", "Scenario", "run_scenario"]
 
 USER, SECRET = "mallory-victim", "pa55-w0rd-never-leak"
 REPO = "lib/app"
+LAYER = b"layer" * 100
 Wrap = Callable[[Callable[[Request], Response]], Callable[[Request], Response]]
 
 
@@ -81,7 +82,7 @@ def _model(authority: str, auth: str, cdn: str | None, scheme: str = "http") -> 
         anonymous=False,
         cdn_host=cdn,
     )
-    model.push_image(REPO, "1", {"config": {"Labels": {"ok": "yes"}}}, [b"layer" * 100])
+    model.push_image(REPO, "1", {"config": {"Labels": {"ok": "yes"}}}, [LAYER])
     for i in range(5):
         model.put_manifest(REPO, b"{}", "application/vnd.oci.image.manifest.v1+json", f"t{i}")
     return model
@@ -300,6 +301,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         cdn=True,
         call="blob",
         check=_no_auth_on_cdn,
+    ),
+    Scenario(
+        "reset in the middle of a streamed layer",
+        NetworkError,
+        (("reset-body", sha256(LAYER), None),),
+        call="blob",
+    ),
+    Scenario(
+        "streamed layer shorter than its Content-Length",
+        NetworkError,
+        (("short-body", sha256(LAYER), None),),
+        call="blob",
     ),
     Scenario(
         "token realm on plain http while credentials are set",
