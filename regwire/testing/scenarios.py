@@ -219,7 +219,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("drips a byte a second", NetworkError, (("drip", "/manifests/", None),), bound=15),
     Scenario("10 MB of headers", NetworkError, (("huge-headers", "/manifests/", None),)),
     Scenario("1 GB manifest", TooLarge, (("endless-body", "/manifests/", None),)),
-    Scenario("503 storm", ServerError, wrap=_status(503, (), b"<html>busy</html>")),
+    # 0.5 + 1 + 2 + 4 s of backoff: bounded, with room for a loaded CI machine
+    Scenario("503 storm", ServerError, wrap=_status(503, (), b"<html>busy</html>"), bound=15),
     Scenario(
         "429 storm, Retry-After: 1",
         ServerError,
