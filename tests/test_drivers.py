@@ -348,3 +348,17 @@ def test_oversized_body_is_cut_and_the_connection_dropped(
 
 def test_exports_include_the_client(driver: str) -> None:
     assert regwire.Client is Client
+
+
+def test_clients_pass_their_limits_to_the_core(
+    driver: str, plain: tuple[LoopbackServer, ModelRegistry]
+) -> None:
+    from regwire.sansio import Limits
+
+    server, _ = plain
+
+    async def scenario(client: Any) -> int:
+        conn = await client.connect(server.authority, allow_insecure=True)
+        return int(conn.registry.limits.page_size)
+
+    assert run_with(driver, scenario, credentials=NONE, limits=Limits(page_size=7)) == 7

@@ -285,7 +285,9 @@ class AsyncClient:
         limits: Limits | None = None,
     ) -> None:
         self._backend = backend
-        self._core = ClientCore.build(credentials, insecure_registries, time.time, auth_file)
+        self._core = ClientCore.build(
+            credentials, insecure_registries, time.time, auth_file, limits
+        )
         self._transport = AsyncTransport(
             backend, timeout, TLSConfig(ca_file, cert_dir), max_connections
         )

@@ -331,7 +331,9 @@ class Client:
         auth_file: str | None = None,
         limits: Limits | None = None,
     ) -> None:
-        self._core = ClientCore.build(credentials, insecure_registries, time.time, auth_file)
+        self._core = ClientCore.build(
+            credentials, insecure_registries, time.time, auth_file, limits
+        )
         self._transport = Transport(timeout, TLSConfig(ca_file, cert_dir))
 
     def __enter__(self) -> Client:
