@@ -166,7 +166,7 @@ class Transport:
         if request.stream and request.method != "HEAD":
             self._streaming = conn
             length = _content_length(head)
-            if length is not None and 200 <= head.status_code < 300:
+            if length is not None:
                 conn.prefetch = _Prefetch(conn, length, keep_alive=_keeps_alive(head))
             return Response(head.status_code, headers, pending=True)
         body, truncated = conn.run(read_body(conn.h11, request.max_body))

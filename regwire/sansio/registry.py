@@ -638,6 +638,14 @@ class Registry:
         detail = f" ({message})" if message else ""
         return ProtocolError(_clean_url(url), f"unexpected status {status}{detail}")
 
+    def _manifest_failure(
+        self, response: Response, url: str, repository: str, reference: str, user_tag: str
+    ) -> RegistryError:
+        """The error for a manifest ``reference`` (a tag or a digest) the registry did not serve."""
+        if ":" in reference:
+            return self._failure(response, url, repository, digest=reference)
+        return self._failure(response, url, repository, tag=reference, user_tag=user_tag)
+
     def _image_tags(self, repository: str) -> Operation[dict[str, str]]:
         v2 = yield from self._probe()
         if not v2:
@@ -716,14 +724,7 @@ class Registry:
             "GET", url, repository, (("Accept", ACCEPT),), max_body=self.limits.manifest_bytes
         )
         if response.status != 200:
-            raise self._failure(
-                response,
-                url,
-                repository,
-                tag=None if is_digest else reference,
-                digest=reference if is_digest else None,
-                user_tag="" if is_digest else user_tag,
-            )
+            raise self._manifest_failure(response, url, repository, reference, user_tag)
         if response.truncated:
             raise TooLarge(_clean_url(url), self.limits.manifest_bytes)
         raw = response.body
@@ -809,15 +810,7 @@ class Registry:
             except InvalidReference:
                 pass  # the GET below computes it
         elif response.status != 200 and response.status not in (405, 501):
-            is_digest = ":" in reference
-            raise self._failure(
-                response,
-                url,
-                repository,
-                tag=None if is_digest else reference,
-                digest=reference if is_digest else None,
-                user_tag=reference,
-            )
+            raise self._manifest_failure(response, url, repository, reference, reference)
         manifest = yield from self._manifest(repository, reference, reference)
         return manifest.digest
 

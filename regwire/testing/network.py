@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from ..sansio.events import (
@@ -43,22 +43,7 @@ Fault = Literal[
     "jwt401",
     "redirect",
 ]
-FAULTS: tuple[Fault, ...] = (
-    "ok",
-    "429",
-    "500",
-    "502",
-    "503",
-    "504",
-    "reset",
-    "timeout",
-    "refused",
-    "truncate",
-    "tamper",
-    "garbage",
-    "jwt401",
-    "redirect",
-)
+FAULTS: tuple[Fault, ...] = get_args(Fault)
 
 
 @dataclass
