@@ -32,7 +32,7 @@ _REASONS = frozenset({"refused", "dns", "tls", "timeout", "reset", "other"})
 _METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Request:
     """An HTTP request the core wants made.
 
@@ -65,6 +65,31 @@ class Request:
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
         return header(self.headers, name)
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, with credentials hidden: reprs end up in logs and reports."""
+        headers = tuple(
+            (k, _redact_header(v)) if k.lower() in _SECRET_HEADERS else (k, v)
+            for k, v in self.headers
+        )
+        body: object = self.body
+        if any(marker in self.body for marker in _SECRET_FIELDS):
+            body = f"<{len(self.body)} bytes with credentials, hidden>"
+        return (
+            f"Request(method={self.method!r}, url={self.url!r}, headers={headers!r}, "
+            f"body={body!r}, verify={self.verify!r}, max_body={self.max_body!r}, "
+            f"stream={self.stream!r})"
+        )
+
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+# What a token request's form body carries secrets under (Docker token spec, OAuth2).
+_SECRET_FIELDS = (b"password=", b"refresh_token=", b"access_token=", b"client_secret=")
+
+
+def _redact_header(value: str) -> str:
+    scheme, _, secret = value.partition(" ")
+    return f"{scheme} <hidden>" if secret else "<hidden>"
 
 
 @dataclass(frozen=True, slots=True)

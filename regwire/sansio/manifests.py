@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .digests import Verifier, digest_of, schema1_payload
 from .errors import PlatformNotFound, ProtocolError
 from .reference import check_digest
 
@@ -37,6 +38,7 @@ __all__ = [
     "decode_json",
     "decode_manifest",
     "select_platform",
+    "verify_manifest",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -234,26 +236,131 @@ def _descriptor(fields: _Fields, with_platform: bool) -> Descriptor:
     return Descriptor(media_type, digest, size, platform, urls, annotations)
 
 
-def _media_type(content_type: str | None, document: _Fields) -> str:
-    declared = (content_type or "").split(";")[0].strip().lower()
-    if declared in KNOWN_TYPES:
-        return declared
-    in_body = document.opt_string("mediaType")
-    if in_body in KNOWN_TYPES:
-        return in_body
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+
+# Which top-level fields each family must not carry (containerd's ``validateMediaType``): a
+# document holding both ``manifests`` and ``config`` could be read as an index by one client and
+# as an image by another under the same digest (CVE-2021-41190), so we read it as neither.
+_FOREIGN_FIELDS = {
+    "index": ("config", "layers", "fsLayers"),
+    "image": ("manifests", "fsLayers"),
+    "schema1": ("manifests", "config", "layers"),
+}
+
+
+def _family(media_type: str) -> str:
+    if media_type in INDEX_TYPES:
+        return "index"
+    return "image" if media_type in IMAGE_TYPES else "schema1"
+
+
+def _guess(document: _Fields, content_type: str | None, in_body: str | None) -> str:
+    """The format of a document served without a manifest ``Content-Type`` or ``mediaType``.
+
+    As containers/image's ``GuessMIMEType``: the body decides. A schemaVersion 2 image whose
+    config is a Docker image config is Docker schema2, not OCI.
+    """
     schema = document.value.get("schemaVersion")
     if schema == 1:
         return DOCKER_SCHEMA1_SIGNED if "signatures" in document.value else DOCKER_SCHEMA1
     if schema == 2:
         if "manifests" in document.value:
             return OCI_INDEX
-        if "config" in document.value:
-            return OCI_MANIFEST
+        config = document.value.get("config")
+        if isinstance(config, dict):
+            return DOCKER_SCHEMA2 if config.get("mediaType") == DOCKER_CONFIG else OCI_MANIFEST
     raise ProtocolError(
         document.url,
         f"cannot tell the manifest format (Content-Type {content_type!r}, "
         f"mediaType {in_body!r}, schemaVersion {schema!r})",
     )
+
+
+def _media_type(content_type: str | None, document: _Fields) -> str:
+    """The document's format: a manifest ``Content-Type``, else its ``mediaType``, else a guess.
+
+    A ``mediaType`` in the body that contradicts a manifest ``Content-Type`` is refused rather
+    than resolved either way, and so is a document with the fields of two families.
+    """
+    declared = (content_type or "").split(";")[0].strip().lower()
+    in_body = document.opt_string("mediaType")
+    if declared in KNOWN_TYPES:
+        if in_body and in_body != declared:
+            raise ProtocolError(
+                document.url,
+                f"the manifest says mediaType {in_body!r} but was served as {declared!r}",
+            )
+        media_type = declared
+    elif in_body in KNOWN_TYPES:
+        media_type = in_body
+    else:
+        media_type = _guess(document, content_type, in_body)
+    foreign = [key for key in _FOREIGN_FIELDS[_family(media_type)] if key in document.value]
+    if foreign:
+        raise ProtocolError(
+            document.url,
+            f"a {media_type} manifest must not have {', '.join(map(repr, foreign))}: "
+            "refusing a document that reads as two formats",
+        )
+    return media_type
+
+
+def _is_signed_schema1(raw: bytes, content_type: str | None) -> bool:
+    """Whether ``raw`` is to be digested as a signed schema1 manifest (its JWS payload).
+
+    Only the signed schema1 type says so, or a generic ``Content-Type`` (old registries send
+    ``application/json``) on a schemaVersion 1 body with signatures. Any other format is
+    digested as its bytes, whatever it contains: a ``signatures`` field in an OCI manifest is not
+    a licence to hash something other than what was served.
+    """
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared == DOCKER_SCHEMA1_SIGNED:
+        return True
+    if declared in KNOWN_TYPES or b'"signatures"' not in raw:
+        return False
+    try:
+        document = decode_json(raw, "", "manifest")
+    except ProtocolError:
+        return False
+    return (
+        isinstance(document, dict)
+        and document.get("schemaVersion") == 1
+        and "signatures" in document
+    )
+
+
+def verify_manifest(
+    raw: bytes, expected: str | None, content_type: str | None, url: str
+) -> tuple[str, bytes]:
+    """The manifest's digest, and the bytes that digest covers (the bytes to decode).
+
+    With ``expected`` (the digest asked for, or the registry's ``Docker-Content-Digest``), the
+    bytes must hash to it, else `DigestMismatch`. Registries digest a signed schema1 manifest
+    without its signatures (distribution's ``SignedManifest``), so for that format alone the JWS
+    payload may match instead; it is then the payload that is decoded, never the served bytes
+    around it, since only the payload was verified. Without ``expected``, a signed schema1
+    manifest's digest is its payload's, as the registry computes it.
+    """
+    signed = _is_signed_schema1(raw, content_type)
+    if expected is None:
+        payload = schema1_payload(raw, url) if signed else raw
+        return digest_of(payload, url=url), payload
+    verifier = Verifier(expected, url)
+    verifier.update(raw)
+    if verifier.actual == expected:
+        return expected, raw
+    if signed:
+        try:
+            payload = schema1_payload(raw, url)
+        except ProtocolError:
+            payload = b""
+        else:
+            check = Verifier(expected, url)
+            check.update(payload)
+            if check.actual == expected:
+                return expected, payload
+    verifier.check()
+    raise AssertionError("unreachable: the digests differ")
 
 
 def decode_manifest(
@@ -262,15 +369,29 @@ def decode_manifest(
     content_type: str | None,
     url: str,
     notices: Notices | None = None,
+    *,
+    payload: bytes | None = None,
 ) -> Manifest:
     """Decode ``raw`` as whichever manifest format it is.
+
+    ``payload`` is what `verify_manifest` verified when that is not ``raw`` (a signed schema1
+    manifest's JWS payload): the fields are then read from it alone, as a signed schema1
+    manifest, while ``raw`` stays the bytes as served.
 
     Raises:
         ProtocolError: the body is not a manifest we understand, or a field has the wrong type.
     """
-    document = _Fields(decode_json(raw, url, "manifest"), url, "")
+    if payload is not None and payload is not raw:
+        content_type = DOCKER_SCHEMA1_SIGNED
+    else:
+        payload = raw
+    document = _Fields(decode_json(payload, url, "manifest"), url, "")
     media_type = _media_type(content_type, document)
     schema_version = document.integer("schemaVersion", 2 if media_type not in SCHEMA1_TYPES else 1)
+    if schema_version != (1 if media_type in SCHEMA1_TYPES else 2):
+        raise ProtocolError(
+            url, f"a {media_type} manifest cannot have schemaVersion {schema_version}"
+        )
     annotations = document.string_map("annotations")
     if media_type in INDEX_TYPES:
         children = tuple(

@@ -25,6 +25,7 @@ registry's clock is the injected ``clock``; nothing here reads the system's.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from .auth import Credentials, Token, TokenKey, basic_header, parse_token, resolve_realm
 from .auth import token_request as _token_request
 from .challenges import Challenge, parse_challenges
-from .digests import Verifier, digest_of, schema1_payload
+from .digests import Verifier
 from .errors import (
     AuthenticationError,
     BlobNotFound,
@@ -61,6 +62,7 @@ from .manifests import (
     decode_json,
     decode_manifest,
     select_platform,
+    verify_manifest,
 )
 from .names import normalize_registry_name
 from .reference import check_digest, check_repository, check_tag
@@ -76,6 +78,7 @@ SCOPES_PER_TOKEN = 40  # keeps the token URL well under common 8 KiB request-lin
 JWT_RETRIES = 2
 _ENDPOINT = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?\Z|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?\Z")
 JWT_DELAY = 0.5
+_V1_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,7 @@ class Registry:
         self._challenge: Challenge | None = None
         self._tokens: dict[TokenKey, Token] = {}
         self._v1: dict[str, _V1Repository] = {}
+        self._hostnames = frozenset(urlsplit(self.url.base(v2)).hostname for v2 in (True, False))
 
     def __repr__(self) -> str:
         return f"<Registry {self.base(True)} v2={self._v2} insecure={self.insecure}>"
@@ -322,6 +326,32 @@ class Registry:
             check_repository(repository)
         return self._authorize(sorted(set(repositories)))
 
+    # -- what the server says back ---------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        """``text`` from the server with every secret we hold blanked out.
+
+        A registry or proxy that echoes the request back in an error body (some do, headers
+        and all) must not turn our message, and the logs it lands in, into a credential leak.
+        """
+        secrets: list[str] = []
+        if self.credentials is not None:
+            secrets += self.credentials.secrets()
+            if self.credentials.has_basic:
+                secrets.append(basic_header(self.credentials).partition(" ")[2])
+        for token in self._tokens.values():
+            secrets.append(token.value)
+            if token.refresh_token:
+                secrets.append(token.refresh_token)
+        for secret in sorted(set(secrets), key=len, reverse=True):
+            if len(secret) >= 4:  # shorter "secrets" would blank out ordinary words
+                text = text.replace(secret, "<hidden>")
+        return text
+
+    def _error_codes(self, response: Response) -> tuple[list[str], str]:
+        codes, message = _error_codes(response)
+        return codes, self._redact(message) if message else message
+
     # -- transport layers -----------------------------------------------------------------
 
     def _request(
@@ -378,7 +408,9 @@ class Registry:
                     delay = self._retry_after(event)
                     yield Sleep(self._backoff(attempt) if delay is None else delay)
                     continue
-                raise ServerError(_clean_url(request.url), event.status, _error_codes(event)[1])
+                raise ServerError(
+                    _clean_url(request.url), event.status, self._error_codes(event)[1]
+                )
             return event
 
     def _downgrade(self, request: Request) -> bool:
@@ -408,19 +440,36 @@ class Registry:
                 raise ProtocolError(
                     _clean_url(request.url), "refusing a redirect from https to plain http"
                 )
-            headers = request.headers
+            headers, verify = request.headers, request.verify
             if _netloc(target) != origin:
                 headers = tuple((k, v) for k, v in headers if k.lower() != "authorization")
+            if not self._is_registry_host(target):
+                verify = True  # "insecure" names the registry, not wherever it sends us
             method = "GET" if response.status == 303 and request.method != "HEAD" else None
-            request = replace(request, url=target, headers=headers, method=method or request.method)
+            request = replace(
+                request,
+                url=target,
+                headers=headers,
+                method=method or request.method,
+                verify=verify,
+            )
         raise ProtocolError(
             _clean_url(request.url), f"more than {self.limits.max_redirects} redirects"
         )
 
     # -- authentication -------------------------------------------------------------------
 
+    def _is_registry_host(self, url: str) -> bool:
+        """Whether ``url`` is on the registry's own host (any port), where "insecure" applies."""
+        return urlsplit(url).hostname in self._hostnames
+
+    def _is_registry_origin(self, url: str) -> bool:
+        """Whether ``url`` has the registry's scheme, host and port (after any downgrade)."""
+        return _netloc(url) == _netloc(self.base(True))
+
     def _may_send_secrets(self, url: str) -> bool:
-        return url.startswith("https://") or self.insecure
+        """Credentials travel over https, or over http to an insecure registry's own host."""
+        return url.startswith("https://") or (self.insecure and self._is_registry_host(url))
 
     def _token(
         self, challenge: Challenge, scopes: frozenset[str], request_url: str, refresh: bool
@@ -466,7 +515,8 @@ class Registry:
 
     def _realm_send(self, request: Request, realm: str) -> Operation[Response]:
         try:
-            return (yield from self._send(replace(request, verify=not self.insecure)))
+            verify = not (self.insecure and self._is_registry_host(realm))
+            return (yield from self._send(replace(request, verify=verify)))
         except (NetworkError, RegistryNotFound, ServerError) as exc:
             status = exc.status if isinstance(exc, ServerError) else None
             raise AuthenticationError(
@@ -508,9 +558,18 @@ class Registry:
         rescoped = False
         while True:
             request = self._request(method, url, headers + auth, **kw)
-            response, _ = yield from self._follow(request)
+            response, final = yield from self._follow(request)
             if response.status != 401:
                 return response
+            if not self._is_registry_origin(final):
+                # A redirect target (a CDN, a storage bucket) may not choose where our
+                # credentials go: only the registry's own challenges set the realm.
+                raise AuthenticationError(
+                    _clean_url(final),
+                    "a redirect target on another host asks for credentials (401); "
+                    "regwire answers only the registry's own challenges",
+                    401,
+                )
             challenge = self._pick_challenge(response, url)
             if challenge.scheme == "basic":
                 if auth or not (self.credentials and self.credentials.has_basic):
@@ -567,7 +626,7 @@ class Registry:
             for challenge in challenges:
                 if challenge.scheme == scheme:
                     return challenge
-        shown = ", ".join(header)[:200] or "none"
+        shown = self._redact(", ".join(header)[:200]) or "none"
         raise AuthenticationError(
             _clean_url(url), f"unsupported authentication challenge from registry: {shown}", 401
         )
@@ -589,11 +648,11 @@ class Registry:
         if self._v2 is not None:
             return self._v2
         url = self.base(True) + "/v2/"
-        response, _ = yield from self._follow(self._request("GET", url, max_body=64 * 1024))
+        response, final = yield from self._follow(self._request("GET", url, max_body=64 * 1024))
         if response.status >= 500:
             # A failing server has not answered the question: conclude nothing, cache nothing.
-            raise ServerError(_clean_url(url), response.status, _error_codes(response)[1])
-        if response.status == 401:
+            raise ServerError(_clean_url(url), response.status, self._error_codes(response)[1])
+        if response.status == 401 and self._is_registry_origin(final):
             try:
                 self._challenge = self._pick_challenge(response, url)
             except AuthenticationError:
@@ -618,7 +677,7 @@ class Registry:
         blob: bool = False,
     ) -> RegistryError:
         """The typed error for a response that is not the success we asked for."""
-        codes, message = _error_codes(response)
+        codes, message = self._error_codes(response)
         status = response.status
         if status in (401, 404) or NOT_FOUND_CODES.intersection(codes):
             if "NAME_UNKNOWN" in codes and not blob:
@@ -660,7 +719,9 @@ class Registry:
         return (yield from self._tags_v2(repository))
 
     def _tags_v2(self, repository: str) -> Operation[list[str]]:
-        url: str | None = self._v2_url(repository, "tags", "list") + f"?n={self.limits.page_size}"
+        first = self._v2_url(repository, "tags", "list")
+        path = urlsplit(first).path
+        url: str | None = first + f"?n={self.limits.page_size}"
         origin = _netloc(self.base(True))
         seen: set[str] = set()
         tags: list[str] = []
@@ -694,6 +755,10 @@ class Registry:
                 raise ProtocolError(
                     _clean_url(url), "refusing a tag page link to another host or scheme"
                 )
+            if url is not None and urlsplit(url).path != path:
+                # The next page is the same endpoint with another query; a link elsewhere on
+                # the registry would carry this repository's token to whatever lives there.
+                raise ProtocolError(_clean_url(url), f"refusing a tag page link outside {path}")
         return tags
 
     def _image_any(self, repository: str, reference: str, platform: Platform) -> Operation[Image]:
@@ -737,34 +802,11 @@ class Registry:
                 raise ProtocolError(_clean_url(url), f"bad Docker-Content-Digest: {exc}") from exc
             expected = expected or header_digest
         # Integrity before parsing: a tampered body is a DigestMismatch, whatever it holds.
-        digest = self._manifest_digest(raw, expected, _clean_url(url))
+        content_type = response.header("Content-Type")
+        digest, payload = verify_manifest(raw, expected, content_type, _clean_url(url))
         return decode_manifest(
-            raw, digest, response.header("Content-Type"), _clean_url(url), _notices(response)
+            raw, digest, content_type, _clean_url(url), _notices(response), payload=payload
         )
-
-    @staticmethod
-    def _manifest_digest(raw: bytes, expected: str | None, url: str) -> str:
-        """The manifest's digest, checked against ``expected`` when there is one.
-
-        Registries digest a signed schema1 manifest without its signatures, so when the raw
-        bytes do not match we try that payload before calling it a mismatch.
-        """
-        if expected is None:
-            return digest_of(raw, url=url)
-        verifier = Verifier(expected, url)
-        verifier.update(raw)
-        if verifier.actual == expected:
-            return expected
-        if b'"signatures"' in raw:
-            signed = Verifier(expected, url)
-            try:
-                signed.update(schema1_payload(raw, url))
-            except ProtocolError:
-                pass
-            else:
-                if signed.actual == expected:
-                    return expected
-        return verifier.check()
 
     def _image(
         self, repository: str, reference: str, user_tag: str, platform: Platform
@@ -804,12 +846,21 @@ class Registry:
             "HEAD", url, repository, (("Accept", ACCEPT),), max_body=0
         )
         header = (response.header("Docker-Content-Digest") or "").strip()
-        if response.status == 200 and header:
-            try:
-                return check_digest(header)
-            except InvalidReference:
-                pass  # the GET below computes it
-        elif response.status != 200 and response.status not in (405, 501):
+        if response.status == 200:
+            if header:
+                try:
+                    check_digest(header)
+                except InvalidReference as exc:
+                    raise ProtocolError(
+                        _clean_url(url), f"bad Docker-Content-Digest: {exc.problem}"
+                    ) from exc
+            if ":" in reference:
+                # The registry confirmed it has the manifest; what it is called is what we
+                # asked for, not a header a proxy could have rewritten.
+                return reference
+            if header:
+                return header
+        elif response.status not in (405, 501):
             raise self._manifest_failure(response, url, repository, reference, reference)
         manifest = yield from self._manifest(repository, reference, reference)
         return manifest.digest
@@ -949,6 +1000,11 @@ class Registry:
         return (yield from self._v1_image(repo, image_id, ""))
 
     def _v1_image(self, repo: _V1Repository, image_id: str, user_tag: str) -> Operation[Image]:
+        if not _V1_ID.match(image_id):
+            # Ids come from the caller or from the registry's tag map, and go into a path.
+            raise ProtocolError(
+                self.base(False), f"{json.dumps(image_id)[:80]} is not a V1 image id"
+            )
         response, url = yield from self._v1_get(repo, f"/v1/images/{image_id}/json")
         if response.status == 404:
             raise ImageNotFound(repo.name, image_id, user_tag)
