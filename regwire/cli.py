@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -98,9 +99,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client_kwargs(args: argparse.Namespace, registries: list[str]) -> dict[str, Any]:
-    """Client settings from the common options; ``--creds`` applies to every registry."""
+    """Client settings from the common options.
+
+    ``--creds`` names one account on one registry: given for images on several registries it
+    would send that password to all of them, so that is refused.
+    """
     credentials = None
     if args.creds is not None:
+        named = sorted(set(registries))
+        if len(named) > 1:
+            raise _UsageError(
+                f"--creds is for one registry, and the images name {len(named)} "
+                f"({', '.join(named)}); run one command per registry, or use --authfile"
+            )
         user, _, password = args.creds.partition(":")
         credentials = Credentials(user, password)
     insecure = registries if args.insecure or args.tls_verify == "false" else []
@@ -244,20 +255,41 @@ class _Progress:
 
 
 def _blob(client: Client, ref: Reference, output: str) -> None:
-    partial_path = output + ".partial"
+    """Download into a new file beside ``output``, then rename it over ``output`` once verified.
+
+    The temporary file is created exclusively under a random name (``mkstemp``), so a symlink
+    or file planted at a predictable name is neither followed nor clobbered, and a blob that
+    fails its digest never reaches ``output``.
+    """
+    if os.path.isdir(output):
+        raise _UsageError(f"-o {output} is a directory; name the file to write")
+    target = os.path.abspath(output)
+    handle, partial_path = tempfile.mkstemp(
+        dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".partial"
+    )
+    progress = None
     try:
-        with open(partial_path, "wb") as file:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)  # what open() would have made, not mkstemp's 0600
+        with os.fdopen(handle, "wb") as file:
             sink: Any = file
-            progress = None
             if sys.stderr.isatty():
                 sink = progress = _Progress(file, (ref.digest or "")[:19])
             client.blob(ref, sink)
-        os.replace(partial_path, output)
-    finally:
-        if os.path.exists(partial_path):
+        os.replace(partial_path, target)
+    except BaseException:
+        try:
             os.unlink(partial_path)
+        except FileNotFoundError:
+            pass
+        raise
     if progress is not None:
         progress.draw(time.monotonic(), ", digest verified\n")
+
+
+class _UsageError(Exception):
+    """A command line that cannot be carried out as given (exit 2)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,6 +306,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except RegistryError as exc:
         return _report(exc, args)
+    except _UsageError as exc:
+        sys.stderr.write(f"regwire: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:  # a file we were asked to write, or a path given
+        if getattr(args, "debug", False):
+            traceback.print_exception(exc)
+        where = f" {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"regwire: cannot write{where}: {exc.strerror or exc}\n")
+        return 1
     except KeyboardInterrupt:
         return 130
 

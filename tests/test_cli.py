@@ -213,3 +213,55 @@ def test_blob_progress_on_a_terminal_only(
     assert b"MiB" in shown and b"digest verified" in shown
     piped = subprocess.run(argv, capture_output=True, timeout=60, check=False)
     assert piped.returncode == 0 and piped.stderr == b""
+
+
+def _alpine_layer(model: ModelRegistry) -> str:
+    repo = model.repositories["library/alpine"]
+    digest: str = json.loads(repo.manifests[repo.tags["3.20"]][1])["layers"][0]["digest"]
+    return digest
+
+
+def test_blob_output_does_not_follow_a_planted_symlink(
+    demo: tuple[LoopbackServer, ModelRegistry], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server, model = demo
+    layer = _alpine_layer(model)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    output = tmp_path / "layer"
+    (tmp_path / "layer.partial").symlink_to(victim)
+    status, _, _ = run(capsys, "blob", f"{server.authority}/library/alpine@{layer}", "-o", str(output))
+    assert status == 0
+    assert victim.read_bytes() == b"precious"
+    assert (tmp_path / "layer.partial").is_symlink()  # the user's own file is left alone
+    assert output.read_bytes() == model.repositories["library/alpine"].blobs[layer]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layer", "layer.partial", "victim"]
+
+
+def test_blob_output_that_fails_leaves_nothing(
+    demo: tuple[LoopbackServer, ModelRegistry], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server, _ = demo
+    missing = "sha256:" + "0" * 64
+    status, _, err = run(
+        capsys, "blob", f"{server.authority}/library/alpine@{missing}", "-o", str(tmp_path / "x")
+    )
+    assert status == 3 and "was not found" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_blob_output_errors_are_one_line(
+    demo: tuple[LoopbackServer, ModelRegistry], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server, model = demo
+    ref = f"{server.authority}/library/alpine@{_alpine_layer(model)}"
+    status, _, err = run(capsys, "blob", ref, "-o", str(tmp_path))
+    assert status == 2 and "is a directory" in err and "Traceback" not in err
+    status, _, err = run(capsys, "blob", ref, "-o", str(tmp_path / "no" / "such" / "dir" / "f"))
+    assert status == 1 and err.startswith("regwire: cannot write") and len(err.splitlines()) == 1
+
+
+def test_creds_are_for_one_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["inspect", "a.example/x", "b.example/y", "--creds", "u:secret-pw"])
+    err = capsys.readouterr().err
+    assert status == 2 and "--creds is for one registry" in err and "b.example" in err

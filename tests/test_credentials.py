@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from regwire import AuthenticationError
-from regwire.drivers.credentials import lookup_credentials
+from regwire.drivers.credentials import lookup_credentials, run_helper
 
 
 def write(path: Path, document: object) -> Path:
@@ -87,5 +87,46 @@ def test_cred_helpers_and_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert token is not None and token.identity_token == "idt" and not token.username
     store = lookup_credentials("docker.io", env)
     assert store is not None and store.username == "h-https://index.docker.io/v1/"
-    with pytest.raises(AuthenticationError, match="boom"):
+    with pytest.raises(AuthenticationError, match="exit status 1") as failed:
         lookup_credentials("b.io", env)
+    assert "boom" not in str(failed.value)
+
+
+def test_helper_names_must_be_bare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = tmp_path / "evil.sh"
+    ran = tmp_path / "ran"
+    evil.write_text(f"#!/bin/sh\ntouch {ran}\necho '{{}}'\n")
+    evil.chmod(0o755)
+    (tmp_path / "bin" / "docker-credential-x").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "bin")
+    for name in ("x/../../evil.sh", "/bin/sh", "../evil.sh", ""):
+        write(tmp_path / "d" / "config.json", {"credHelpers": {"r.io": name}})
+        env = {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "d")}
+        if not name:
+            assert lookup_credentials("r.io", env) is None  # an empty entry names no helper
+            continue
+        with pytest.raises(AuthenticationError, match="not a bare program name"):
+            lookup_credentials("r.io", env)
+    assert not ran.exists()
+
+
+def test_helper_output_stays_out_of_errors_and_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    helper(tmp_path, "leaky", "echo 'the-secret-itself: not json'")
+    helper(tmp_path, "failing", "echo 'Secret: hunter2-secret'; exit 3")
+    helper(tmp_path, "endless", "yes secret-secret-secret")
+    helper(tmp_path, "slow", "sleep 30")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    for name, problem in [
+        ("leaky", "not its JSON"),
+        ("failing", "exit status 3"),
+        ("endless", "over 65536 bytes"),
+    ]:
+        with pytest.raises(AuthenticationError, match=problem) as failed:
+            run_helper(name, "r.io")
+        assert not any(
+            leaked in str(failed.value) for leaked in ("the-secret", "hunter2", "secret-secret")
+        )
+    with pytest.raises(AuthenticationError, match="took over 0.5 s"):
+        run_helper("slow", "r.io", timeout=0.5)

@@ -301,3 +301,23 @@ def test_v1_image_ids_are_checked_before_they_reach_a_path(image_id: str) -> Non
     with pytest.raises(ProtocolError, match="not a V1 image id"):
         drive(registry.image_by_tag("lib", "app", "latest"), net)
     assert not any("/images/" in r.url for r in net.requests)
+
+
+# -- drivers: certs.d ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("authority", ["..", "../x", "a/b", ".", "", "a..b", "-a"])
+def test_certs_d_folders_are_only_host_port(tmp_path: Any, authority: str) -> None:
+    from regwire.drivers._http import TLSConfig
+
+    root = tmp_path / "certs.d"
+    (root / "ok.test:5000").mkdir(parents=True)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "planted.crt").write_text("not a certificate")
+
+    class Config(TLSConfig):
+        CERTS_D = (root,)
+
+    config = Config()
+    assert config._directory("ok.test:5000") == root / "ok.test:5000"
+    assert config._directory(authority) is None

@@ -8,6 +8,7 @@ credentials are the core's.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import time
@@ -120,6 +121,10 @@ def failure(exc: BaseException) -> ConnectionFailed:
     return ConnectionFailed(reason_for(exc), str(exc) or type(exc).__name__)
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_AUTHORITY = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?\Z")
+
+
 class TLSConfig:
     """Builds and caches TLS contexts: system trust, a CA bundle, Docker's certs.d, cert_dir.
 
@@ -139,6 +144,8 @@ class TLSConfig:
     def _directory(self, authority: str) -> Path | None:
         if self.cert_dir is not None:
             return Path(self.cert_dir)
+        if not _AUTHORITY.match(authority):
+            return None  # "..", "a/b": not a folder name certs.d can hold for a host
         for root in self.CERTS_D:
             candidate = root / authority
             if candidate.is_dir():

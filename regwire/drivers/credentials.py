@@ -13,7 +13,10 @@ import base64
 import binascii
 import json
 import os
+import re
+import signal
 import subprocess
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,33 +52,88 @@ def _key(entry: str) -> str:
     return "docker.io" if host in _HUB_KEYS or f"https://{host}/v1/" in _HUB_KEYS else host
 
 
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+HELPER_OUTPUT_LIMIT = 64 * 1024  # docker's helpers answer a few hundred bytes
+
+
 def run_helper(helper: str, registry: str, timeout: float = 30.0) -> Credentials | None:
-    """Run ``docker-credential-HELPER get`` for ``registry``; None if it knows nothing."""
-    server = "https://index.docker.io/v1/" if registry == "docker.io" else registry
-    try:
-        done = subprocess.run(
-            [f"docker-credential-{helper}", "get"],
-            input=server.encode(),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AuthenticationError(registry, f"credential helper {helper!r} failed: {exc}") from exc
-    if done.returncode != 0:
-        if b"credentials not found" in done.stdout + done.stderr:
-            return None
-        message = (done.stderr or done.stdout).decode(errors="replace").strip()[:200]
-        raise AuthenticationError(registry, f"credential helper {helper!r} failed: {message}")
-    try:
-        answer = json.loads(done.stdout)
-        username, secret = answer.get("Username", ""), answer.get("Secret", "")
-    except (ValueError, AttributeError) as exc:
+    """Run ``docker-credential-HELPER get`` for ``registry``; None if it knows nothing.
+
+    ``HELPER`` must be a bare name, looked up on ``PATH`` as docker does: a config file that
+    says ``x/../../evil`` must not run a program by relative path. What a helper prints may be
+    the secret itself, so no exception repeats it, and we read at most 64 KiB of it.
+    """
+    if not _HELPER_NAME.match(helper):
         raise AuthenticationError(
-            registry, f"credential helper {helper!r} answered garbage"
-        ) from exc
+            registry,
+            f"credential helper name {json.dumps(helper)[:80]} is not a bare program name; "
+            "fix credHelpers or credsStore in the config file",
+        )
+    server = "https://index.docker.io/v1/" if registry == "docker.io" else registry
+    program = f"docker-credential-{helper}"
+    try:
+        process = subprocess.Popen(
+            [program, "get"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so that a kill reaches its children
+        )
+    except OSError as exc:
+        raise AuthenticationError(
+            registry, f"credential helper {program} could not be run: {exc.strerror or exc}"
+        ) from None
+    expired = threading.Event()
+
+    def kill() -> None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # a shell script's children hold the pipe
+        except OSError:
+            process.kill()
+
+    def expire() -> None:
+        expired.set()
+        kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(server.encode())
+            process.stdin.close()
+        except OSError:
+            pass  # a helper that exits without reading: its status says why
+        output = process.stdout.read(HELPER_OUTPUT_LIMIT + 1)
+        process.stdout.close()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            kill()  # it printed too much, or we are interrupted: do not wait on it
+        status = process.wait()
+    if expired.is_set():
+        raise AuthenticationError(registry, f"credential helper {program} took over {timeout:g} s")
+    if len(output) > HELPER_OUTPUT_LIMIT:
+        raise AuthenticationError(
+            registry, f"credential helper {program} printed over {HELPER_OUTPUT_LIMIT} bytes"
+        )
+    if status != 0:
+        if b"credentials not found" in output:
+            return None
+        raise AuthenticationError(
+            registry,
+            f"credential helper {program} failed (exit status {status}); "
+            f"run '{program} get' by hand to see why",
+        )
+    try:
+        answer = json.loads(output)
+        username, secret = answer.get("Username", ""), answer.get("Secret", "")
+    except (ValueError, AttributeError):
+        raise AuthenticationError(
+            registry, f"credential helper {program} answered something that is not its JSON"
+        ) from None
     if username == "<token>":
-        return Credentials(identity_token=secret)
+        return Credentials(identity_token=str(secret))
     return Credentials(str(username), str(secret))
 
 
@@ -112,7 +170,7 @@ def lookup_credentials(
         helpers = document.get("credHelpers") or {}
         if isinstance(helpers, dict):
             for key, helper in helpers.items():
-                if _key(key) == wanted and isinstance(helper, str):
+                if _key(key) == wanted and isinstance(helper, str) and helper:
                     return run_helper(helper, wanted, helper_timeout)
         auths = document.get("auths") or {}
         if isinstance(auths, dict):

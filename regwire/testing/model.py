@@ -75,8 +75,8 @@ class ModelRegistry:
     ``auth``: ``"none"``; ``"basic"`` (htpasswd-like); ``"bearer"`` (a token realm on
     ``realm_host``, anonymous tokens for public pulls unless ``anonymous=False``); ``"hub"``
     (bearer, and 401 rather than 404 for repositories that do not exist, as Docker Hub).
-    ``cdn_host`` makes blob GETs redirect there. ``v1`` serves the V1 API instead of V2, with
-    its endpoints on ``v1_endpoints``.
+    ``cdn_host`` makes blob GETs redirect there (over ``cdn_scheme``, by default ``scheme``).
+    ``v1`` serves the V1 API instead of V2, with its endpoints on ``v1_endpoints``.
     """
 
     def __init__(
@@ -90,6 +90,7 @@ class ModelRegistry:
         realm_host: str = "auth.test",
         service: str | None = "registry.test",
         cdn_host: str | None = None,
+        cdn_scheme: str | None = None,
         token_expires_in: int = 300,
         v1: bool = False,
         v1_endpoints: tuple[str, ...] = (),
@@ -102,7 +103,7 @@ class ModelRegistry:
         self.users = dict(users or {})
         self.anonymous = anonymous
         self.realm_host, self.service = realm_host, service
-        self.cdn_host = cdn_host
+        self.cdn_host, self.cdn_scheme = cdn_host, cdn_scheme or scheme
         self.token_expires_in = token_expires_in
         self.v1, self.v1_endpoints = v1, v1_endpoints or ((host,) if v1 else ())
         self.clock = clock
@@ -447,7 +448,12 @@ class ModelRegistry:
             if self.cdn_host:
                 return Response(
                     307,
-                    (("Location", f"{self.scheme}://{self.cdn_host}/{repository}/{rest}?sig=ok"),),
+                    (
+                        (
+                            "Location",
+                            f"{self.cdn_scheme}://{self.cdn_host}/{repository}/{rest}?sig=ok",
+                        ),
+                    ),
                 )
             return Response(
                 200,

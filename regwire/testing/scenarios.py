@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..sansio.auth import Credentials
 from ..sansio.errors import (
@@ -59,6 +60,9 @@ class Scenario:
     cdn: bool = False  # a second server, the CDN blobs redirect to (or the realm, with tls)
     tls: bool = False  # the registry serves https from a trustme CA the client trusts
     check: Callable[[HostileServer, HostileServer | None], None] | None = None
+    cdn_wrap: Wrap | None = None  # rewrites what the second server answers
+    cdn_tls: bool = False  # the CDN serves https from a CA the client does not trust
+    elsewhere: bool = False  # the second server is addressed as localhost: another host name
 
 
 @dataclass
@@ -71,7 +75,9 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def _model(authority: str, auth: str, cdn: str | None, scheme: str = "http") -> ModelRegistry:
+def _model(
+    authority: str, auth: str, cdn: str | None, scheme: str = "http", cdn_scheme: str = "http"
+) -> ModelRegistry:
     model = ModelRegistry(
         authority,
         scheme=scheme,
@@ -81,6 +87,7 @@ def _model(authority: str, auth: str, cdn: str | None, scheme: str = "http") -> 
         users={USER: SECRET},
         anonymous=False,
         cdn_host=cdn,
+        cdn_scheme=cdn_scheme,
     )
     model.push_image(REPO, "1", {"config": {"Labels": {"ok": "yes"}}}, [LAYER])
     for i in range(5):
@@ -204,6 +211,30 @@ def _no_credentials_sent(server: HostileServer, cdn: HostileServer | None) -> No
         assert request.header("Authorization") is None, "credentials sent over plain http"
 
 
+def _foreign_challenge(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """A CDN that answers 401 with a realm of its own choosing (on itself)."""
+
+    def serve(request: Request) -> Response:
+        if urlsplit(request.url).path == "/t":
+            return Response(200, (), b'{"token": "stolen"}')
+        realm = f'Bearer realm="{_PLAIN_REALM["url"]}/t",error="insufficient_scope"'
+        return Response(401, (("WWW-Authenticate", realm),))
+
+    return serve
+
+
+def _cdn_got_no_credentials(server: HostileServer, cdn: HostileServer | None) -> None:
+    assert cdn is not None
+    for request in cdn.requests:
+        assert request.header("Authorization") is None, "credentials sent to the redirect target"
+        assert urlsplit(request.url).path != "/t", "the foreign realm was asked for a token"
+
+
+def _cdn_not_served(server: HostileServer, cdn: HostileServer | None) -> None:
+    assert cdn is not None
+    assert not cdn.requests, "a request went to the CDN over unverified TLS"
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("reset mid-headers, once (retried)", None, (("reset-headers", "/manifests/", 1),)),
     Scenario("reset mid-headers, always", NetworkError, (("reset-headers", "/manifests/", None),)),
@@ -323,6 +354,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         check=_realm_saw_nothing,
     ),
     Scenario(
+        "redirect target answers 401 naming its own realm",
+        AuthenticationError,
+        cdn=True,
+        call="blob",
+        cdn_wrap=_foreign_challenge,
+        check=_cdn_got_no_credentials,
+    ),
+    Scenario(
+        "insecure registry redirects to a CDN with an untrusted certificate",
+        NetworkError,
+        cdn=True,
+        cdn_tls=True,
+        elsewhere=True,
+        call="blob",
+        check=_cdn_not_served,
+    ),
+    Scenario(
+        "insecure registry names a plain-http token realm on another host",
+        AuthenticationError,
+        elsewhere=True,
+        wrap=_realm_on_http,
+        check=_realm_saw_nothing,
+    ),
+    Scenario(
         "Basic credentials asked over plain http, registry not insecure",
         AuthenticationError,
         call="http-basic",
@@ -336,9 +391,13 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
     """Run ``scenario`` through ``driver``; the outcome records what happened and any breach."""
     tls_context, ca_file = _tls() if scenario.tls else (None, None)
     server = HostileServer(tls=tls_context)
-    cdn = HostileServer() if scenario.cdn or scenario.tls else None
+    untrusted = _tls()[0] if scenario.cdn_tls else None
+    second = scenario.cdn or scenario.tls or scenario.elsewhere
+    cdn = HostileServer(tls=untrusted) if second else None
+    cdn_authority = None
     if cdn is not None:
-        _PLAIN_REALM["url"] = cdn.url
+        cdn_authority = f"localhost:{cdn.port}" if scenario.elsewhere else cdn.authority
+        _PLAIN_REALM["url"] = f"{cdn.scheme}://{cdn_authority}"
     records: list[str] = []
     handler = _Capture(records)
     logger = logging.getLogger("regwire")
@@ -352,20 +411,21 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
         model = _model(
             server.authority,
             scenario.auth,
-            cdn.authority if scenario.cdn and cdn else None,
+            cdn_authority if scenario.cdn else None,
             server.scheme,
+            cdn.scheme if cdn else "http",
         )
         serve: Callable[[Request], Response] = model.handle
         if scenario.wrap is not None:
             serve = scenario.wrap(serve)
         server.handler = serve
         if cdn is not None:
-            cdn.handler = model.handle
+            cdn.handler = scenario.cdn_wrap(model.handle) if scenario.cdn_wrap else model.handle
         for fault, where, times in scenario.faults:
             server.fault(fault, where, times)  # type: ignore[arg-type]
         a = server.authority
         insecure = [a] if scenario.call != "http-basic" and not scenario.tls else []
-        if cdn is not None:
+        if cdn is not None and not scenario.cdn_tls and not scenario.elsewhere:
             insecure.append(cdn.authority)
 
         async def call(client: Any) -> Any:
