@@ -20,7 +20,13 @@ from typing import IO, Any
 
 from .drivers.sync import Client
 from .sansio.auth import Credentials
-from .sansio.errors import AuthenticationError, NetworkError, NotFound, RegistryError
+from .sansio.errors import (
+    AuthenticationError,
+    NetworkError,
+    NotFound,
+    RegistryError,
+    RegistryNotFound,
+)
 from .sansio.image import Image
 from .sansio.manifests import Platform
 from .sansio.reference import Reference
@@ -138,7 +144,8 @@ def _inspect(args: argparse.Namespace) -> int:
     import asyncio
 
     refs = [Reference.parse(text) for text in args.images]
-    results = asyncio.run(_inspect_all(args, refs, platform))
+    results, warnings = asyncio.run(_inspect_all(args, refs, platform))
+    _warn(warnings)
     status = 0
     shown: list[Any] = []
     for result in results:
@@ -146,6 +153,12 @@ def _inspect(args: argparse.Namespace) -> int:
             status = status or _report(result, args)
         else:
             shown.append(result)
+    if args.raw:
+        # The bytes as served, so that sha256(stdout) is the manifest's digest (skopeo's --raw).
+        for raw in shown:
+            sys.stdout.buffer.write(raw if len(shown) == 1 else raw + b"\n")
+        sys.stdout.flush()
+        return status
     if args.jsonl:
         for result in shown:
             sys.stdout.write(json.dumps(result, default=str) + "\n")
@@ -158,7 +171,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 async def _inspect_all(
     args: argparse.Namespace, refs: list[Reference], platform: Platform | None
-) -> list[Any]:
+) -> tuple[list[Any], list[tuple[str, str]]]:
     from .drivers.asyncio import AsyncioBackend
     from .drivers.asyncio import Client as AsyncioClient
 
@@ -167,7 +180,7 @@ async def _inspect_all(
         async def one(ref: Reference) -> Any:
             try:
                 if args.raw:
-                    return json.loads((await client.manifest(ref)).raw)
+                    return (await client.manifest(ref)).raw
                 image = await client.image(ref, platform)
                 if args.config:
                     return json.loads(image.raw_config)
@@ -178,13 +191,23 @@ async def _inspect_all(
 
         await client.authorize(refs)  # tokens for every repository first, shared by all
         jobs = [partial(one, ref) for ref in refs]
-        return await AsyncioBackend().gather(jobs, args.concurrency)
+        results = await AsyncioBackend().gather(jobs, args.concurrency)
+        return results, client.warnings
+
+
+def _warn(warnings: list[tuple[str, str]]) -> None:
+    """Each registry warning once on stderr, as the distribution spec asks clients to."""
+    for registry, text in warnings:
+        sys.stderr.write(f"regwire: warning from {registry}: {text}\n")
 
 
 def _report(exc: BaseException, args: argparse.Namespace) -> int:
     if getattr(args, "debug", False):
         traceback.print_exception(exc)
     sys.stderr.write(f"regwire: {exc}\n")
+    if isinstance(exc, RegistryNotFound):
+        # Unreachable (refused): "try again later", not "it is not there", for a script.
+        return EXIT_NETWORK
     if isinstance(exc, NotFound):
         return EXIT_NOT_FOUND
     if isinstance(exc, AuthenticationError):
@@ -218,18 +241,24 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     ref = Reference.parse(args.image)
     with _client(args, ref.registry) as client:
-        if args.command == "tags":
-            tags = client.tags(ref)
-            sys.stdout.write(
-                json.dumps(tags) + "\n" if args.json else "".join(f"{t}\n" for t in tags)
-            )
-        elif args.command == "manifest":
-            sys.stdout.buffer.write(client.manifest(ref).raw)
-        elif args.command == "digest":
-            sys.stdout.write(client.digest(ref) + "\n")
-        elif args.command == "blob":
-            _blob(client, ref, args.output)
+        try:
+            _one(args, client, ref)
+        finally:
+            _warn(client.warnings)
     return 0
+
+
+def _one(args: argparse.Namespace, client: Client, ref: Reference) -> None:
+    """The commands about one reference, run over ``client``."""
+    if args.command == "tags":
+        tags = client.tags(ref)
+        sys.stdout.write(json.dumps(tags) + "\n" if args.json else "".join(f"{t}\n" for t in tags))
+    elif args.command == "manifest":
+        sys.stdout.buffer.write(client.manifest(ref).raw)
+    elif args.command == "digest":
+        sys.stdout.write(client.digest(ref) + "\n")
+    elif args.command == "blob":
+        _blob(client, ref, args.output)
 
 
 class _Progress:

@@ -115,7 +115,7 @@ def test_exit_codes(
 ) -> None:
     assert main(["inspect", "Not/Valid"]) == 2
     assert "lower-case" in capsys.readouterr().err
-    assert main(["tags", "127.0.0.1:1/a/b", "--insecure", "--timeout", "1"]) == 3  # refused
+    assert main(["tags", "127.0.0.1:1/a/b", "--insecure", "--timeout", "1"]) == 5  # refused
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
@@ -230,7 +230,9 @@ def test_blob_output_does_not_follow_a_planted_symlink(
     victim.write_bytes(b"precious")
     output = tmp_path / "layer"
     (tmp_path / "layer.partial").symlink_to(victim)
-    status, _, _ = run(capsys, "blob", f"{server.authority}/library/alpine@{layer}", "-o", str(output))
+    status, _, _ = run(
+        capsys, "blob", f"{server.authority}/library/alpine@{layer}", "-o", str(output)
+    )
     assert status == 0
     assert victim.read_bytes() == b"precious"
     assert (tmp_path / "layer.partial").is_symlink()  # the user's own file is left alone
@@ -265,3 +267,86 @@ def test_creds_are_for_one_registry(capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["inspect", "a.example/x", "b.example/y", "--creds", "u:secret-pw"])
     err = capsys.readouterr().err
     assert status == 2 and "--creds is for one registry" in err and "b.example" in err
+
+
+def _formats(authority: str) -> ModelRegistry:
+    model = ModelRegistry(authority, scheme="http")
+    model.push_image("f/oci", "v1", {})
+    model.push_image("f/docker", "v1", {}, oci=False)
+    model.push_index("f/index", "v1", [("linux", "amd64", None), ("linux", "arm64", "v8")])
+    model.push_index("f/list", "v1", [("linux", "amd64", None)], oci=False)
+    model.push_schema1("f/schema1", "v1", {"os": "linux"})
+    model.push_schema1("f/signed", "v1", {"os": "linux"}, signed=True)
+    return model
+
+
+@pytest.fixture(scope="module")
+def formats() -> Iterator[tuple[LoopbackServer, ModelRegistry]]:
+    server, model = serve_model(_formats)
+    with server:
+        yield server, model
+
+
+@pytest.mark.parametrize(
+    "repository", ["f/oci", "f/docker", "f/index", "f/list", "f/schema1", "f/signed"]
+)
+def test_inspect_raw_prints_the_bytes_as_served(
+    formats: tuple[LoopbackServer, ModelRegistry],
+    capsysbinary: pytest.CaptureFixture[bytes],
+    repository: str,
+) -> None:
+    import hashlib
+
+    from regwire.sansio.digests import schema1_payload
+
+    server, model = formats
+    ref = f"{server.authority}/{repository}:v1"
+    assert main(["inspect", "--raw", ref, "--insecure"]) == 0
+    raw = capsysbinary.readouterr().out
+    digest = model.repositories[repository].tags["v1"]
+    assert raw == model.repositories[repository].manifests[digest][1]
+    # A signed schema1 manifest's digest covers its payload (skopeo and distribution agree).
+    hashed = schema1_payload(raw, "") if repository == "f/signed" else raw
+    assert "sha256:" + hashlib.sha256(hashed).hexdigest() == digest
+    assert main(["digest", f"{server.authority}/{repository}@{digest}", "--insecure"]) == 0
+    assert capsysbinary.readouterr().out.decode().strip() == digest
+
+
+def test_unreachable_registry_exits_5(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for command in (["tags"], ["inspect"], ["digest"]):
+        assert main([*command, f"127.0.0.1:{port}/a/b", "--insecure", "--timeout", "1"]) == 5
+        assert "could not be reached" in capsys.readouterr().err
+
+
+def test_registry_warnings_are_printed_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from regwire.sansio import Request, Response
+
+    def make(authority: str) -> ModelRegistry:
+        model = ModelRegistry(authority, scheme="http")
+        model.push_image("w/app", "v1", {})
+        return model
+
+    server, model = serve_model(make)
+
+    def warned(request: Request) -> Response:
+        response = model.handle(request)
+        notices = (
+            ("Warning", '299 - "this repository is deprecated"'),
+            ("Warning", '299 - "this repository is deprecated"'),
+            ("Warning", '199 - "not a registry warning"'),
+        )
+        return Response(response.status, response.headers + notices, response.body)
+
+    server.handler = warned
+    with server:
+        for command in (["tags"], ["inspect"]):
+            assert main([*command, f"{server.authority}/w/app:v1", "--insecure"]) == 0
+            err = capsys.readouterr().err
+            assert err.count("this repository is deprecated") == 1
+            assert "not a registry warning" not in err
+            assert err.startswith(f"regwire: warning from {server.authority}: ")

@@ -128,5 +128,5 @@ def test_helper_output_stays_out_of_errors_and_is_bounded(
         assert not any(
             leaked in str(failed.value) for leaked in ("the-secret", "hunter2", "secret-secret")
         )
-    with pytest.raises(AuthenticationError, match="took over 0.5 s"):
+    with pytest.raises(AuthenticationError, match=r"took over 0\.5 s"):
         run_helper("slow", "r.io", timeout=0.5)

@@ -230,3 +230,15 @@ def test_v1_endpoint_header_garbage() -> None:
     net = FakeNetwork(serve)
     with pytest.raises(RegistryError, match="X-Docker-Endpoints"):
         drive(Registry("old.test", clock=net.clock).image_tags("lib", "app"), net)
+
+
+def test_v1_endpoints_after_the_insecure_fallback_use_http() -> None:
+    # The seed's endpoint takes the connection's scheme: once the index answered over http,
+    # the X-Docker-Endpoints hosts are contacted over http too.
+    model = ModelRegistry("plain.test", scheme="http", v1=True, v1_endpoints=("ep.test",))
+    model.push_v1_image("lib/app", "latest", "abc123", {"os": "linux"})
+    net = FakeNetwork(model.handle, refuse_https=True)
+    reg = Registry("plain.test", insecure=True, clock=net.clock, allow_v2=False)
+    assert drive(reg.image_by_tag("lib", "app", "latest"), net).id == "abc123"
+    endpoint = [r.url for r in net.requests if "ep.test" in r.url]
+    assert endpoint and all(url.startswith("http://ep.test/") for url in endpoint)

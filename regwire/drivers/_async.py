@@ -53,6 +53,7 @@ from ._http import (
     response_headers,
     reusable,
     send_request,
+    stale,
 )
 
 __all__ = ["AsyncClient", "AsyncConnection", "AsyncTransport", "Backend", "Stream"]
@@ -201,7 +202,7 @@ class AsyncTransport:
                 except (OSError, h11.ProtocolError) as exc:
                     if conn is not None:
                         conn.stream.close_now()
-                    if reused and not sent and attempt == 0 and request.method != "POST":
+                    if stale(exc, reused, sent, attempt, request):
                         continue
                     log.debug("%s %s failed: %s", request.method, loggable(request.url), exc)
                     return failure(exc)
@@ -300,6 +301,15 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """``(registry, message)`` for each ``Warning: 299`` registries answered, once each.
+
+        The distribution spec asks clients to show these to their user (deprecations,
+        Docker Hub notices); the command prints them on stderr.
+        """
+        return self._core.warnings()
 
     @property
     def transport(self) -> AsyncTransport:

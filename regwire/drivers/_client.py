@@ -64,6 +64,14 @@ class ClientCore:
         url, insecure, _ = self._key(name, insecure)
         return self._registries.get((url, insecure))
 
+    def warnings(self) -> list[tuple[str, str]]:
+        """``(registry, message)`` for every registry warning answered so far, once each."""
+        return [
+            (registry.url.host, text)
+            for registry in self._registries.values()
+            for text in registry.warnings
+        ]
+
     def credentials_for(self, name: str) -> Credentials | None:
         """The caller's credentials, else what the user's files hold (may run a helper)."""
         if self.credentials is not None:

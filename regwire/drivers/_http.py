@@ -39,6 +39,7 @@ __all__ = [
     "response_headers",
     "reusable",
     "send_request",
+    "stale",
 ]
 
 USER_AGENT = "regwire/0.1"
@@ -115,6 +116,23 @@ def reason_for(exc: BaseException) -> FailureReason:
             if isinstance(error, kind) and reason != "other":
                 return reason
     return "other"
+
+
+def stale(exc: BaseException, reused: bool, sent: bool, attempt: int, request: Request) -> bool:
+    """Whether ``exc`` is a pooled connection the server had closed while it sat idle.
+
+    Such a connection fails at once on first use (reset, EOF), before any byte of an answer;
+    the request never reached the server, so it goes out again once on a fresh connection.
+    A timeout is not that: the server is there and slow, and waiting again would double the
+    time the caller's ``timeout`` promised.
+    """
+    return (
+        reused
+        and not sent
+        and attempt == 0
+        and request.method != "POST"
+        and reason_for(exc) != "timeout"
+    )
 
 
 def failure(exc: BaseException) -> ConnectionFailed:

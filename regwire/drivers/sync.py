@@ -54,6 +54,7 @@ from ._http import (
     response_headers,
     reusable,
     send_request,
+    stale,
 )
 
 __all__ = ["Client", "Connection", "Transport"]
@@ -147,7 +148,7 @@ class Transport:
             except (OSError, h11.ProtocolError) as exc:
                 if conn is not None:
                     conn.close()
-                if reused and not sent and attempt == 0 and request.method != "POST":
+                if stale(exc, reused, sent, attempt, request):
                     continue  # the server closed the idle connection: once more, fresh
                 log.debug("%s %s failed: %s", request.method, loggable(request.url), exc)
                 return failure(exc)
@@ -346,6 +347,15 @@ class Client:
 
     def close(self) -> None:
         self._transport.close()
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """``(registry, message)`` for each ``Warning: 299`` registries answered, once each.
+
+        The distribution spec asks clients to show these to their user (deprecations,
+        Docker Hub notices); the command prints them on stderr.
+        """
+        return self._core.warnings()
 
     def run(self, operation: Operation[T]) -> T:
         """Run any core operation over this client's connections."""

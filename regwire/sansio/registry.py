@@ -5,7 +5,7 @@ private generator whose body runs at the first ``send``. Operations are built fr
 each a sub-generator used with ``yield from``:
 
 ``_send``
-    one request, retried on 429/502/503/504 and on resets and timeouts with capped backoff
+    one request, retried on 429/502/503/504 and on connection resets with capped backoff
     (honouring ``Retry-After``) through `Sleep`; with ``insecure``, an https connection failure
     to the registry moves the registry to plain http for good (the seed's fallback).
 ``_follow``
@@ -51,7 +51,16 @@ from .errors import (
     TagNotFound,
     TooLarge,
 )
-from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Request, Response, Sleep
+from .events import (
+    BodyChunk,
+    ConnectionFailed,
+    Operation,
+    ReadBody,
+    Request,
+    Response,
+    Sleep,
+    header_values,
+)
 from .image import Image, decode_image
 from .links import next_link
 from .manifests import (
@@ -67,7 +76,7 @@ from .manifests import (
 from .names import normalize_registry_name
 from .reference import check_digest, check_repository, check_tag
 
-__all__ = ["Limits", "Registry"]
+__all__ = ["Limits", "Registry", "warning_text"]
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -92,7 +101,7 @@ class Limits:
     tags_page_bytes: int = 16 * 1024 * 1024
     max_redirects: int = 10
     max_retries: int = 4  # 429 and 5xx
-    max_connection_retries: int = 2  # resets and timeouts
+    max_connection_retries: int = 2  # resets (a timeout is never retried)
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
     retry_after_cap: float = 30.0
@@ -128,6 +137,23 @@ def _error_codes(response: Response) -> tuple[list[str], str]:
                 if isinstance(entry.get("message"), str):
                     messages.append(entry["message"][:200])
     return codes, "; ".join(messages)
+
+
+def warning_text(value: str) -> str | None:
+    """The message of a ``Warning: 299 - "text"`` header (distribution spec, "Warnings").
+
+    Registries send code 299 with the agent ``-``; anything else is not a registry warning.
+    """
+    code, _, rest = value.strip().partition(" ")
+    agent, _, quoted = rest.strip().partition(" ")
+    quoted = quoted.strip()
+    if code != "299" or agent != "-" or len(quoted) < 2 or not quoted.startswith('"'):
+        return None
+    end = quoted.find('"', 1)
+    while end != -1 and quoted[end - 1] == "\\":
+        end = quoted.find('"', end + 1)
+    text = quoted[1:end] if end != -1 else quoted[1:]
+    return text.replace('\\"', '"').replace("\\\\", "\\") or None
 
 
 def _notices(response: Response) -> Notices:
@@ -177,6 +203,7 @@ class Registry:
         self._challenge: Challenge | None = None
         self._tokens: dict[TokenKey, Token] = {}
         self._v1: dict[str, _V1Repository] = {}
+        self._warnings: dict[str, None] = {}
         self._hostnames = frozenset(urlsplit(self.url.base(v2)).hostname for v2 in (True, False))
 
     def __repr__(self) -> str:
@@ -381,7 +408,9 @@ class Registry:
                 return None
         return max(0.0, min(seconds, self.limits.retry_after_cap))
 
-    def _send(self, request: Request) -> Operation[Response]:
+    def _send(self, request: Request) -> Operation[tuple[Response, Request]]:
+        """Send ``request`` with retries: the response, and the request as last sent (after
+        the insecure downgrade, its URL is http)."""
         attempt = 0
         while True:
             event = yield request
@@ -391,8 +420,10 @@ class Registry:
                     continue
                 if event.reason == "refused":
                     raise RegistryNotFound(str(self.url), event.message)
+                # A reset is retried; a timeout is not: the server already had the whole
+                # timeout to answer, and a caller who set it expects an answer near it.
                 if (
-                    event.reason in ("reset", "timeout")
+                    event.reason == "reset"
                     and request.method != "POST"
                     and attempt < self.limits.max_connection_retries
                 ):
@@ -411,7 +442,22 @@ class Registry:
                 raise ServerError(
                     _clean_url(request.url), event.status, self._error_codes(event)[1]
                 )
-            return event
+            self._collect_warnings(event)
+            return event, request
+
+    def _collect_warnings(self, response: Response) -> None:
+        for value in header_values(response.headers, "Warning"):
+            text = warning_text(value)
+            if text is not None and text not in self._warnings:
+                self._warnings[text] = None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every registry warning (``Warning: 299``) answered so far, once each, in order.
+
+        The spec asks clients to show them to their user: the command prints them on stderr.
+        """
+        return tuple(self._warnings)
 
     def _downgrade(self, request: Request) -> bool:
         """With ``insecure``, move the registry from https to http after a connection failure."""
@@ -427,7 +473,7 @@ class Registry:
         """Send ``request``, following redirects; returns the response and the final URL."""
         origin = _netloc(request.url)
         for _ in range(self.limits.max_redirects + 1):
-            response = yield from self._send(request)
+            response, request = yield from self._send(request)
             if response.status not in REDIRECTS:
                 return response, request.url
             location = response.header("Location")
@@ -516,7 +562,8 @@ class Registry:
     def _realm_send(self, request: Request, realm: str) -> Operation[Response]:
         try:
             verify = not (self.insecure and self._is_registry_host(realm))
-            return (yield from self._send(replace(request, verify=verify)))
+            response, _ = yield from self._send(replace(request, verify=verify))
+            return response
         except (NetworkError, RegistryNotFound, ServerError) as exc:
             status = exc.status if isinstance(exc, ServerError) else None
             raise AuthenticationError(

@@ -246,8 +246,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Content-Length longer than the body", NetworkError, (("short-body", "/manifests/", None),)
     ),
     Scenario("broken chunked encoding", NetworkError, (("bad-chunked", "/manifests/", None),)),
-    Scenario("accepts and never answers", NetworkError, (("stall", "/manifests/", None),)),
-    Scenario("drips a byte a second", NetworkError, (("drip", "/manifests/", None),), bound=15),
+    # `timeout` bounds a stalled or dripping server, retries included, to 2.75 x timeout.
+    Scenario(
+        "accepts and never answers",
+        NetworkError,
+        (("stall", "/manifests/", None),),
+        timeout=1.0,
+        bound=2.75,
+    ),
+    Scenario(
+        "drips a byte a second",
+        NetworkError,
+        (("drip", "/manifests/", None),),
+        timeout=1.0,
+        bound=2.75,
+    ),
     Scenario("10 MB of headers", NetworkError, (("huge-headers", "/manifests/", None),)),
     Scenario("1 GB manifest", TooLarge, (("endless-body", "/manifests/", None),)),
     # 0.5 + 1 + 2 + 4 s of backoff: bounded, with room for a loaded CI machine
@@ -273,7 +286,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         AuthenticationError,
         wrap=_on("/token", lambda q, r: Response(500, (), b"oops")),
     ),
-    Scenario("token realm hangs", AuthenticationError, (("stall", "/token", None),)),
+    Scenario(
+        "token realm hangs",
+        AuthenticationError,
+        (("stall", "/token", None),),
+        timeout=1.0,
+        bound=2.75,
+    ),
     Scenario(
         "token realm answers HTML",
         AuthenticationError,
