@@ -97,3 +97,22 @@ def test_any_text_parses_or_raises_a_registry_error(text: str) -> None:
         parse_challenges(text)
     except RegistryError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        # RFC 7235's #auth-param allows empty list elements, leading ones included.
+        ('Basic , realm="foo"', [Challenge("basic", {"realm": "foo"})]),
+        ('Basic ,, realm="foo" , , x=y', [Challenge("basic", {"realm": "foo", "x": "y"})]),
+        (
+            'Basic , realm="a", Bearer , realm="b"',
+            [Challenge("basic", {"realm": "a"}), Challenge("bearer", {"realm": "b"})],
+        ),
+        # Without the space, the comma ends the (bare) challenge.
+        ("Basic, Bearer", [Challenge("basic"), Challenge("bearer")]),
+    ],
+)
+def test_empty_leading_list_elements(header: str, expected: list[Challenge]) -> None:
+    assert parse_challenges(header) == expected
+    assert [c.params for c in parse_challenges(header)] == [c.params for c in expected]

@@ -16,13 +16,14 @@ from regwire.sansio.image import decode_image, parse_time
 from regwire.sansio.manifests import (
     DOCKER_SCHEMA1,
     DOCKER_SCHEMA1_SIGNED,
+    DOCKER_SCHEMA2,
     OCI_INDEX,
     OCI_MANIFEST,
     Platform,
     decode_json,
     decode_manifest,
-    select_platform,
 )
+from regwire.sansio.platforms import normalize, platform_vector, select_platform
 
 URL = "https://r.test/v2/a/manifests/t"
 D = "sha256:" + "a" * 64
@@ -248,3 +249,90 @@ def test_header_lookup() -> None:
     assert header_values(response.headers, "Warning") == ["a", "b"]
     assert Request("GET", "https://x/", (("Accept", "z"),)).header("accept") == "z"
     assert response.header("missing") is None
+
+
+def test_body_decides_docker_schema2_without_any_media_type() -> None:
+    # containers/image's GuessMIMEType: a Docker image config makes it Docker schema2.
+    docker = {
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": D},
+        "layers": [],
+    }
+    oci = {
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": D},
+    }
+    for content_type in (None, "application/json", "text/plain"):
+        assert (
+            decode_manifest(json.dumps(docker).encode(), D, content_type, URL).media_type
+            == DOCKER_SCHEMA2
+        )
+        assert (
+            decode_manifest(json.dumps(oci).encode(), D, content_type, URL).media_type
+            == OCI_MANIFEST
+        )
+
+
+def test_schema_version_must_fit_the_format() -> None:
+    with pytest.raises(ProtocolError, match="schemaVersion 1"):
+        decode_manifest(
+            json.dumps({"schemaVersion": 1, "config": {"digest": D}}).encode(), D, OCI_MANIFEST, URL
+        )
+
+
+def _index_of(*platforms: str) -> Any:
+    children = []
+    for i, text in enumerate(platforms):
+        os, arch, *variant = text.split("/")
+        platform = {"os": os, "architecture": arch, **({"variant": variant[0]} if variant else {})}
+        children.append({"digest": "sha256:" + f"{i:x}".rjust(64, "0"), "platform": platform})
+    return decode_manifest(
+        json.dumps({"mediaType": OCI_INDEX, "manifests": children}).encode(), D, None, URL
+    )
+
+
+@pytest.mark.parametrize(
+    ("wanted", "available", "chosen"),
+    [
+        # containerd's platforms.Only: arm/vN also runs vN-1 down to v5, best first.
+        ("linux/arm/v7", ["linux/arm/v5", "linux/arm/v6"], "linux/arm/v6"),
+        ("linux/arm/v7", ["linux/arm/v5"], "linux/arm/v5"),
+        ("linux/arm/v7", ["linux/arm/v7", "linux/arm/v6"], "linux/arm/v7"),
+        ("linux/arm/v6", ["linux/arm/v7"], None),
+        ("linux/arm", ["linux/arm/v6", "linux/arm/v7"], "linux/arm/v7"),
+        # arm64 (v8) runs 32-bit arm up to v8, after every arm64 image.
+        ("linux/arm64", ["linux/arm/v7", "linux/arm64/v8"], "linux/arm64/v8"),
+        ("linux/arm64", ["linux/arm/v6", "linux/arm/v7"], "linux/arm/v7"),
+        ("linux/aarch64", ["linux/arm64"], "linux/arm64"),
+        ("linux/arm64/v8.2", ["linux/arm64/v8.1", "linux/arm64"], "linux/arm64/v8.1"),
+        ("linux/arm64/v9.1", ["linux/arm64/v8.6", "linux/arm64/v9"], "linux/arm64/v9"),
+        ("linux/arm64/v9.1", ["linux/arm64/v8.6", "linux/arm64/v8.5"], "linux/arm64/v8.6"),
+        # amd64/vN runs lower levels, then 386; a plain amd64 wants a plain amd64.
+        ("linux/amd64/v3", ["linux/amd64/v2", "linux/amd64"], "linux/amd64/v2"),
+        ("linux/amd64", ["linux/386"], "linux/386"),
+        ("linux/amd64", ["linux/386", "linux/amd64"], "linux/amd64"),
+        ("linux/x86_64", ["linux/amd64/v1"], "linux/amd64/v1"),
+        ("linux/amd64", ["unknown/unknown", "windows/amd64"], None),
+    ],
+)
+def test_platform_selection_follows_containerd(
+    wanted: str, available: list[str], chosen: str | None
+) -> None:
+    index = _index_of(*available)
+    if chosen is None:
+        with pytest.raises(PlatformNotFound):
+            select_platform(index, Platform.parse(wanted), "r")
+        return
+    picked = select_platform(index, Platform.parse(wanted), "r").platform
+    assert str(picked) == chosen
+
+
+def test_platform_vectors() -> None:
+    assert platform_vector(normalize(Platform("linux", "arm", "v8"))) == [
+        ("linux", "arm", f"v{n}") for n in (8, 7, 6, 5)
+    ]
+    assert platform_vector(normalize(Platform("linux", "arm64"))) == [
+        ("linux", "arm64", ""),
+        *[("linux", "arm", f"v{n}") for n in (8, 7, 6, 5)],
+    ]
+    assert normalize(Platform("Linux", "armhf")) == ("linux", "arm", "v7")

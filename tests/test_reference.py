@@ -59,7 +59,12 @@ def test_parse_examples(
         ("alpine:", "tag"),
         ("alpine:-x", "tag"),
         ("alpine:" + "x" * 129, "tag"),
-        ("x.io/" + "a" * 251, "longer than 255"),
+        ("x.io/" + "a" * 256, "longer than 255"),
+        ("a" * 256, "longer than 255"),
+        ("docker.io/library/" + "a" * 256, "longer than 255"),
+        (HEX64, "image id"),
+        (f"docker.io/library/{HEX64}", "image id"),
+        (f"docker.io/{HEX64}:tag", "image id"),
         ("alpine@sha256:abc", "64 lower-case hex"),
         (f"alpine@sha256:{'A' * 64}", "64 lower-case hex"),
         ("alpine@sha512:" + "a" * 64, "128 lower-case hex"),
@@ -82,8 +87,31 @@ def test_invalid_references_say_what_is_wrong(text: str, problem: str) -> None:
     assert repr(text)[1:-1][:20] in str(info.value) or text == ""
 
 
-def test_255_characters_is_the_limit() -> None:
-    assert Reference.parse("x.io/" + "a" * 250).repository == "a" * 250
+def test_255_characters_is_the_limit_on_the_path() -> None:
+    # The registry does not count, nor Docker Hub's implied "library/".
+    assert Reference.parse("example.com/" + "a" * 255).repository == "a" * 255
+    assert Reference.parse("a" * 255).repository == "library/" + "a" * 255
+    assert Reference.parse("docker.io/library/" + "a" * 255) == Reference.parse("a" * 255)
+    assert Reference.parse("b/" + "a" * 253).repository == "b/" + "a" * 253
+
+
+@pytest.mark.parametrize(
+    ("text", "registry", "repository"),
+    [
+        # An upper-case first component is a host name, never a Docker Hub namespace.
+        ("LOCALDOMAIN/debian", "LOCALDOMAIN", "debian"),
+        ("Foo/bar", "Foo", "bar"),
+        ("Docker/docker:1", "Docker", "docker"),
+        ("localhost/a", "localhost", "a"),
+        # A 64-hex name with a namespace, or on another registry, is a name like any other.
+        (f"x.io/{HEX64}", "x.io", HEX64),
+        (f"user/{HEX64}", "docker.io", f"user/{HEX64}"),
+    ],
+)
+def test_registry_split_as_distribution(text: str, registry: str, repository: str) -> None:
+    ref = Reference.parse(text)
+    assert (ref.registry, ref.repository) == (registry, repository)
+    assert Reference.parse(str(ref)) == ref
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,14 @@ def parse_challenges(header: str | Iterable[str]) -> list[Challenge]:
             raise scanner.fail("expected an auth scheme")
         if scanner.peek() not in ("", " ", "\t", ","):
             raise scanner.fail("expected a space after the auth scheme")
+        spaced = scanner.peek() in (" ", "\t")
         scanner.skip()
+        if spaced and scanner.peek() == ",":
+            # ``#auth-param`` may open with empty list elements: ``Basic , realm="x"``.
+            start = scanner.pos
+            scanner.skip_list_separators()
+            if not scanner.at_param():
+                scanner.pos = start
         params: dict[str, str] = {}
         token68: str | None = None
         if not scanner.at_param():

@@ -6,6 +6,8 @@ Formats (OCI image-spec v1.1 and Docker's distribution specs):
 - OCI image manifest and Docker schema2: a config blob and layers;
 - Docker schema1 (signed and unsigned): the image config inlined as ``v1Compatibility`` history.
 
+Platform selection in an index is `platforms.select_platform`.
+
 The media type comes from ``Content-Type`` when it names a manifest type; old registries send
 ``text/plain`` or ``application/json``, so then the body's own ``mediaType`` or
 ``schemaVersion`` decides. Every malformed field is a `ProtocolError`, raised here and only here.
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .digests import Verifier, digest_of, schema1_payload
-from .errors import PlatformNotFound, ProtocolError
+from .errors import ProtocolError
 from .reference import check_digest
 
 __all__ = [
@@ -37,7 +39,6 @@ __all__ = [
     "Platform",
     "decode_json",
     "decode_manifest",
-    "select_platform",
     "verify_manifest",
 ]
 
@@ -450,34 +451,3 @@ def decode_manifest(
         v1_compatibility=tuple(history),
         notices=notices or Notices(),
     )
-
-
-_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
-
-
-def select_platform(index: Manifest, wanted: Platform, repository: str) -> Descriptor:
-    """The child of ``index`` that runs on ``wanted``, as containerd's platform matcher picks.
-
-    ``os`` and ``architecture`` must match; a wanted variant must match too (``arm64`` without a
-    variant means ``v8``); without a wanted variant, the architecture's default variant or none
-    is preferred over others. Attestation manifests (``unknown/unknown``) never match.
-    """
-    want_variant = wanted.variant or _DEFAULT_VARIANTS.get(wanted.architecture)
-    best: tuple[int, Descriptor] | None = None
-    for child in index.manifests:
-        p = child.platform
-        if p is None or p.os != wanted.os or p.architecture != wanted.architecture:
-            continue
-        variant = p.variant or _DEFAULT_VARIANTS.get(p.architecture)
-        if variant == want_variant:
-            score = 2
-        elif wanted.variant is None:
-            score = 1
-        else:
-            continue
-        if best is None or score > best[0]:
-            best = (score, child)
-    if best is None:
-        available = [str(c.platform) for c in index.manifests if c.platform]
-        raise PlatformNotFound(repository, str(wanted), available)
-    return best[1]

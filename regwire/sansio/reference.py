@@ -1,9 +1,10 @@
 """Image references, parsed and normalised as Docker does.
 
 The grammar is distribution's ``reference`` package: ``[registry[:port]/]path[:tag][@digest]``.
-The first path component names a registry only when it contains ``.`` or ``:`` or is
-``localhost``; otherwise the whole name is a Docker Hub repository, and a one-component Docker Hub
-repository lives under ``library/``. Every rejection says what is wrong and where.
+The first path component names a registry only when it contains ``.`` or ``:``, is
+``localhost``, or is not lower-case; otherwise the whole name is a Docker Hub repository, and a
+one-component Docker Hub repository lives under ``library/``. Every rejection says what is wrong
+and where.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_ALIASES = frozenset(
     {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 )
-NAME_MAX = 255
+NAME_MAX = 255  # the path as a user writes it
+REPOSITORY_MAX = NAME_MAX + len("library/")  # the same path with Docker Hub's implied namespace
 
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*\Z")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
@@ -39,6 +41,7 @@ _ALGORITHM = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*\Z")
 _ENCODED = re.compile(r"[A-Za-z0-9=_-]+\Z")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 _LOWER_HEX = re.compile(r"[0-9a-f]+\Z")
+_IMAGE_ID = re.compile(r"library/[0-9a-f]{64}\Z")
 
 
 def check_digest(digest: str, text: str | None = None) -> str:
@@ -79,8 +82,8 @@ def check_repository(repository: str, text: str | None = None) -> str:
     where = repository if text is None else text
     if not repository:
         raise InvalidReference(where, "repository name is empty")
-    if len(repository) > NAME_MAX:
-        raise InvalidReference(where, f"repository name is longer than {NAME_MAX} characters")
+    if len(repository) > REPOSITORY_MAX:
+        raise InvalidReference(where, f"repository name is longer than {REPOSITORY_MAX} characters")
     for component in repository.split("/"):
         if _COMPONENT.match(component):
             continue
@@ -97,7 +100,17 @@ def check_repository(repository: str, text: str | None = None) -> str:
 
 
 def _is_registry(component: str) -> bool:
-    return "." in component or ":" in component or component == "localhost"
+    """Whether a first path component names a registry (distribution's ``splitDockerDomain``).
+
+    It does when it holds ``.`` or ``:``, is ``localhost``, or has an upper-case letter
+    (repository components are lower-case, host names need not be: ``LOCALDOMAIN/debian``).
+    """
+    return (
+        "." in component
+        or ":" in component
+        or component == "localhost"
+        or component.lower() != component
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +152,22 @@ class Reference:
             check_tag(tag, text)
         if not rest:
             raise InvalidReference(text, "repository name is empty")
-        if len(name) - (0 if tag is None else len(tag) + 1) > NAME_MAX:
-            raise InvalidReference(text, f"name is longer than {NAME_MAX} characters")
-        check_repository(rest, text)
         if registry.lower() in DOCKER_HUB_ALIASES:
             registry = DOCKER_HUB
+        # The limit is on the path, not the registry (distribution/reference since v0.6), and
+        # Docker Hub's implied "library/" does not count, so both spellings of a name agree.
+        implied = registry == DOCKER_HUB and rest.startswith("library/")
+        if len(rest) - (len("library/") if implied else 0) > NAME_MAX:
+            raise InvalidReference(text, f"repository path is longer than {NAME_MAX} characters")
+        check_repository(rest, text)
         if registry == DOCKER_HUB and "/" not in rest:
             rest = "library/" + rest
+        if registry == DOCKER_HUB and _IMAGE_ID.match(rest):
+            # distribution refuses a bare 64-hex name (it reads as an image id); we refuse
+            # every spelling of it, since "docker.io/<hex>" normalises to the same repository.
+            raise InvalidReference(
+                text, "a 64-character hexadecimal name reads as an image id; it cannot be a name"
+            )
         return cls(registry, rest, tag, digest if at else None)
 
     def __str__(self) -> str:

@@ -70,10 +70,10 @@ from .manifests import (
     Platform,
     decode_json,
     decode_manifest,
-    select_platform,
     verify_manifest,
 )
 from .names import normalize_registry_name
+from .platforms import select_platform
 from .reference import check_digest, check_repository, check_tag
 
 __all__ = ["Limits", "Registry", "warning_text"]
