@@ -70,23 +70,40 @@ def test_image_by_tag_oci(model: ModelRegistry) -> None:
     assert image.created.microsecond == 123456
     assert image.created.utcoffset() is not None
     assert len(image.layers) == 1
+    # No /v2/ probe first: the manifest's own 200 shows the registry speaks V2.
     assert paths(net) == [
-        f"GET {HOST}/v2/",
         f"GET {HOST}/v2/app/oci/manifests/v1",
         f"GET {HOST}/v2/app/oci/blobs/{image.config_digest}",
     ]
-    accept = net.requests[1].header("Accept") or ""
+    accept = net.requests[0].header("Accept") or ""
     for media_type in (OCI_INDEX, DOCKER_LIST, DOCKER_SCHEMA2, DOCKER_SCHEMA1_SIGNED):
         assert media_type in accept
 
 
-def test_probe_is_cached_and_header_not_required(model: ModelRegistry) -> None:
+def test_probe_rides_on_the_first_request_and_header_not_required(model: ModelRegistry) -> None:
     net = network(model)
     reg = registry(net)
     drive(reg.image("app/oci", "v1"), net)
     drive(reg.image("app/docker"), net)
-    assert paths(net).count(f"GET {HOST}/v2/") == 1
+    assert paths(net).count(f"GET {HOST}/v2/") == 0
     assert reg.is_v2 is True
+    # An answer that proves nothing (a 404) costs the probe, once.
+    net = network(model)
+    reg = registry(net)
+    with pytest.raises(TagNotFound):
+        drive(reg.image("app/oci", "nope"), net)
+    with pytest.raises(TagNotFound):
+        drive(reg.image("app/oci", "nope"), net)
+    assert paths(net) == [
+        f"GET {HOST}/v2/app/oci/manifests/nope",
+        f"GET {HOST}/v2/",
+        f"GET {HOST}/v2/app/oci/manifests/nope",
+    ]
+    assert reg.is_v2 is True
+    # An explicit probe still probes.
+    net = network(model)
+    assert drive(registry(net).probe(), net) is True
+    assert paths(net) == [f"GET {HOST}/v2/"]
 
 
 def test_seed_surface_image_by_tag_defaults_to_latest(model: ModelRegistry) -> None:
@@ -174,7 +191,7 @@ def test_schema1_takes_the_image_from_v1_compatibility(signed: bool) -> None:
     assert image.container_config is not None
     assert image.container_config.cmd == ("/bin/true",)
     assert image.config.env == ("A=1",)
-    assert len(paths(net)) == 2  # no config blob for schema1
+    assert len(paths(net)) == 1  # no config blob for schema1, and no probe
 
 
 def test_content_type_text_plain_trusts_the_body(model: ModelRegistry) -> None:
@@ -195,7 +212,7 @@ def test_content_type_text_plain_trusts_the_body(model: ModelRegistry) -> None:
 
 
 def test_manifest_digest_checked_against_header(model: ModelRegistry) -> None:
-    net = network(model, ["ok", "tamper"])
+    net = network(model, ["tamper"])
     with pytest.raises((DigestMismatch, ProtocolError)):
         drive(registry(net).manifest("app/oci", "v1"), net)
 
@@ -216,7 +233,7 @@ def test_manifest_by_digest_checked_without_header(model: ModelRegistry) -> None
 
 
 def test_config_blob_digest_checked(model: ModelRegistry) -> None:
-    net = network(model, ["ok", "ok", "tamper"])
+    net = network(model, ["ok", "tamper"])
     with pytest.raises(DigestMismatch):
         drive(registry(net).image("app/oci", "v1"), net)
 
@@ -238,7 +255,7 @@ def test_digest_by_head_and_fallback_to_get(model: ModelRegistry) -> None:
 
     net2 = FakeNetwork(no_header)
     assert drive(Registry(HOST, clock=net2.clock).digest("app/oci", "v1"), net2) == digest
-    assert [r.method for r in net2.requests] == ["GET", "HEAD", "GET"]
+    assert [r.method for r in net2.requests] == ["HEAD", "GET"]
     with pytest.raises(TagNotFound):
         drive(reg.digest("app/oci", "nope"), net)
 
@@ -268,7 +285,7 @@ def test_tags_follow_every_page() -> None:
     reg = registry(net, limits=__import__("regwire").sansio.Limits(page_size=4))
     assert drive(reg.tags("many"), net) == model.tag_list("many")
     assert len([r for r in net.requests if "tags/list" in r.url]) == 3
-    first = parse_qs(urlsplit(net.requests[1].url).query)
+    first = parse_qs(urlsplit(net.requests[0].url).query)
     assert first == {"n": ["4"]}
     assert drive(reg.image_tags("", "many"), net) == {t: t for t in model.tag_list("many")}
 
@@ -334,8 +351,9 @@ def test_bearer_token_fetched_once_and_preauthorized() -> None:
     net = network(model, credential_hosts=frozenset({HOST, "auth.test"}))
     reg = registry(net)
     drive(reg.image("lib/a", "1"), net)
+    # The first request's 401 is the probe: it brings the challenge.
     assert paths(net)[:3] == [
-        f"GET {HOST}/v2/",
+        f"GET {HOST}/v2/lib/a/manifests/1",
         "GET auth.test/token",
         f"GET {HOST}/v2/lib/a/manifests/1",
     ]
@@ -356,8 +374,9 @@ def test_four_requests_per_image_with_a_fresh_registry() -> None:
     net = network(model)
     reg = registry(net)
     drive(reg.image("lib/a", "1"), net)
-    # probe, token, manifest, config: no wasted 401 round trip
+    # manifest (401, the probe), token, manifest, config; no separate /v2/ round trip
     assert len(net.requests) == 4
+    assert not any(urlsplit(r.url).path == "/v2/" for r in net.requests)
     assert all(r.header("Authorization") for r in net.requests[2:])
 
 
@@ -431,13 +450,14 @@ def test_basic_auth_registry() -> None:
 
 def test_jwt_401_is_retried_twice_then_reported_as_not_found() -> None:
     model = bearer_model()
+    # tags (401), token, tags with the fresh token (jwt401), tags again after half a second
     net = network(model, ["ok", "ok", "jwt401", "ok"])
     assert drive(registry(net).tags("lib/a"), net) == ["1"]
     assert net.slept == 0.5
     net2 = network(model, ["ok", "ok", "jwt401", "jwt401", "jwt401"])
     with pytest.raises(RepositoryNotFound):
         drive(registry(net2).tags("lib/a"), net2)
-    assert [i for i in net2.requests if "tags" in i.url].__len__() == 3
+    assert [i for i in net2.requests if "tags" in i.url].__len__() == 4
     assert net2.slept == 1.0
 
 
@@ -503,7 +523,7 @@ def test_relative_realm_and_realm_query_kept() -> None:
     bearer_model()
 
     def handler(request: Request) -> Response:
-        if request.url.endswith("/v2/"):
+        if request.header("Authorization") is None and urlsplit(request.url).path != "/token":
             return Response(401, (("WWW-Authenticate", 'Bearer realm="/token?x=1"'),))
         if urlsplit(request.url).path == "/token":
             return Response(200, (), b'{"access_token":"A","token":"T","expires_in":10}')
@@ -524,7 +544,7 @@ def test_no_basic_credentials_over_plain_http_realm() -> None:
     model = bearer_model()
 
     def handler(request: Request) -> Response:
-        if request.url.endswith("/v2/"):
+        if request.url.startswith(f"https://{HOST}/v2/"):
             return Response(401, (("WWW-Authenticate", 'Bearer realm="http://auth.test/token"'),))
         return model.handle(request)
 
@@ -559,7 +579,7 @@ def test_redirect_limits_and_downgrades() -> None:
     net = FakeNetwork(loop)
     with pytest.raises(ProtocolError, match="more than 10 redirects"):
         drive(Registry(HOST, clock=net.clock).tags("r"), net)
-    assert len(net.requests) == 12
+    assert len(net.requests) == 11
 
     def down(request: Request) -> Response:
         if request.url.endswith("/v2/"):
@@ -582,16 +602,15 @@ def test_retries_with_backoff_and_retry_after(model: ModelRegistry) -> None:
 
 
 def test_retries_are_bounded(model: ModelRegistry) -> None:
-    net = network(model, ["ok"] + ["503"] * 10)
+    net = network(model, ["503"] * 10)
     with pytest.raises(ServerError, match="503"):
         drive(registry(net).tags("app/oci"), net)
-    assert len(net.requests) == 1 + 5
+    assert len(net.requests) == 5
 
 
 def test_retry_after_is_capped() -> None:
     answers = iter(
         [
-            Response(200),
             Response(429, (("Retry-After", "99999"),)),
             Response(200, (), b'{"tags":[]}'),
         ]
@@ -604,9 +623,7 @@ def test_retry_after_is_capped() -> None:
 def test_retry_after_http_date() -> None:
     clock = FakeClock(1_700_000_000.0)
     date = "Tue, 14 Nov 2023 22:13:30 GMT"  # 10 s after the clock
-    answers = iter(
-        [Response(200), Response(503, (("Retry-After", date),)), Response(200, (), b'{"tags":[]}')]
-    )
+    answers = iter([Response(503, (("Retry-After", date),)), Response(200, (), b'{"tags":[]}')])
     net = FakeNetwork(lambda r: next(answers), clock=clock)
     drive(Registry(HOST, clock=clock).tags("r"), net)
     assert net.slept == pytest.approx(10.0)
@@ -637,7 +654,7 @@ def test_blob_streams_in_chunks_and_verifies(model: ModelRegistry) -> None:
     assert b"".join(received) == data
     assert len(received) > 100  # chunk by chunk, never whole
     assert net.requests[-1].stream
-    bad = network(model, ["ok", "tamper"])
+    bad = network(model, ["tamper"])
     with pytest.raises(DigestMismatch):
         drive(registry(bad).blob_into("app/oci", digest, lambda chunk: None), bad)
     with pytest.raises(BlobNotFound):
@@ -672,7 +689,7 @@ def test_warnings_and_rate_limits_are_surfaced(model: ModelRegistry) -> None:
 
 
 def test_sleep_is_the_only_way_time_passes(model: ModelRegistry) -> None:
-    net = network(model, ["ok", "503"])
+    net = network(model, ["503"])
     op = registry(net).tags("app/oci")
     intents = []
     event = None
@@ -713,15 +730,15 @@ def answering(*answers: Response) -> FakeNetwork:
 
 def test_403_is_an_authentication_error_with_the_registry_message() -> None:
     net = answering(
-        Response(200),
         Response(403, (), b'{"errors":[{"code":"DENIED","message":"no pulls for you"}]}'),
+        Response(200),  # the /v2/ probe a 403 leads to
     )
     with pytest.raises(AuthenticationError, match="no pulls for you"):
         drive(Registry(HOST, clock=net.clock).tags("a/b"), net)
 
 
 def test_other_statuses_are_protocol_errors_naming_the_status() -> None:
-    net = answering(Response(200), Response(418, (), b"teapot"))
+    net = answering(Response(418, (), b"teapot"), Response(200))
     with pytest.raises(ProtocolError, match="unexpected status 418"):
         drive(Registry(HOST, clock=net.clock).tags("a/b"), net)
 

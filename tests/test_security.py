@@ -321,3 +321,16 @@ def test_certs_d_folders_are_only_host_port(tmp_path: Any, authority: str) -> No
     config = Config()
     assert config._directory("ok.test:5000") == root / "ok.test:5000"
     assert config._directory(authority) is None
+
+
+def test_an_unverified_context_loads_no_trust_store() -> None:
+    import ssl
+
+    from regwire.drivers._http import Endpoint, TLSConfig
+
+    config = TLSConfig()
+    unverified = config.context(Endpoint("https", "insecure.test", 443, False))
+    assert unverified.verify_mode == ssl.CERT_NONE and not unverified.check_hostname
+    assert unverified.cert_store_stats()["x509_ca"] == 0  # the system store was not read
+    verified = config.context(Endpoint("https", "secure.test", 443, True))
+    assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from regwire import (
     ImageNotFound,
     InvalidReference,
     NetworkError,
+    ProtocolError,
     RegistryError,
     RepositoryNotFound,
     TagNotFound,
@@ -101,9 +104,11 @@ def test_v1_when_v2_probe_is_not_200_or_401() -> None:
     requests = [
         (r.url, r.header("X-Docker-Token"), r.header("Authorization")) for r in net.requests
     ]
-    assert requests[1][1] == "true"  # the images request asks for a token
-    assert all(auth and auth.startswith("Token ") for _, _, auth in requests[2:])
-    assert all("ep1.test" in url for url, _, _ in requests[2:])
+    # The V2 attempt answers 404, which proves nothing: the /v2/ probe then says V1.
+    assert [urlsplit(url).path for url, _, _ in requests[:2]] == ["/v2/lib/app/tags/list", "/v2/"]
+    assert requests[2][1] == "true"  # the images request asks for a token
+    assert all(auth and auth.startswith("Token ") for _, _, auth in requests[3:])
+    assert all("ep1.test" in url for url, _, _ in requests[3:])
 
 
 def test_v1_not_found_errors() -> None:
@@ -242,3 +247,21 @@ def test_v1_endpoints_after_the_insecure_fallback_use_http() -> None:
     assert drive(reg.image_by_tag("lib", "app", "latest"), net).id == "abc123"
     endpoint = [r.url for r in net.requests if "ep.test" in r.url]
     assert endpoint and all(url.startswith("http://ep.test/") for url in endpoint)
+
+
+@pytest.mark.parametrize("operation", ["manifest", "digest", "blob", "blob_into"])
+def test_v2_only_operations_on_a_v1_registry_say_so(operation: str) -> None:
+    model = v1_model()
+    net = FakeNetwork(model.handle)
+    reg = Registry("old.test", clock=net.clock)
+    digest = "sha256:" + "a" * 64
+    calls = {
+        "manifest": lambda: reg.manifest("lib/app", "latest"),
+        "digest": lambda: reg.digest("lib/app", "latest"),
+        "blob": lambda: reg.blob("lib/app", digest),
+        "blob_into": lambda: reg.blob_into("lib/app", digest, lambda _: None),
+    }
+    for _ in range(2):  # before the registry is known to be V1, and after
+        with pytest.raises(ProtocolError, match="needs the V2 API"):
+            drive(calls[operation](), net)
+    assert reg.is_v2 is False

@@ -30,7 +30,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 from .auth import Credentials, Token, TokenKey, basic_header, parse_token, resolve_realm
@@ -77,6 +77,8 @@ from .platforms import select_platform
 from .reference import check_digest, check_repository, check_tag
 
 __all__ = ["Limits", "Registry", "warning_text"]
+
+T = TypeVar("T")
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -165,6 +167,13 @@ def _notices(response: Response) -> Notices:
     )
 
 
+class _NotV2(Exception):
+    """The registry turned out to lack V2 while an operation was on its first request.
+
+    Internal: `Registry._v2_or_v1` and `Registry._v2_only` catch it; it never escapes them.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class _V1Repository:
     name: str
@@ -218,7 +227,7 @@ class Registry:
 
     @property
     def challenge(self) -> Challenge | None:
-        """The challenge the ``/v2/`` probe answered with, if any."""
+        """The registry's challenge, from the ``/v2/`` probe or the first 401, if any."""
         return self._challenge
 
     def base(self, v2: bool) -> str:
@@ -289,7 +298,7 @@ class Registry:
         """
         check_repository(repository)
         _check_reference(reference)
-        return self._manifest(repository, reference, reference)
+        return self._v2_only(lambda: self._manifest(repository, reference, reference), "a manifest")
 
     def image(
         self, repository: str, reference: str = "latest", platform: Platform | None = None
@@ -311,7 +320,7 @@ class Registry:
         """
         check_repository(repository)
         _check_reference(reference)
-        return self._digest(repository, reference)
+        return self._v2_only(lambda: self._digest(repository, reference), "a digest")
 
     def blob(self, repository: str, digest: str) -> Operation[bytes]:
         """A small blob's bytes (configs), verified; at most ``Limits.blob_bytes``.
@@ -321,7 +330,9 @@ class Registry:
         """
         check_repository(repository)
         check_digest(digest)
-        return self._blob(repository, digest, self.limits.blob_bytes)
+        return self._v2_only(
+            lambda: self._blob(repository, digest, self.limits.blob_bytes), "a blob"
+        )
 
     def blob_into(
         self, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
@@ -336,7 +347,7 @@ class Registry:
         """
         check_repository(repository)
         check_digest(digest)
-        return self._blob_into(repository, digest, sink)
+        return self._v2_only(lambda: self._blob_into(repository, digest, sink), "a blob")
 
     def probe(self) -> Operation[bool]:
         """Probe ``/v2/`` (once) and return whether the registry speaks V2."""
@@ -459,12 +470,20 @@ class Registry:
         """
         return tuple(self._warnings)
 
+    def _current(self, url: str) -> str:
+        """``url`` on the registry as it is reached now: http once the insecure fallback ran."""
+        if self._scheme == "http" and url.startswith("https://") and self._downgradable(url):
+            return "http" + url[len("https") :]
+        return url
+
+    def _downgradable(self, url: str) -> bool:
+        return _netloc(url) in {_netloc(self.url.base(v2)) for v2 in (True, False)}
+
     def _downgrade(self, request: Request) -> bool:
         """With ``insecure``, move the registry from https to http after a connection failure."""
         if not self.insecure or not request.url.startswith("https://"):
             return False
-        hosts = {_netloc(self.url.base(v2)) for v2 in (True, False)}
-        if _netloc(request.url) not in hosts:
+        if not self._downgradable(request.url):
             return False
         self._scheme = "http"
         return True
@@ -597,17 +616,31 @@ class Registry:
         headers: tuple[tuple[str, str], ...] = (),
         **kw: Any,
     ) -> Operation[Response]:
-        """A request to the registry with whatever credentials it asks for."""
-        yield from self._probe()  # learns the challenge, so the first request carries a token
+        """A request to the registry with whatever credentials it asks for.
+
+        Once the registry's challenge is known, the request carries its token from the start.
+        Before the registry has been heard from at all, the request doubles as the ``/v2/``
+        probe (`_learn`): its 401 brings the challenge, a 2xx proves V2, and only an answer
+        that is neither costs the probe. That saves a round trip on every first call.
+        """
         scopes = frozenset({f"repository:{repository}:pull"})
         auth, fetched = yield from self._auth_header(self._challenge, scopes, url, False)
+        learning = self._v2 is None
         jwt_retries = JWT_RETRIES
         rescoped = False
         while True:
+            url = self._current(url)  # the first answer may have moved us to http
             request = self._request(method, url, headers + auth, **kw)
             response, final = yield from self._follow(request)
+            if learning:
+                learning = False
+                response = yield from self._learn(response, final)
             if response.status != 401:
                 return response
+            if response.pending:
+                # Read the 401's body, so that the connection carries the next request.
+                body = yield from self._read_pending(response, self.limits.error_bytes)
+                response = replace(response, body=body, pending=False)
             if not self._is_registry_origin(final):
                 # A redirect target (a CDN, a storage bucket) may not choose where our
                 # credentials go: only the registry's own challenges set the realm.
@@ -691,6 +724,46 @@ class Registry:
 
     # -- probe ----------------------------------------------------------------------------
 
+    def _learn(self, response: Response, final: str) -> Operation[Response]:
+        """What the first answer from a registry not yet probed says of its API.
+
+        The seed's probe concludes V2 from a ``/v2/`` answer of 200 or 401; an answer of 2xx,
+        or a 401 from the registry itself, to a V2 endpoint proves as much. Anything else
+        (404, 403, ...) may be a V1 registry's: then we probe, and raise `_NotV2` if it is one,
+        for the operation to fall back to V1 (or to say it needs V2).
+        """
+        if 200 <= response.status < 300 or (
+            response.status == 401 and self._is_registry_origin(final)
+        ):
+            self._v2 = True
+            return response
+        if response.pending:  # read the error body now: the probe reuses the connection
+            body = yield from self._read_pending(response, self.limits.error_bytes)
+            response = replace(response, body=body, pending=False)
+        if not (yield from self._probe()):
+            raise _NotV2
+        return response
+
+    def _v2_or_v1(
+        self, v2: Callable[[], Operation[T]], v1: Callable[[], Operation[T]]
+    ) -> Operation[T]:
+        """Run ``v2`` unless the registry is known to lack V2, and ``v1`` if it turns out so."""
+        if self._v2 is not False:
+            try:
+                return (yield from v2())
+            except _NotV2:
+                pass
+        return (yield from v1())
+
+    def _v2_only(self, operation: Callable[[], Operation[T]], what: str) -> Operation[T]:
+        """Run ``operation``, which needs V2: a V1-only registry is a clear `ProtocolError`."""
+        if self._v2 is not False:
+            try:
+                return (yield from operation())
+            except _NotV2:
+                pass
+        raise ProtocolError(str(self.url), f"{what} needs the V2 API, which this registry lacks")
+
     def _probe(self) -> Operation[bool]:
         if self._v2 is not None:
             return self._v2
@@ -753,26 +826,26 @@ class Registry:
         return self._failure(response, url, repository, tag=reference, user_tag=user_tag)
 
     def _image_tags(self, repository: str) -> Operation[dict[str, str]]:
-        v2 = yield from self._probe()
-        if not v2:
-            return (yield from self._v1_tags(repository))
-        tags = yield from self._tags_v2(repository)
-        return {tag: tag for tag in tags}
+        def v2() -> Operation[dict[str, str]]:
+            tags = yield from self._tags_v2(repository)
+            return {tag: tag for tag in tags}
+
+        return (yield from self._v2_or_v1(v2, lambda: self._v1_tags(repository)))
 
     def _tags(self, repository: str) -> Operation[list[str]]:
-        v2 = yield from self._probe()
-        if not v2:
+        def v1() -> Operation[list[str]]:
             return sorted((yield from self._v1_tags(repository)))
-        return (yield from self._tags_v2(repository))
+
+        return (yield from self._v2_or_v1(lambda: self._tags_v2(repository), v1))
 
     def _tags_v2(self, repository: str) -> Operation[list[str]]:
         first = self._v2_url(repository, "tags", "list")
         path = urlsplit(first).path
         url: str | None = first + f"?n={self.limits.page_size}"
-        origin = _netloc(self.base(True))
         seen: set[str] = set()
         tags: list[str] = []
         while url is not None:
+            url = self._current(url)
             if url in seen:
                 raise ProtocolError(_clean_url(url), "the tag pages loop back on themselves")
             if len(seen) >= self.limits.max_pages:
@@ -798,7 +871,7 @@ class Registry:
             tags.extend(page)
             links = [v for k, v in response.headers if k.lower() == "link"]
             url = next_link(links, url) if links else None
-            if url is not None and _netloc(url) != origin:
+            if url is not None and not self._is_registry_origin(url):
                 raise ProtocolError(
                     _clean_url(url), "refusing a tag page link to another host or scheme"
                 )
@@ -809,25 +882,35 @@ class Registry:
         return tags
 
     def _image_any(self, repository: str, reference: str, platform: Platform) -> Operation[Image]:
-        v2 = yield from self._probe()
-        if v2:
-            return (yield from self._image(repository, reference, reference, platform))
-        if ":" in reference:
-            raise ProtocolError(str(self.url), "a V1 registry cannot look images up by digest")
-        return (yield from self._v1_image_by_tag(repository, reference, reference))
+        def v1() -> Operation[Image]:
+            if ":" in reference:
+                raise ProtocolError(str(self.url), "a V1 registry cannot look images up by digest")
+            return (yield from self._v1_image_by_tag(repository, reference, reference))
+
+        return (
+            yield from self._v2_or_v1(
+                lambda: self._image(repository, reference, reference, platform), v1
+            )
+        )
 
     def _image_by_tag(self, repository: str, tag: str, user_tag: str) -> Operation[Image]:
-        v2 = yield from self._probe()
-        if not v2:
-            return (yield from self._v1_image_by_tag(repository, tag, user_tag))
-        return (yield from self._image(repository, tag, user_tag, Platform()))
+        return (
+            yield from self._v2_or_v1(
+                lambda: self._image(repository, tag, user_tag, Platform()),
+                lambda: self._v1_image_by_tag(repository, tag, user_tag),
+            )
+        )
 
     def _image_by_id(self, repository: str, image_id: str) -> Operation[Image]:
-        v2 = yield from self._probe()
-        if not v2:
+        def v1() -> Operation[Image]:
             repo = yield from self._v1_repository(repository)
             return (yield from self._v1_image(repo, image_id, ""))
-        return (yield from self._image(repository, image_id, image_id, Platform()))
+
+        return (
+            yield from self._v2_or_v1(
+                lambda: self._image(repository, image_id, image_id, Platform()), v1
+            )
+        )
 
     def _manifest(self, repository: str, reference: str, user_tag: str) -> Operation[Manifest]:
         is_digest = ":" in reference
@@ -885,9 +968,6 @@ class Registry:
         return decode_image(raw, url, config_digest=config_digest, **facts)
 
     def _digest(self, repository: str, reference: str) -> Operation[str]:
-        v2 = yield from self._probe()
-        if not v2:
-            raise ProtocolError(str(self.url), "digests need the V2 API, which this registry lacks")
         url = self._v2_url(repository, "manifests", quote(reference, safe=":"))
         response = yield from self._authorized(
             "HEAD", url, repository, (("Accept", ACCEPT),), max_body=0
@@ -927,7 +1007,6 @@ class Registry:
     def _blob_into(
         self, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
     ) -> Operation[int]:
-        yield from self._probe()
         url = self._v2_url(repository, "blobs", digest)
         response = yield from self._authorized("GET", url, repository, stream=True)
         if response.status != 200:

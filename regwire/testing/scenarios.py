@@ -211,6 +211,14 @@ def _no_credentials_sent(server: HostileServer, cdn: HostileServer | None) -> No
         assert request.header("Authorization") is None, "credentials sent over plain http"
 
 
+def _reject_tokens(request: Request, response: Response) -> Response:
+    """Answer every request that carries a token with a fresh 401 from the registry's realm."""
+    if not (request.header("Authorization") or "").startswith("Bearer"):
+        return response
+    realm = f"{request.url.split('/v2/')[0]}/token"
+    return Response(401, (("WWW-Authenticate", f'Bearer realm="{realm}",service="hostile"'),))
+
+
 def _foreign_challenge(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
     """A CDN that answers 401 with a realm of its own choosing (on itself)."""
 
@@ -306,16 +314,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "registry rejects the token forever",
         TagNotFound,
-        wrap=_on(
-            "/v2/lib",
-            lambda q, r: (
-                Response(
-                    401, (("WWW-Authenticate", 'Bearer realm="http://x/token",service="hostile"'),)
-                )
-                if "/token" not in q.url
-                else r
-            ),
-        ),
+        wrap=_on("/v2/lib", lambda q, r: _reject_tokens(q, r)),
     ),
     Scenario(
         "challenge with an unknown scheme",
