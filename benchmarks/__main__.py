@@ -20,9 +20,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from benchmarks import clients, core
+from benchmarks import clients, core, plain
 from benchmarks.corpus import Corpus, Sizes, build
 from benchmarks.proxy import ProxyProcess
 from regwire.testing.distribution import PASSWORD, USER
@@ -310,6 +311,38 @@ def workload_processes(bench: Bench, corpus: Corpus) -> None:
     )
 
 
+def workload_plain(bench: Bench, corpus: Corpus) -> None:
+    """7: a plain-http registry, in-process and as processes, beside python-dxf and requests."""
+    clients.use_ca(None)
+    a, repo = corpus.authority, corpus.tags_repo
+    import regwire
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", os.path.dirname(regwire.__file__)], check=True
+    )
+    label = "7. plain http, tags in-process"
+    jobs: list[tuple[str, Callable[[], Any]]] = [
+        ("regwire (blocking)", partial(plain.regwire_tags, a, repo)),
+        ("python-dxf", partial(plain.dxf_tags, a, repo)),
+        ("requests", partial(plain.requests_tags, a, repo)),
+    ]
+    for name, job in jobs:
+        bench.measure(label, name, job, corpus).baseline = "python-dxf"
+    digest = corpus.blobs[min(corpus.blobs)]
+    label = f"7. plain http, blob {min(corpus.blobs)} MiB in-process"
+    jobs = [
+        ("regwire (blocking)", partial(plain.regwire_blob, a, digest)),
+        ("python-dxf", partial(plain.dxf_blob, a, digest)),
+        ("requests", partial(plain.requests_blob, a, digest)),
+    ]
+    for name, job in jobs:
+        bench.measure(label, name, job, corpus).baseline = "python-dxf"
+    label = "7. plain http, tags as a process"
+    for name in ("regwire", "python-dxf", "requests"):
+        job = partial(plain.tags_process, name, a, repo)
+        bench.measure(label, name, job, corpus).baseline = "python-dxf"
+
+
 def judge(bench: Bench) -> None:
     def t(w: str, c: str) -> float | None:
         row = bench.find(w, c)
@@ -368,6 +401,25 @@ def judge(bench: Bench) -> None:
         bench.target(
             "core cost < h11 parsing cost", core_us < h11_us, f"{core_us:.0f} us vs {h11_us:.0f} us"
         )
+    for w7, ratio in (
+        ("7. plain http, tags in-process", 1.2),
+        (f"7. plain http, blob {min(bench.sizes.blobs_mib)} MiB in-process", 1.2),
+        ("7. plain http, tags as a process", 1.0),
+    ):
+        ours, theirs = t(w7, "regwire (blocking)") or t(w7, "regwire"), t(w7, "python-dxf")
+        if ours and theirs:
+            bench.target(
+                f"{w7[len('7. plain http, ') :]}: within {ratio}x python-dxf",
+                ours <= ratio * theirs,
+                f"{ours / theirs:.2f}x ({1000 * ours:.0f} ms vs {1000 * theirs:.0f} ms)",
+            )
+        rows = [r for r in bench.rows if r.workload == w7 and r.client.startswith("regwire")]
+        if rows and rows[0].requests is not None and "tags" in w7:
+            bench.target(
+                f"{w7[len('7. plain http, ') :]}: one request to the registry",
+                rows[0].requests == 1,
+                f"{rows[0].requests} logged (the https attempt is refused before HTTP)",
+            )
     w6 = "6. as a process"
     ours, theirs = t(w6, "regwire tags REPO"), t(w6, "skopeo list-tags REPO")
     if ours and theirs:
@@ -427,7 +479,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny corpus, one run (smoke)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="workloads to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="workloads to run")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes(runs=args.runs)
@@ -443,7 +495,7 @@ def main(argv: list[str]) -> int:
         workload_core(bench)
     corpora: list[Corpus] = []
     try:
-        if only & {1, 2, 3, 4, 6}:
+        if only & {1, 2, 3, 4, 6, 7}:
             started = time.perf_counter()
             token = build("token", sizes)
             corpora.append(token)
@@ -457,6 +509,13 @@ def main(argv: list[str]) -> int:
                 )
                 corpora.append(open_corpus)
                 workload_inspect(bench, open_corpus, "1. inspect, no auth", None, with_skopeo=False)
+            if 7 in only:
+                plain_sizes = Sizes(
+                    images=1, tags=sizes.tags, blobs_mib=sizes.blobs_mib[:1], runs=sizes.runs
+                )
+                plain_corpus = build("none", plain_sizes, tls=False, name="plain")
+                corpora.append(plain_corpus)
+                workload_plain(bench, plain_corpus)
             if 2 in only:
                 workload_tags(bench, token)
             if 3 in only:

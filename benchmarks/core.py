@@ -1,6 +1,6 @@
 """Workload 5: the core alone, beside h11's cost of parsing the same bytes.
 
-We record the responses of one full Bearer-authenticated ``image_by_tag`` (probe answered 401,
+We record the responses of one full Bearer-authenticated ``image_by_tag`` (manifest answered 401,
 token, manifest, config) from the model registry, then time (a) the core consuming those
 canned responses through `drive`, and (b) h11 parsing the same responses from raw HTTP/1.1
 bytes, which every driver must pay anyway. The core is never the bottleneck if (a) < (b).

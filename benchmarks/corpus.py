@@ -55,9 +55,11 @@ class Corpus:
         return [f"{self.authority}/{ref}" for ref in chosen]
 
 
-def build(mode: str, sizes: Sizes, root: Path = WORK, tls: bool = True) -> Corpus:
-    """Start a registry in ``mode`` and push the corpus into it."""
-    directory = root / mode
+def build(
+    mode: str, sizes: Sizes, root: Path = WORK, tls: bool = True, name: str | None = None
+) -> Corpus:
+    """Start a registry in ``mode`` and push the corpus into it (under ``root/name``)."""
+    directory = root / (name or mode)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     registry = RealRegistry(directory / "server", mode, access_log=True, tls=tls)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from benchmarks import core
 
 def test_core_benchmark_runs() -> None:
     result = core.run(iterations=3, repeats=1)
-    assert result["requests"] == 4  # probe, token, manifest, config: no wasted 401
+    assert result["requests"] == 4  # manifest (401: the probe), token, manifest, config
     assert result["core_us"] > 0 and result["h11_us"] > 0
     assert "us per authed image_by_tag" in core.report(result)
 
@@ -29,6 +29,9 @@ def test_every_workload_runs_on_a_tiny_corpus() -> None:
         "4. inspect 4 images, 20 ms RTT",
         "5. core",
         "6. as a process",
+        "7. plain http, tags in-process",
+        "7. plain http, blob 1 MiB in-process",
+        "7. plain http, tags as a process",
     ):
         assert label in table, label
     for client in (
