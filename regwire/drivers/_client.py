@@ -6,6 +6,7 @@ probe results and tokens are shared by every call that reaches the same registry
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +34,13 @@ class ClientCore:
 
     def __post_init__(self) -> None:
         self._registries: dict[tuple[str, bool], Registry] = {}
+        self._gates: dict[tuple[int, str], threading.Lock] = {}
+        self._lock = threading.Lock()  # the blocking client is shared between threads
+
+    def gate(self, registry: Registry, repository: str) -> threading.Lock:
+        """The lock first operations on a repository take turns with (blocking client)."""
+        with self._lock:
+            return self._gates.setdefault((id(registry), repository), threading.Lock())
 
     @classmethod
     def build(
@@ -91,18 +99,23 @@ class ClientCore:
         """
         url, insecure, _ = self._key(name, insecure)
         registry = self._registries.get((url, insecure))
-        if registry is None:
-            if credentials is None:
-                credentials = self.credentials_for(name)
-            registry = Registry(
-                name,
-                insecure=insecure,
-                credentials=credentials,
-                clock=self.clock,
-                limits=self.limits,
-            )
-            self._registries[(url, insecure)] = registry
-        return registry
+        if registry is not None:
+            return registry
+        if credentials is None:
+            credentials = self.credentials_for(name)  # may run a helper: outside the lock
+        with self._lock:
+            registry = self._registries.get((url, insecure))
+            if registry is None:  # no other thread made it meanwhile
+                registry = Registry(
+                    name,
+                    insecure=insecure,
+                    credentials=credentials,
+                    clock=self.clock,
+                    limits=self.limits,
+                    lock=threading.Lock(),  # the blocking client runs it in several threads
+                )
+                self._registries = {**self._registries, (url, insecure): registry}
+            return registry
 
 
 def group_repositories(refs: Iterable[Reference]) -> dict[str, list[str]]:

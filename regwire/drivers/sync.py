@@ -21,7 +21,6 @@ from typing import IO, Protocol, TypeVar
 import h11
 
 from ..sansio.auth import Credentials
-from ..sansio.drive import drive
 from ..sansio.errors import RegistryError
 from ..sansio.events import (
     BodyChunk,
@@ -57,7 +56,7 @@ from ._http import (
     stale,
 )
 
-__all__ = ["Client", "Connection", "Transport"]
+__all__ = ["Call", "Client", "Connection", "Transport"]
 
 T = TypeVar("T")
 _CHUNK = 256 * 1024
@@ -86,38 +85,88 @@ class _Conn:
             return result
 
     def close(self) -> None:
-        if self.prefetch is not None:
-            self.prefetch.stop()
-            self.prefetch = None
+        """Close the connection, from any thread: a reader blocked on it wakes up at once."""
+        prefetch, self.prefetch = self.prefetch, None
+        if prefetch is not None:
+            prefetch.stop()
+        try:
+            # shutdown, not just close: close() does not wake a thread blocked in recv.
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if prefetch is not None:
+            prefetch.join()
         try:
             self.sock.close()
         except OSError:
             pass
 
 
+class Call:
+    """One operation's hold on the transport: the connection its body is streaming on.
+
+    Every operation run through a `Transport` has its own, so that operations in several
+    threads never touch each other's streams; what they share (idle connections) is under the
+    transport's lock.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.streaming: _Conn | None = None
+
+    def perform(self, intent: Intent) -> Event:
+        """What `drive` calls: carry out ``intent`` for this operation."""
+        return self.transport.perform(intent, self)
+
+    def finish(self) -> None:
+        """The operation is over (or abandoned): drop its unread stream, if any."""
+        self.transport.drop_stream(self)
+
+
 class Transport:
-    """Performs intents over blocking sockets. ``perform`` is what `drive` calls."""
+    """Performs intents over blocking sockets, for any number of threads at once.
+
+    ``perform`` is what `drive` calls (single-threaded use); `call` gives each operation its
+    own `Call` when several run at once. Idle keep-alive connections are shared under a lock;
+    `close` shuts every connection down, in use or idle, waking any thread reading from one.
+    """
 
     def __init__(
         self, timeout: float = 30.0, tls: TLSConfig | None = None, max_idle: int = 8
     ) -> None:
         self.timeout, self.tls = timeout, tls or TLSConfig()
         self.pool: Pool[_Conn] = Pool(max_idle)
-        self._streaming: _Conn | None = None
+        self._lock = threading.Lock()
+        self._live: set[_Conn] = set()  # every open connection: idle, busy or streaming
+        self._closed = False
+        self._default = Call(self)
+
+    def call(self) -> Call:
+        return Call(self)
 
     def close(self) -> None:
-        self._drop_stream()
-        for conn in self.pool.drain():
+        with self._lock:
+            self._closed = True
+            conns = list(self._live)
+            self._live.clear()
+            self.pool.drain()
+        for conn in conns:
             conn.close()
 
-    def perform(self, intent: Intent) -> Event:
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def perform(self, intent: Intent, call: Call | None = None) -> Event:
+        call = call or self._default
         if isinstance(intent, Sleep):
             time.sleep(intent.seconds)
             return None
         if isinstance(intent, ReadBody):
-            return self._read_chunk()
-        self._drop_stream()
-        return self._round_trip(intent)
+            return self._read_chunk(call)
+        self.drop_stream(call)
+        return self._round_trip(intent, call)
 
     def _connect(self, endpoint: Endpoint) -> _Conn:
         sock = socket.create_connection((endpoint.host, endpoint.port), timeout=self.timeout)
@@ -128,13 +177,30 @@ class Transport:
         except BaseException:
             sock.close()
             raise
-        return _Conn(sock, endpoint)
+        conn = _Conn(sock, endpoint)
+        with self._lock:
+            if not self._closed:
+                self._live.add(conn)
+                return conn
+        conn.close()
+        raise ConnectionAbortedError("the client was closed")
 
-    def _round_trip(self, request: Request) -> Response | ConnectionFailed:
+    def _discard(self, conn: _Conn) -> None:
+        with self._lock:
+            self._live.discard(conn)
+        conn.close()
+
+    def _take(self, endpoint: Endpoint) -> _Conn | None:
+        with self._lock:
+            return self.pool.take(endpoint)
+
+    def _round_trip(self, request: Request, call: Call) -> Response | ConnectionFailed:
+        if self._closed:
+            return ConnectionFailed("other", "the client was closed")
         endpoint = Endpoint.of(request)
         started = time.perf_counter()
         for attempt in range(2):
-            conn = self.pool.take(endpoint)
+            conn = self._take(endpoint)
             reused = conn is not None
             sent = False
             try:
@@ -144,10 +210,12 @@ class Transport:
                 conn.guard = RateGuard(self.timeout)
                 head = conn.run(send_request(conn.h11, request, endpoint))
                 sent = True
-                response = self._answer(conn, request, head)
+                response = self._answer(conn, request, head, call)
             except (OSError, h11.ProtocolError) as exc:
                 if conn is not None:
-                    conn.close()
+                    self._discard(conn)
+                if self._closed:
+                    return ConnectionFailed("other", "the client was closed")
                 if stale(exc, reused, sent, attempt, request):
                     continue  # the server closed the idle connection: once more, fresh
                 log.debug("%s %s failed: %s", request.method, loggable(request.url), exc)
@@ -162,27 +230,29 @@ class Transport:
             return response
         raise AssertionError("unreachable")
 
-    def _answer(self, conn: _Conn, request: Request, head: h11.Response) -> Response:
+    def _answer(self, conn: _Conn, request: Request, head: h11.Response, call: Call) -> Response:
         headers = response_headers(head)
         if request.stream and request.method != "HEAD":
-            self._streaming = conn
+            call.streaming = conn
             length = _content_length(head)
             if length is not None:
                 conn.prefetch = _Prefetch(conn, length, keep_alive=_keeps_alive(head))
             return Response(head.status_code, headers, pending=True)
         body, truncated = conn.run(read_body(conn.h11, request.max_body))
         if truncated:
-            conn.close()
+            self._discard(conn)
         else:
             self._release(conn)
         return Response(head.status_code, headers, body, truncated)
 
     def _release(self, conn: _Conn) -> None:
-        if not (reusable(conn.h11) and self.pool.give(conn.endpoint, conn)):
-            conn.close()
+        with self._lock:
+            kept = not self._closed and reusable(conn.h11) and self.pool.give(conn.endpoint, conn)
+        if not kept:
+            self._discard(conn)
 
-    def _read_chunk(self) -> BodyChunk | ConnectionFailed:
-        conn = self._streaming
+    def _read_chunk(self, call: Call) -> BodyChunk | ConnectionFailed:
+        conn = call.streaming
         if conn is None:
             return BodyChunk(b"")
         try:
@@ -191,25 +261,31 @@ class Transport:
             else:
                 chunk = conn.run(read_chunk(conn.h11))
         except (OSError, h11.ProtocolError) as exc:
-            self._drop_stream()
+            self.drop_stream(call)
+            if self._closed:
+                return ConnectionFailed("other", "the client was closed while the body was read")
             return failure(exc)
         if not chunk:
-            self._streaming = None
+            call.streaming = None
             prefetch, conn.prefetch = conn.prefetch, None
             if prefetch is None:
                 self._release(conn)
             elif prefetch.keep_alive:
+                prefetch.join()
                 conn.h11 = new_h11()  # the body ended on a message boundary: start afresh
-                if not self.pool.give(conn.endpoint, conn):
-                    conn.close()
+                with self._lock:
+                    kept = not self._closed and self.pool.give(conn.endpoint, conn)
+                if not kept:
+                    self._discard(conn)
             else:
-                conn.close()
+                self._discard(conn)
         return BodyChunk(chunk)
 
-    def _drop_stream(self) -> None:
-        if self._streaming is not None:
-            self._streaming.close()
-            self._streaming = None
+    def drop_stream(self, call: Call) -> None:
+        """Close ``call``'s streaming connection, whose body was not read to its end."""
+        if call.streaming is not None:
+            conn, call.streaming = call.streaming, None
+            self._discard(conn)
 
 
 def _content_length(head: h11.Response) -> int | None:
@@ -280,13 +356,25 @@ class _Prefetch:
             self._put(exc)
 
     def next(self) -> bytes | bytearray:
-        item = self.pieces.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        while True:
+            try:
+                item = self.pieces.get(timeout=0.05)
+            except queue.Empty:
+                # Never wait on a reader that has gone: stopped by close(), or ended.
+                if self.stopped.is_set() or not self.thread.is_alive():
+                    raise ConnectionAbortedError("the connection was closed") from None
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            return item
 
     def stop(self) -> None:
         self.stopped.set()
+
+    def join(self) -> None:
+        """Wait for the reader thread (the socket is shut down or the body read: quick)."""
+        if self.thread is not threading.current_thread():
+            self.thread.join(5.0)
 
 
 class Runner(Protocol):
@@ -319,6 +407,13 @@ class Client:
     for connecting and for each read. ``auth_file``: read credentials from this Docker
     ``config.json`` or containers ``auth.json`` only, instead of the usual places. ``limits``:
     the core's bounds (retries, sizes, redirects; `regwire.sansio.Limits`).
+
+    One client may be shared by any number of threads, as a ``requests.Session`` is: each call
+    has its own connection and stream, idle connections, tokens and what each registry is are
+    shared, and threads that start on a repository together fetch its token once. `close`,
+    from any thread, ends every call in progress at once with a `NetworkError`; a call whose
+    sink raises (a ``KeyboardInterrupt`` from ``write``) ends its download before the
+    exception reaches the caller.
     """
 
     def __init__(
@@ -357,11 +452,42 @@ class Client:
         """
         return self._core.warnings()
 
-    def run(self, operation: Operation[T]) -> T:
-        """Run any core operation over this client's connections."""
+    def run(
+        self,
+        operation: Operation[T],
+        registry: Registry | None = None,
+        repository: str | None = None,
+    ) -> T:
+        """Run any core operation over this client's connections (from any thread).
+
+        The operation gets a `Call` of its own. Given the ``registry`` and ``repository`` it
+        works on, operations that would have to learn something first (the registry's API and
+        challenge, a token for the repository) take turns until the first of them has learnt
+        it (`Registry.ready_for`), so that threads starting together do not each fetch the
+        same token; after that they run side by side.
+        """
+        call = self._transport.call()
+        gate = None
+        repository = repository or ""
+        if registry is not None and repository and not registry.ready_for(repository):
+            gate = self._core.gate(registry, repository)
+            gate.acquire()
         try:
-            return drive(operation, self._transport.perform)
+            event: Event = None
+            while True:
+                try:
+                    intent = operation.send(event)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                if gate is not None and registry is not None and registry.ready_for(repository):
+                    gate.release()
+                    gate = None
+                event = call.perform(intent)
         finally:
+            if gate is not None:
+                gate.release()
+            call.finish()  # an abandoned stream ends with its call: no reader left behind
             operation.close()
 
     def connect(self, registry: str = "", allow_insecure: bool = False) -> Connection:
@@ -374,21 +500,25 @@ class Client:
         if isinstance(platform, str):
             platform = Platform.parse(platform)
         registry = self._core.registry(registry_name(reference))
-        return self.run(registry.image(reference.repository, reference.reference, platform))
+        operation = registry.image(reference.repository, reference.reference, platform)
+        return self.run(operation, registry, reference.repository)
 
     def tags(self, ref: str | Reference) -> list[str]:
         reference = as_reference(ref)
-        return self.run(self._core.registry(registry_name(reference)).tags(reference.repository))
+        registry = self._core.registry(registry_name(reference))
+        return self.run(registry.tags(reference.repository), registry, reference.repository)
 
     def manifest(self, ref: str | Reference) -> Manifest:
         reference = as_reference(ref)
         registry = self._core.registry(registry_name(reference))
-        return self.run(registry.manifest(reference.repository, reference.reference))
+        operation = registry.manifest(reference.repository, reference.reference)
+        return self.run(operation, registry, reference.repository)
 
     def digest(self, ref: str | Reference) -> str:
         reference = as_reference(ref)
         registry = self._core.registry(registry_name(reference))
-        return self.run(registry.digest(reference.repository, reference.reference))
+        operation = registry.digest(reference.repository, reference.reference)
+        return self.run(operation, registry, reference.repository)
 
     def blob(self, ref: str | Reference, file: IO[bytes]) -> int:
         """Stream the blob ``ref`` names by digest into ``file``; returns its size."""
@@ -396,7 +526,8 @@ class Client:
         if reference.digest is None:
             raise ValueError(f"{reference} names no blob digest (REPOSITORY@DIGEST)")
         registry = self._core.registry(registry_name(reference))
-        return self.run(registry.blob_into(reference.repository, reference.digest, file.write))
+        operation = registry.blob_into(reference.repository, reference.digest, file.write)
+        return self.run(operation, registry, reference.repository)
 
     def authorize(self, refs: Sequence[str | Reference]) -> None:
         """Probe each registry of ``refs`` once and fetch tokens for all their repositories.
@@ -406,7 +537,8 @@ class Client:
         """
         for name, repositories in group_repositories(map(as_reference, refs)).items():
             try:
-                self.run(self._core.registry(name).authorize(repositories))
+                registry = self._core.registry(name)
+                self.run(registry.authorize(repositories))
             except RegistryError:
                 pass  # each reference's own call reports it
 

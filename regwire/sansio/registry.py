@@ -29,6 +29,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
@@ -187,6 +188,13 @@ class Registry:
     ``name`` takes the seed's forms: ``""`` for Docker Hub, ``host``, ``host:port``, or a full
     ``http(s)://`` URL. ``insecure`` lets https fall back to http and turns TLS verification
     off for this registry. ``clock`` is the only source of time. ``allow_v2=False`` forces V1.
+
+    Operations on one `Registry` may run at once, interleaved by an event loop or in several
+    threads: the lasting state is only ever replaced whole (a new dict, a new value), never
+    changed in place, so that a reader always sees a consistent table; a table's
+    read-modify-write holds ``lock`` (a driver that runs operations in several threads passes a
+    ``threading.Lock``), within one step of an operation, never across a yield, so that two
+    threads storing tokens at once keep both.
     """
 
     def __init__(
@@ -199,6 +207,7 @@ class Registry:
         allow_v2: bool = True,
         limits: Limits | None = None,
         jitter: Callable[[], float] | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.name = name
         self.url = normalize_registry_name(name)
@@ -213,6 +222,9 @@ class Registry:
         self._tokens: dict[TokenKey, Token] = {}
         self._v1: dict[str, _V1Repository] = {}
         self._warnings: dict[str, None] = {}
+        # Held within one step of an operation, never across a yield. The core has no
+        # threads: a driver that runs operations in several passes its own lock.
+        self._update: AbstractContextManager[object] = lock or nullcontext()
         self._hostnames = frozenset(urlsplit(self.url.base(v2)).hostname for v2 in (True, False))
 
     def __repr__(self) -> str:
@@ -353,6 +365,26 @@ class Registry:
         """Probe ``/v2/`` (once) and return whether the registry speaks V2."""
         return self._probe()
 
+    def ready_for(self, repository: str) -> bool:
+        """Whether an operation on ``repository`` would start without learning anything first.
+
+        True once the registry has been heard from and, if it hands out bearer tokens, a fresh
+        pull token for ``repository`` is cached. Not an operation: a question about the shared
+        state, for drivers that run operations in parallel (the blocking client lets the first
+        operation on a repository go alone until this holds, so that threads starting together
+        fetch one token, not one each).
+        """
+        if self._v2 is None:
+            return False
+        challenge = self._challenge
+        if not self._v2 or challenge is None or challenge.scheme != "bearer":
+            return True
+        if self.credentials is not None and self.credentials.registry_token:
+            return True  # the token is the caller's: nothing to fetch
+        wanted = f"repository:{repository}:pull"
+        now = self._clock()
+        return any(wanted in key.scopes and t.fresh(now) for key, t in self._tokens.items())
+
     def authorize(self, repositories: list[str]) -> Operation[None]:
         """Fetch pull tokens for many repositories at once, a few dozen scopes per token.
 
@@ -460,7 +492,8 @@ class Registry:
         for value in header_values(response.headers, "Warning"):
             text = warning_text(value)
             if text is not None and text not in self._warnings:
-                self._warnings[text] = None
+                with self._update:
+                    self._warnings = {**self._warnings, text: None}
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -574,8 +607,10 @@ class Registry:
             request = _token_request(realm, service, scopes, credentials, False)
             response = yield from self._realm_send(request, realm)
         token = parse_token(response, _clean_url(realm), self._clock())
-        self._tokens = {k: t for k, t in self._tokens.items() if t.fresh(now)}
-        self._tokens[key] = token
+        with self._update:
+            tokens = {k: t for k, t in self._tokens.items() if t.fresh(now)}
+            tokens[key] = token
+            self._tokens = tokens  # replaced, never changed in place: see the class docstring
         return token, True
 
     def _realm_send(self, request: Request, realm: str) -> Operation[Response]:
@@ -732,9 +767,16 @@ class Registry:
         (404, 403, ...) may be a V1 registry's: then we probe, and raise `_NotV2` if it is one,
         for the operation to fall back to V1 (or to say it needs V2).
         """
-        if 200 <= response.status < 300 or (
-            response.status == 401 and self._is_registry_origin(final)
-        ):
+        if response.status == 401 and self._is_registry_origin(final):
+            try:
+                # The challenge before the verdict: whoever sees V2 known sees how it
+                # authenticates too (`ready_for`, other threads).
+                self._challenge = self._pick_challenge(response, final)
+            except AuthenticationError:
+                pass  # the 401 handling reports it
+            self._v2 = True
+            return response
+        if 200 <= response.status < 300:
             self._v2 = True
             return response
         if response.pending:  # read the error body now: the probe reuses the connection
@@ -1071,7 +1113,8 @@ class Registry:
                 raise ProtocolError(_clean_url(url), f"bad X-Docker-Endpoints entry {host!r}")
         endpoints = tuple(f"{scheme}://{host}" for host in hosts if host) or (final_base,)
         repo = _V1Repository(name, endpoints, response.header("X-Docker-Token") or "")
-        self._v1[name] = repo
+        with self._update:
+            self._v1 = {**self._v1, name: repo}
         return repo
 
     def _v1_get(self, repo: _V1Repository, path: str) -> Operation[tuple[Response, str]]:
@@ -1094,7 +1137,8 @@ class Registry:
     def _v1_check(self, repo: _V1Repository, response: Response, url: str, what: str) -> None:
         if not 200 <= response.status < 300:
             # The token may have expired: forget the repository so the next call starts over.
-            self._v1.pop(repo.name, None)
+            with self._update:
+                self._v1 = {k: v for k, v in self._v1.items() if k != repo.name}
             raise ProtocolError(
                 _clean_url(url), f"error retrieving {what}: server returned {response.status}"
             )

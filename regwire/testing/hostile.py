@@ -4,7 +4,8 @@
 sockets on loopback, and lets a test pick, per request, one of the ways real servers and
 networks fail: resets in the middle of the headers or the body, a ``Content-Length`` longer than
 the body, broken chunked encoding, a server that accepts and never answers, one that drips a
-byte at a time, megabytes of headers, a body that never ends. HTTP-level misbehaviour (storms
+byte at a time, megabytes of headers, a body that never ends, half a body and then silence
+(counting the clients that hang up on it). HTTP-level misbehaviour (storms
 of 5xx, redirect loops, bad tokens, tampered content) is a handler wrapped around the model,
 which the scenarios in `SCENARIOS` build; the test suite and ``python -m benchmarks.hostile``
 run the same scenarios against every driver.
@@ -34,6 +35,7 @@ RawFault = Literal[
     "huge-headers",
     "endless-body",
     "close-after",
+    "half-then-stall",
 ]
 
 
@@ -62,6 +64,7 @@ class HostileServer:
         self.rules: list[_Rule] = []
         self.requests: list[Request] = []
         self.connections = 0
+        self.peer_closed = 0  # "half-then-stall" connections the client closed while we waited
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
@@ -197,6 +200,21 @@ class HostileServer:
                 sock.sendall(chunk)  # the client stops reading at its limit and hangs up
         elif fault == "close-after":
             sock.sendall(full)
+        elif fault == "half-then-stall":
+            sock.sendall(full[: head_end + max(1, (len(full) - head_end) // 2)])
+            sock.settimeout(0.05)
+            while not self._stop.is_set():  # until the client hangs up
+                try:
+                    if not sock.recv(65536):
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+            else:
+                return True
+            with self._lock:
+                self.peer_closed += 1
         return True
 
 
