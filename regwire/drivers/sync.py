@@ -21,6 +21,7 @@ from typing import IO, Protocol, TypeVar
 import h11
 
 from ..sansio.auth import Credentials
+from ..sansio.drive import drive
 from ..sansio.errors import RegistryError
 from ..sansio.events import (
     BodyChunk,
@@ -467,27 +468,29 @@ class Client:
         same token; after that they run side by side.
         """
         call = self._transport.call()
-        gate = None
-        repository = repository or ""
-        if registry is not None and repository and not registry.ready_for(repository):
-            gate = self._core.gate(registry, repository)
-            gate.acquire()
+        if registry is None or not repository or registry.ready_for(repository):
+            try:
+                return drive(operation, call.perform)
+            finally:
+                call.finish()  # an abandoned stream ends with its call: no reader left behind
+                operation.close()
+        gate: threading.Lock | None = self._core.gate(registry, repository)
+        assert gate is not None
+        gate.acquire()
+
+        def perform(intent: Intent) -> Event:
+            nonlocal gate
+            if gate is not None and registry.ready_for(repository or ""):
+                gate.release()
+                gate = None
+            return call.perform(intent)
+
         try:
-            event: Event = None
-            while True:
-                try:
-                    intent = operation.send(event)
-                except StopIteration as done:
-                    result: T = done.value
-                    return result
-                if gate is not None and registry is not None and registry.ready_for(repository):
-                    gate.release()
-                    gate = None
-                event = call.perform(intent)
+            return drive(operation, perform)
         finally:
             if gate is not None:
                 gate.release()
-            call.finish()  # an abandoned stream ends with its call: no reader left behind
+            call.finish()
             operation.close()
 
     def connect(self, registry: str = "", allow_insecure: bool = False) -> Connection:
