@@ -91,7 +91,7 @@ class RegistrySession(RuleBasedStateMachine):
 
     @invariant()
     def cached_tokens_are_for_the_realm(self) -> None:
-        for key in self.registry._tokens:
+        for key in self.registry.session.tokens:
             assert urlsplit(key.realm).hostname == "auth.test"
             assert all(scope.startswith("repository:") for scope in key.scopes)
 

@@ -1,0 +1,239 @@
+"""Reading through the V2 API (distribution spec, "Pull"): tags, manifests, images, blobs.
+
+Every manifest is checked against the digest asked for or announced before it is parsed
+(`manifests.verify_manifest`); every blob is hashed as it arrives, and a streamed blob chunk by
+chunk, so that a layer of any size flows through in constant memory. An answer that is not the
+success asked for becomes a typed error in one place, `failure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+from .access import authorized
+from .digests import Verifier
+from .errors import (
+    AuthenticationError,
+    BlobNotFound,
+    ImageNotFound,
+    InvalidReference,
+    NetworkError,
+    ProtocolError,
+    RegistryError,
+    RepositoryNotFound,
+    TagNotFound,
+    TooLarge,
+)
+from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Response
+from .image import Image, decode_image
+from .manifests import ACCEPT, Manifest, Platform, decode_manifest, verify_manifest
+from .paging import pages
+from .platforms import select_platform
+from .reference import check_digest
+from .session import Session
+from .transport import clean_url, notices, read_pending
+
+__all__ = ["blob", "blob_into", "digest", "failure", "image", "manifest", "tags"]
+
+NOT_FOUND_CODES = frozenset(
+    {"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NOT_FOUND", "TAG_UNKNOWN"}
+)
+
+
+def failure(
+    session: Session,
+    response: Response,
+    url: str,
+    repository: str,
+    *,
+    tag: str | None = None,
+    digest: str | None = None,
+    user_tag: str = "",
+    blob: bool = False,
+) -> RegistryError:
+    """The typed error for a response that is not the success we asked for."""
+    codes, message = session.error_codes(response)
+    status = response.status
+    if status in (401, 404) or NOT_FOUND_CODES.intersection(codes):
+        if "NAME_UNKNOWN" in codes and not blob:
+            return RepositoryNotFound(repository)
+        if blob:
+            return BlobNotFound(repository, digest or "")
+        if digest is not None:
+            return ImageNotFound(repository, digest, user_tag)
+        if tag is not None:
+            return TagNotFound(repository, tag, was_default=not user_tag)
+        return RepositoryNotFound(repository)
+    if status == 403:
+        detail = f": {message}" if message else ""
+        return AuthenticationError(
+            clean_url(url), f"access denied (status 403){detail}; check the credentials", 403
+        )
+    detail = f" ({message})" if message else ""
+    return ProtocolError(clean_url(url), f"unexpected status {status}{detail}")
+
+
+def _manifest_failure(
+    session: Session, response: Response, url: str, repository: str, reference: str, user_tag: str
+) -> RegistryError:
+    """The error for a manifest ``reference`` (a tag or a digest) the registry did not serve."""
+    if ":" in reference:
+        return failure(session, response, url, repository, digest=reference)
+    return failure(session, response, url, repository, tag=reference, user_tag=user_tag)
+
+
+def tags(session: Session, repository: str) -> Operation[list[str]]:
+    first = session.v2_url(repository, "tags", "list") + f"?n={session.limits.page_size}"
+    documents = yield from pages(
+        session,
+        first,
+        repository,
+        "tag list",
+        lambda response, url: failure(session, response, url, repository),
+    )
+    found: list[str] = []
+    for document in documents:
+        page = document.get("tags") if isinstance(document, dict) else None
+        if page is None and isinstance(document, dict) and "tags" in document:
+            page = []
+        if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
+            raise ProtocolError(
+                session.v2_url(repository, "tags", "list"), "tag list has no list of string tags"
+            )
+        found.extend(page)
+    return found
+
+
+def manifest(
+    session: Session, repository: str, reference: str, user_tag: str
+) -> Operation[Manifest]:
+    is_digest = ":" in reference
+    url = session.v2_url(repository, "manifests", quote(reference, safe=":"))
+    response = yield from authorized(
+        session,
+        "GET",
+        url,
+        repository,
+        (("Accept", ACCEPT),),
+        max_body=session.limits.manifest_bytes,
+    )
+    if response.status != 200:
+        raise _manifest_failure(session, response, url, repository, reference, user_tag)
+    if response.truncated:
+        raise TooLarge(clean_url(url), session.limits.manifest_bytes)
+    raw = response.body
+    header_digest = (response.header("Docker-Content-Digest") or "").strip()
+    expected = reference if is_digest else None
+    if header_digest:
+        try:
+            check_digest(header_digest)
+        except InvalidReference as exc:
+            raise ProtocolError(clean_url(url), f"bad Docker-Content-Digest: {exc}") from exc
+        expected = expected or header_digest
+    # Integrity before parsing: a tampered body is a DigestMismatch, whatever it holds.
+    content_type = response.header("Content-Type")
+    found, payload = verify_manifest(raw, expected, content_type, clean_url(url))
+    return decode_manifest(
+        raw, found, content_type, clean_url(url), notices(response), payload=payload
+    )
+
+
+def image(
+    session: Session, repository: str, reference: str, user_tag: str, platform: Platform
+) -> Operation[Image]:
+    top = yield from manifest(session, repository, reference, user_tag)
+    chosen = top
+    if top.is_index:
+        child = select_platform(top, platform, repository)
+        chosen = yield from manifest(session, repository, child.digest, user_tag)
+        if chosen.is_index:
+            raise ProtocolError(
+                session.v2_url(repository, "manifests", child.digest),
+                "an index entry points at another index",
+            )
+    facts: dict[str, Any] = {
+        "id": top.digest,
+        "pull_by_id": True,
+        "digest": top.digest,
+        "media_type": top.media_type,
+        "layers": tuple(layer.digest for layer in chosen.layers),
+        "layer_descriptors": chosen.layers,
+        "notices": top.notices,
+    }
+    if chosen.config is None:
+        return decode_image(chosen.v1_compatibility[0], session.v2_url(repository), **facts)
+    config_digest = chosen.config.digest
+    raw = yield from blob(session, repository, config_digest, session.limits.config_bytes)
+    url = session.v2_url(repository, "blobs", config_digest)
+    return decode_image(raw, url, config_digest=config_digest, **facts)
+
+
+def digest(session: Session, repository: str, reference: str) -> Operation[str]:
+    url = session.v2_url(repository, "manifests", quote(reference, safe=":"))
+    response = yield from authorized(
+        session, "HEAD", url, repository, (("Accept", ACCEPT),), max_body=0
+    )
+    header = (response.header("Docker-Content-Digest") or "").strip()
+    if response.status == 200:
+        if header:
+            try:
+                check_digest(header)
+            except InvalidReference as exc:
+                raise ProtocolError(
+                    clean_url(url), f"bad Docker-Content-Digest: {exc.problem}"
+                ) from exc
+        if ":" in reference:
+            # The registry confirmed it has the manifest; what it is called is what we
+            # asked for, not a header a proxy could have rewritten.
+            return reference
+        if header:
+            return header
+    elif response.status not in (405, 501):
+        raise _manifest_failure(session, response, url, repository, reference, reference)
+    found = yield from manifest(session, repository, reference, reference)
+    return found.digest
+
+
+def blob(session: Session, repository: str, digest: str, limit: int) -> Operation[bytes]:
+    url = session.v2_url(repository, "blobs", digest)
+    response = yield from authorized(session, "GET", url, repository, max_body=limit)
+    if response.status != 200:
+        raise failure(session, response, url, repository, digest=digest, blob=True)
+    if response.truncated:
+        raise TooLarge(clean_url(url), limit)
+    verifier = Verifier(digest, clean_url(url))
+    verifier.update(response.body)
+    verifier.check()
+    return response.body
+
+
+def blob_into(
+    session: Session, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
+) -> Operation[int]:
+    url = session.v2_url(repository, "blobs", digest)
+    response = yield from authorized(session, "GET", url, repository, stream=True)
+    if response.status != 200:
+        body = yield from read_pending(response, session.limits.error_bytes)
+        raise failure(
+            session, replace(response, body=body), url, repository, digest=digest, blob=True
+        )
+    verifier = Verifier(digest, clean_url(url))
+    if not response.pending:  # a driver that buffered the body anyway
+        verifier.update(response.body)
+        sink(response.body)
+    while response.pending:
+        event = yield ReadBody()
+        if isinstance(event, ConnectionFailed):
+            # Part of the blob already reached the sink: no silent retry from the start.
+            raise NetworkError(clean_url(url), event.reason, event.message)
+        if not isinstance(event, BodyChunk):
+            raise TypeError(f"ReadBody must be answered with a BodyChunk, got {event!r}")
+        if not event.data:
+            break
+        verifier.update(event.data)
+        sink(event.data)
+    verifier.check()
+    return verifier.size
