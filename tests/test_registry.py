@@ -430,7 +430,7 @@ def test_registry_token_is_sent_as_is() -> None:
     model = bearer_model()
     net = network(model)
     model._tokens["given"] = __import__("regwire.testing.model", fromlist=["_Token"])._Token(
-        frozenset({"repository:lib/a:pull"}), 1e12, None
+        frozenset({("lib/a", "pull")}), 1e12, None
     )
     drive(registry(net, credentials=Credentials(registry_token="given")).tags("lib/a"), net)
     assert not any(urlsplit(r.url).path == "/token" for r in net.requests)
@@ -494,7 +494,8 @@ def test_insufficient_scope_gets_a_merged_scope_token() -> None:
     net2 = FakeNetwork(demanding, clock=net.clock)
     drive(reg.tags("lib/a"), net2)
     token_query = parse_qs(urlsplit(net2.requests[1].url).query)
-    assert sorted(token_query["scope"]) == ["repository:lib/a:pull", "repository:lib/a:pull,push"]
+    # One scope per resource, every action merged, push first (some registries read only it).
+    assert token_query["scope"] == ["repository:lib/a:push,pull"]
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,7 @@ class RegistrySession(RuleBasedStateMachine):
     def cached_tokens_are_for_the_realm(self) -> None:
         for key in self.registry.session.tokens:
             assert urlsplit(key.realm).hostname == "auth.test"
-            assert all(scope.startswith("repository:") for scope in key.scopes)
+            assert all(scope.type == "repository" for scope in key.scopes)
 
 
 # Examples follow the loaded profile (100 in "ci", many more in "fuzz").

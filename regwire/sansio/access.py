@@ -20,6 +20,7 @@ from .auth import Token, TokenKey, basic_header, parse_token, resolve_realm, tok
 from .challenges import Challenge
 from .errors import AuthenticationError, NetworkError, RegistryNotFound, ServerError
 from .events import Operation, Request, Response, Sleep
+from .scopes import Scopes, merge, parse_scopes, pull
 from .session import Session
 from .transport import clean_url, follow, read_pending, send
 
@@ -31,7 +32,7 @@ JWT_DELAY = 0.5
 
 
 def token(
-    session: Session, challenge: Challenge, scopes: frozenset[str], request_url: str, refresh: bool
+    session: Session, challenge: Challenge, scopes: Scopes, request_url: str, refresh: bool
 ) -> Operation[tuple[Token, bool]]:
     """A token for ``scopes``: from the cache unless ``refresh``; True if fetched now."""
     realm_text = challenge.params.get("realm")
@@ -77,7 +78,7 @@ def _realm_send(session: Session, request: Request, realm: str) -> Operation[Res
 
 
 def _auth_header(
-    session: Session, challenge: Challenge | None, scopes: frozenset[str], url: str, refresh: bool
+    session: Session, challenge: Challenge | None, scopes: Scopes, url: str, refresh: bool
 ) -> Operation[tuple[tuple[tuple[str, str], ...], bool]]:
     """The Authorization header for ``challenge``, and whether a token was fetched for it."""
     if challenge is None:
@@ -100,12 +101,14 @@ def authorized(
     session: Session,
     method: str,
     url: str,
-    repository: str,
+    scopes: Scopes,
     headers: tuple[tuple[str, str], ...] = (),
     **kw: Any,
 ) -> Operation[Response]:
-    """A request to the registry with whatever credentials it asks for (module docstring)."""
-    scopes = frozenset({f"repository:{repository}:pull"})
+    """A request to the registry with whatever credentials it asks for (module docstring).
+
+    ``scopes`` is what the request needs (`scopes.pull`, `scopes.push`, ...).
+    """
     auth, fetched = yield from _auth_header(session, session.challenge, scopes, url, False)
     learning = session.v2 is None
     jwt_retries = JWT_RETRIES
@@ -153,8 +156,7 @@ def authorized(
             auth, _ = yield from _auth_header(session, challenge, scopes, url, False)
             continue
         if auth and challenge.params.get("error") == "insufficient_scope" and not rescoped:
-            extra = challenge.params.get("scope", "")
-            scopes = scopes | frozenset(s for s in extra.split(" ") if s)
+            scopes = merge(scopes, parse_scopes(challenge.params.get("scope", "")))
             rescoped = True
             auth, fetched = yield from _auth_header(session, challenge, scopes, url, True)
             continue
@@ -185,5 +187,4 @@ def authorize(session: Session, repositories: list[str]) -> Operation[None]:
     url = session.base(True) + "/v2/"
     for start in range(0, len(repositories), SCOPES_PER_TOKEN):
         batch = repositories[start : start + SCOPES_PER_TOKEN]
-        scopes = frozenset(f"repository:{name}:pull" for name in batch)
-        yield from token(session, challenge, scopes, url, False)
+        yield from token(session, challenge, merge(*map(pull, batch)), url, False)

@@ -13,6 +13,7 @@ the caller injected, never the system's.
 from __future__ import annotations
 
 import base64
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -20,6 +21,7 @@ from .errors import AuthenticationError, ProtocolError
 from .events import Request, Response
 from .image import parse_time
 from .manifests import decode_json
+from .scopes import Scope, Scopes
 
 __all__ = ["Credentials", "Token", "TokenKey", "basic_header", "parse_token", "token_request"]
 
@@ -65,7 +67,7 @@ class TokenKey:
 
     realm: str
     service: str | None
-    scopes: frozenset[str]
+    scopes: Scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,7 @@ def resolve_realm(realm: str, request_url: str) -> str:
 def token_request(
     realm: str,
     service: str | None,
-    scopes: frozenset[str],
+    scopes: Collection[Scope | str],
     credentials: Credentials | None,
     oauth: bool,
 ) -> Request:
@@ -119,7 +121,7 @@ def token_request(
         if service:
             form.append(("service", service))
         if scopes:
-            form.append(("scope", " ".join(sorted(scopes))))
+            form.append(("scope", " ".join(sorted(map(str, scopes)))))
         headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         return Request(
             "POST", realm, tuple(headers), urlencode(form).encode(), max_body=MAX_TOKEN_BODY
@@ -127,7 +129,7 @@ def token_request(
     params: list[tuple[str, str]] = []
     if service:
         params.append(("service", service))
-    params += [("scope", scope) for scope in sorted(scopes)]
+    params += [("scope", scope) for scope in sorted(map(str, scopes))]
     if credentials is not None and credentials.has_basic:
         if credentials.username:
             params.append(("account", credentials.username))

@@ -18,6 +18,7 @@ from .errors import ProtocolError, RegistryError, TooLarge
 from .events import Operation, Response
 from .links import next_link
 from .manifests import decode_json
+from .scopes import Scopes
 from .session import Session
 from .transport import clean_url
 
@@ -27,7 +28,7 @@ __all__ = ["pages"]
 def pages(
     session: Session,
     first: str,
-    repository: str,
+    scopes: Scopes,
     what: str,
     failure: Callable[[Response, str], RegistryError],
 ) -> Operation[list[Any]]:
@@ -51,7 +52,7 @@ def pages(
             session,
             "GET",
             url,
-            repository,
+            scopes,
             (("Accept", "application/json"),),
             max_body=limits.tags_page_bytes,
         )

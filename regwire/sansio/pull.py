@@ -33,6 +33,7 @@ from .manifests import ACCEPT, Manifest, Platform, decode_manifest, verify_manif
 from .paging import pages
 from .platforms import select_platform
 from .reference import check_digest
+from .scopes import pull
 from .session import Session
 from .transport import clean_url, notices, read_pending
 
@@ -90,7 +91,7 @@ def tags(session: Session, repository: str) -> Operation[list[str]]:
     documents = yield from pages(
         session,
         first,
-        repository,
+        pull(repository),
         "tag list",
         lambda response, url: failure(session, response, url, repository),
     )
@@ -116,7 +117,7 @@ def manifest(
         session,
         "GET",
         url,
-        repository,
+        pull(repository),
         (("Accept", ACCEPT),),
         max_body=session.limits.manifest_bytes,
     )
@@ -174,7 +175,7 @@ def image(
 def digest(session: Session, repository: str, reference: str) -> Operation[str]:
     url = session.v2_url(repository, "manifests", quote(reference, safe=":"))
     response = yield from authorized(
-        session, "HEAD", url, repository, (("Accept", ACCEPT),), max_body=0
+        session, "HEAD", url, pull(repository), (("Accept", ACCEPT),), max_body=0
     )
     header = (response.header("Docker-Content-Digest") or "").strip()
     if response.status == 200:
@@ -199,7 +200,7 @@ def digest(session: Session, repository: str, reference: str) -> Operation[str]:
 
 def blob(session: Session, repository: str, digest: str, limit: int) -> Operation[bytes]:
     url = session.v2_url(repository, "blobs", digest)
-    response = yield from authorized(session, "GET", url, repository, max_body=limit)
+    response = yield from authorized(session, "GET", url, pull(repository), max_body=limit)
     if response.status != 200:
         raise failure(session, response, url, repository, digest=digest, blob=True)
     if response.truncated:
@@ -214,7 +215,7 @@ def blob_into(
     session: Session, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
 ) -> Operation[int]:
     url = session.v2_url(repository, "blobs", digest)
-    response = yield from authorized(session, "GET", url, repository, stream=True)
+    response = yield from authorized(session, "GET", url, pull(repository), stream=True)
     if response.status != 200:
         body = yield from read_pending(response, session.limits.error_bytes)
         raise failure(

@@ -25,6 +25,7 @@ from .challenges import Challenge, parse_challenges
 from .errors import AuthenticationError, ProtocolError, ServerError
 from .events import Operation, Request, Response, header_values
 from .names import normalize_registry_name
+from .scopes import Scopes, covers, pull
 from .transport import (
     Limits,
     clean_url,
@@ -191,13 +192,13 @@ class Session:
             tokens[key] = token
             self.tokens = tokens  # replaced, never changed in place
 
-    def cached_token(self, realm: str, service: str | None, scopes: frozenset[str]) -> Token | None:
+    def cached_token(self, realm: str, service: str | None, scopes: Scopes) -> Token | None:
         now = self.clock()
         for key, token in self.tokens.items():
             if (
                 key.realm == realm
                 and key.service == service
-                and scopes <= key.scopes
+                and covers(key.scopes, scopes)
                 and token.fresh(now)
             ):
                 return token
@@ -220,9 +221,9 @@ class Session:
             return True
         if self.credentials is not None and self.credentials.registry_token:
             return True  # the token is the caller's: nothing to fetch
-        wanted = f"repository:{repository}:pull"
+        wanted = pull(repository)
         now = self.clock()
-        return any(wanted in key.scopes and t.fresh(now) for key, t in self.tokens.items())
+        return any(covers(key.scopes, wanted) and t.fresh(now) for key, t in self.tokens.items())
 
     # -- the probe -----------------------------------------------------------------------------
 

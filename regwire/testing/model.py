@@ -62,9 +62,15 @@ class _Repository:
     v1_tags: dict[str, str] = field(default_factory=dict)
 
 
+def _split_scope(text: str) -> tuple[str, str, list[str]]:
+    kind, _, rest = text.partition(":")
+    name, _, actions = rest.rpartition(":")
+    return kind, name, [a for a in actions.split(",") if a]
+
+
 @dataclass
 class _Token:
-    scopes: frozenset[str]
+    scopes: frozenset[tuple[str, str]]  # (repository, action)
     expires_at: float
     user: str | None
 
@@ -112,6 +118,7 @@ class ModelRegistry:
         self.oauth = oauth
         self.repositories: dict[str, _Repository] = {}
         self.private: set[str] = set()
+        self.pull_only: set[str] = set()  # users whose tokens never grant push or delete
         self.requests: list[Request] = []
         self._tokens: dict[str, _Token] = {}
         self._v1_tokens: dict[str, str] = {}
@@ -330,11 +337,14 @@ class ModelRegistry:
             params.append(f'error="{error}"')
         return ("WWW-Authenticate", "Bearer " + ",".join(params))
 
-    def _check_auth(self, request: Request, repository: str | None) -> Response | None:
+    def _check_auth(
+        self, request: Request, repository: str | None, action: str = "pull"
+    ) -> Response | None:
         """None if the request may proceed, else the 401 a real registry would send."""
         if self.auth == "none":
             return None
-        scope = f"repository:{repository}:pull" if repository else None
+        wanted = "push,pull" if action == "push" else action
+        scope = f"repository:{repository}:{wanted}" if repository else None
         header = request.header("Authorization") or ""
         if self.auth == "basic":
             if header.startswith("Basic ") and self._basic_user(header) is not None:
@@ -345,7 +355,7 @@ class ModelRegistry:
             if token is not None and self.clock() >= token.expires_at:
                 self.expired_tokens_seen += 1
             if token is not None and self.clock() < token.expires_at:
-                if scope is None or scope in token.scopes:
+                if repository is None or (repository, action) in token.scopes:
                     return None
                 return _error(
                     401,
@@ -388,10 +398,11 @@ class ModelRegistry:
         if self.service and service != self.service:
             return _error(400, "INVALID", "wrong service")
         granted = frozenset(
-            s
-            for s in scopes
-            if s.startswith("repository:")
-            and (user is not None or s.split(":")[1] not in self.private)
+            (name, action)
+            for kind, name, actions in map(_split_scope, scopes)
+            if kind == "repository"
+            for action in actions
+            if self._may(user, name, action)
         )
         self._counter += 1
         value = f"tok{self._counter}"
@@ -403,6 +414,13 @@ class ModelRegistry:
                 {"token": value, "access_token": value, "expires_in": self.token_expires_in}
             ).encode(),
         )
+
+    def _may(self, user: str | None, repository: str, action: str) -> bool:
+        """What a token server grants: pulls of public repositories to anyone, the rest to
+        a signed-in user (all of them, unless the user is in ``pull_only``)."""
+        if action == "pull":
+            return user is not None or repository not in self.private
+        return user is not None and user not in self.pull_only
 
     def _cdn(self, request: Request, path: str, query: str) -> Response:
         if request.header("Authorization"):
