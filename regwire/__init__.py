@@ -2,27 +2,11 @@
 
 from typing import TYPE_CHECKING, Any
 
+from .sansio import errors
 from .sansio.auth import Credentials
-from .sansio.errors import (
-    AuthenticationError,
-    BlobNotFound,
-    DigestMismatch,
-    ImageNotFound,
-    InvalidReference,
-    NetworkError,
-    NotFound,
-    PlatformNotFound,
-    ProtocolError,
-    RegistryError,
-    RegistryNotFound,
-    RepositoryNotFound,
-    ServerError,
-    TagNotFound,
-    TooLarge,
-    is_not_found,
-)
+from .sansio.errors import *  # noqa: F403 - the error tree, named once, in errors.__all__
 from .sansio.image import Image, ImageConfig
-from .sansio.manifests import Manifest, Platform
+from .sansio.manifests import Descriptor, Manifest, Platform
 from .sansio.reference import Reference
 
 if TYPE_CHECKING:
@@ -41,27 +25,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AuthenticationError",
+    *errors.__all__,
     "Client",
-    "BlobNotFound",
     "Credentials",
-    "DigestMismatch",
+    "Descriptor",
     "Image",
     "ImageConfig",
-    "ImageNotFound",
-    "InvalidReference",
     "Manifest",
-    "NetworkError",
-    "NotFound",
     "Platform",
-    "PlatformNotFound",
-    "ProtocolError",
     "Reference",
-    "RegistryError",
-    "RegistryNotFound",
-    "RepositoryNotFound",
-    "ServerError",
-    "TagNotFound",
-    "TooLarge",
-    "is_not_found",
 ]

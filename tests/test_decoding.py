@@ -226,7 +226,7 @@ def test_digests() -> None:
 @pytest.mark.parametrize(
     ("build", "problem"),
     [
-        (lambda: Request("PUT", "https://x/"), "unsupported method"),
+        (lambda: Request("TRACE", "https://x/"), "unsupported method"),
         (lambda: Request("GET", "/v2/"), "absolute"),
         (lambda: Request("GET", "https://x/", [("a", "b")]), "tuple"),  # type: ignore[arg-type]
         (lambda: Response(42), "3-digit"),

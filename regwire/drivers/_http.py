@@ -80,7 +80,7 @@ def h11_request(request: Request, endpoint: Endpoint) -> h11.Request:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = [("Host", endpoint.authority), ("User-Agent", USER_AGENT)]
     headers += list(request.headers)
-    if request.body or request.method == "POST":
+    if request.body or request.method in ("POST", "PUT", "PATCH"):
         headers.append(("Content-Length", str(len(request.body))))
     return h11.Request(method=request.method, target=target, headers=headers)
 
@@ -130,7 +130,7 @@ def stale(exc: BaseException, reused: bool, sent: bool, attempt: int, request: R
         reused
         and not sent
         and attempt == 0
-        and request.method != "POST"
+        and request.method in ("GET", "HEAD", "DELETE")
         and reason_for(exc) != "timeout"
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 __all__ = [
+    "AccessDenied",
     "AuthenticationError",
     "BlobNotFound",
     "DigestMismatch",
@@ -25,6 +26,9 @@ __all__ = [
     "ServerError",
     "TagNotFound",
     "TooLarge",
+    "Unsupported",
+    "UploadRejected",
+    "ManifestRejected",
     "is_not_found",
 ]
 
@@ -35,7 +39,13 @@ def _q(text: str) -> str:
 
 
 class RegistryError(Exception):
-    """The base of every error regwire raises about a registry or a reference."""
+    """The base of every error regwire raises about a registry or a reference.
+
+    ``codes`` holds the OCI error codes of the registry's error body when the error comes from
+    one (``("MANIFEST_BLOB_UNKNOWN",)``), and is empty otherwise.
+    """
+
+    codes: tuple[str, ...] = ()
 
 
 class NotFound(RegistryError):
@@ -154,11 +164,54 @@ class DigestMismatch(RegistryError):
 
 
 class TooLarge(RegistryError):
-    """A body larger than we accept for its kind (4 MiB for manifests, as containerd)."""
+    """A body larger than we accept for its kind (4 MiB for manifests, as containerd), or a
+    request larger than the registry accepts (413, ``limit`` 0)."""
 
     def __init__(self, url: str, limit: int) -> None:
         self.url, self.limit = url, limit
-        super().__init__(f"{url} sent more than {limit} bytes, the most we accept here")
+        if limit:
+            super().__init__(f"{url} sent more than {limit} bytes, the most we accept here")
+        else:
+            super().__init__(f"{url} refused the request as too large (413)")
+
+
+class AccessDenied(AuthenticationError):
+    """The credentials are good, but lack the right (``pull``, ``push``, ``delete``) asked for."""
+
+    def __init__(
+        self, url: str, repository: str, right: str, detail: str = "", codes: tuple[str, ...] = ()
+    ) -> None:
+        self.repository, self.right, self.codes = repository, right, codes
+        extra = f" ({detail})" if detail else ""
+        target = f"repository {_q(repository)}" if repository else "the registry"
+        super().__init__(
+            url, f"access denied: no {right} right on {target}{extra}; check the credentials", 403
+        )
+
+
+class Unsupported(RegistryError):
+    """The registry does not offer the operation (405, ``UNSUPPORTED``, deletes disabled)."""
+
+    def __init__(self, url: str, what: str, detail: str = "", codes: tuple[str, ...] = ()) -> None:
+        self.url, self.what, self.codes = url, what, codes
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"{url}: the registry does not support {what}{extra}")
+
+
+class ManifestRejected(RegistryError):
+    """A manifest the registry refuses (``MANIFEST_INVALID``, ``MANIFEST_BLOB_UNKNOWN``, ...)."""
+
+    def __init__(self, url: str, problem: str, codes: tuple[str, ...] = ()) -> None:
+        self.url, self.problem, self.codes = url, problem, codes
+        super().__init__(f"{url}: the registry refused the manifest: {problem}")
+
+
+class UploadRejected(RegistryError):
+    """A blob upload the registry refuses (``DIGEST_INVALID``, ``BLOB_UPLOAD_INVALID``, ...)."""
+
+    def __init__(self, url: str, problem: str, codes: tuple[str, ...] = ()) -> None:
+        self.url, self.problem, self.codes = url, problem, codes
+        super().__init__(f"{url}: the registry refused the upload: {problem}")
 
 
 def is_not_found(error: BaseException) -> bool:

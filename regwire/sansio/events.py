@@ -29,7 +29,7 @@ Headers: TypeAlias = tuple[tuple[str, str], ...]
 
 FailureReason: TypeAlias = Literal["refused", "dns", "tls", "timeout", "reset", "other"]
 _REASONS = frozenset({"refused", "dns", "tls", "timeout", "reset", "other"})
-_METHODS = frozenset({"GET", "HEAD", "POST"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -38,7 +38,9 @@ __all__ = [
     "OCI_MANIFEST",
     "Platform",
     "decode_json",
+    "decode_descriptor",
     "decode_manifest",
+    "media_type_of",
     "verify_manifest",
 ]
 
@@ -173,6 +175,32 @@ class Descriptor:
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
     annotations: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    artifact_type: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The descriptor as an OCI document holds it (image-spec ``descriptor.md``)."""
+        document: dict[str, object] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.artifact_type:
+            document["artifactType"] = self.artifact_type
+        if self.urls:
+            document["urls"] = list(self.urls)
+        if self.annotations:
+            document["annotations"] = dict(self.annotations)
+        if self.platform is not None:
+            platform: dict[str, str] = {
+                "architecture": self.platform.architecture,
+                "os": self.platform.os,
+            }
+            if self.platform.variant:
+                platform["variant"] = self.platform.variant
+            if self.platform.os_version:
+                platform["os.version"] = self.platform.os_version
+            document["platform"] = platform
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +262,8 @@ def _descriptor(fields: _Fields, with_platform: bool) -> Descriptor:
         media_type = fields.string("mediaType")
     urls = tuple(fields.string_list("urls")) if "urls" in value else ()
     annotations = fields.string_map("annotations") if "annotations" in value else {}
-    return Descriptor(media_type, digest, size, platform, urls, annotations)
+    artifact_type = fields.opt_string("artifactType") if "artifactType" in value else None
+    return Descriptor(media_type, digest, size, platform, urls, annotations, artifact_type)
 
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -275,6 +304,16 @@ def _guess(document: _Fields, content_type: str | None, in_body: str | None) -> 
         f"cannot tell the manifest format (Content-Type {content_type!r}, "
         f"mediaType {in_body!r}, schemaVersion {schema!r})",
     )
+
+
+def decode_descriptor(value: Any, url: str, path: str = "") -> Descriptor:
+    """One descriptor of a document (an index entry, a referrer), every field checked."""
+    return _descriptor(_Fields(value, url, path), True)
+
+
+def media_type_of(raw: bytes, url: str = "") -> str:
+    """The format of a manifest's bytes, as `decode_manifest` would judge it without headers."""
+    return _media_type(None, _Fields(decode_json(raw, url, "manifest"), url, ""))
 
 
 def _media_type(content_type: str | None, document: _Fields) -> str:

@@ -16,18 +16,14 @@ from urllib.parse import quote
 from .access import authorized
 from .digests import Verifier
 from .errors import (
-    AuthenticationError,
-    BlobNotFound,
-    ImageNotFound,
     InvalidReference,
     NetworkError,
     ProtocolError,
     RegistryError,
-    RepositoryNotFound,
-    TagNotFound,
     TooLarge,
 )
 from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Response
+from .failures import failure
 from .image import Image, decode_image
 from .manifests import ACCEPT, Manifest, Platform, decode_manifest, verify_manifest
 from .paging import pages
@@ -37,44 +33,7 @@ from .scopes import pull
 from .session import Session
 from .transport import clean_url, notices, read_pending
 
-__all__ = ["blob", "blob_into", "digest", "failure", "image", "manifest", "tags"]
-
-NOT_FOUND_CODES = frozenset(
-    {"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NOT_FOUND", "TAG_UNKNOWN"}
-)
-
-
-def failure(
-    session: Session,
-    response: Response,
-    url: str,
-    repository: str,
-    *,
-    tag: str | None = None,
-    digest: str | None = None,
-    user_tag: str = "",
-    blob: bool = False,
-) -> RegistryError:
-    """The typed error for a response that is not the success we asked for."""
-    codes, message = session.error_codes(response)
-    status = response.status
-    if status in (401, 404) or NOT_FOUND_CODES.intersection(codes):
-        if "NAME_UNKNOWN" in codes and not blob:
-            return RepositoryNotFound(repository)
-        if blob:
-            return BlobNotFound(repository, digest or "")
-        if digest is not None:
-            return ImageNotFound(repository, digest, user_tag)
-        if tag is not None:
-            return TagNotFound(repository, tag, was_default=not user_tag)
-        return RepositoryNotFound(repository)
-    if status == 403:
-        detail = f": {message}" if message else ""
-        return AuthenticationError(
-            clean_url(url), f"access denied (status 403){detail}; check the credentials", 403
-        )
-    detail = f" ({message})" if message else ""
-    return ProtocolError(clean_url(url), f"unexpected status {status}{detail}")
+__all__ = ["blob", "blob_into", "digest", "image", "manifest", "tags"]
 
 
 def _manifest_failure(
@@ -82,8 +41,10 @@ def _manifest_failure(
 ) -> RegistryError:
     """The error for a manifest ``reference`` (a tag or a digest) the registry did not serve."""
     if ":" in reference:
-        return failure(session, response, url, repository, digest=reference)
-    return failure(session, response, url, repository, tag=reference, user_tag=user_tag)
+        return failure(session, response, url, "manifest", repository, reference=reference)
+    return failure(
+        session, response, url, "manifest", repository, reference=reference, user_tag=user_tag
+    )
 
 
 def tags(session: Session, repository: str) -> Operation[list[str]]:
@@ -93,7 +54,7 @@ def tags(session: Session, repository: str) -> Operation[list[str]]:
         first,
         pull(repository),
         "tag list",
-        lambda response, url: failure(session, response, url, repository),
+        lambda response, url: failure(session, response, url, "tags", repository),
     )
     found: list[str] = []
     for document in documents:
@@ -202,7 +163,7 @@ def blob(session: Session, repository: str, digest: str, limit: int) -> Operatio
     url = session.v2_url(repository, "blobs", digest)
     response = yield from authorized(session, "GET", url, pull(repository), max_body=limit)
     if response.status != 200:
-        raise failure(session, response, url, repository, digest=digest, blob=True)
+        raise failure(session, response, url, "blob", repository, reference=digest)
     if response.truncated:
         raise TooLarge(clean_url(url), limit)
     verifier = Verifier(digest, clean_url(url))
@@ -218,9 +179,8 @@ def blob_into(
     response = yield from authorized(session, "GET", url, pull(repository), stream=True)
     if response.status != 200:
         body = yield from read_pending(response, session.limits.error_bytes)
-        raise failure(
-            session, replace(response, body=body), url, repository, digest=digest, blob=True
-        )
+        answer = replace(response, body=body)
+        raise failure(session, answer, url, "blob", repository, reference=digest)
     verifier = Verifier(digest, clean_url(url))
     if not response.pending:  # a driver that buffered the body anyway
         verifier.update(response.body)

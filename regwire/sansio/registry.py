@@ -29,14 +29,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
-from . import pull, v1
+from . import discovery, manage, pull, push, v1
 from .access import authorize as _authorize
 from .auth import Credentials
 from .challenges import Challenge
+from .digests import digest_of
 from .errors import InvalidReference, ProtocolError
 from .events import Operation
 from .image import Image
-from .manifests import Manifest, Platform
+from .manifests import Descriptor, Manifest, Platform, media_type_of
 from .names import RegistryURL
 from .reference import check_digest, check_repository, check_tag
 from .session import NotV2, Session
@@ -272,6 +273,136 @@ class Registry:
         for repository in repositories:
             check_repository(repository)
         return _authorize(self.session, sorted(set(repositories)))
+
+    # -- writing and discovery (OCI distribution spec v1.1) -------------------------------
+
+    def blob_exists(self, repository: str, digest: str) -> Operation[bool]:
+        """Whether the repository holds the blob (HEAD).
+
+        Raises:
+            AccessDenied, ProtocolError, ...
+        """
+        check_repository(repository)
+        check_digest(digest)
+        return self._v2_only(
+            lambda: push.blob_exists(self.session, repository, digest), "a blob check"
+        )
+
+    def push_blob(
+        self,
+        repository: str,
+        data: bytes,
+        *,
+        mount_from: str | None = None,
+        chunk_size: int | None = None,
+    ) -> Operation[str]:
+        """Upload ``data`` as a blob and return its digest (``sha256:...``).
+
+        With ``mount_from`` (a repository of the same registry) a mount is tried first. With
+        ``chunk_size`` the bytes go in PATCH chunks of at most that size (raised to the
+        registry's ``OCI-Chunk-Min-Length``); without it, in one PUT, or in one PATCH where the
+        registry refuses that.
+
+        Raises:
+            AccessDenied (no push right), UploadRejected, DigestMismatch, TooLarge, ...
+        """
+        check_repository(repository)
+        if mount_from is not None:
+            check_repository(mount_from)
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size}")
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("data must be bytes; drivers stream files and other sources")
+        return self._v2_only(
+            lambda: push.push_blob(self.session, repository, bytes(data), mount_from, chunk_size),
+            "an upload",
+        )
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> Operation[bool]:
+        """Mount a blob from another repository of the registry: True if mounted (201).
+
+        False if the registry started an upload instead (202); that session is cancelled.
+        """
+        check_repository(repository)
+        check_repository(from_repository)
+        check_digest(digest)
+        return self._v2_only(
+            lambda: push.mount_blob(self.session, repository, digest, from_repository), "a mount"
+        )
+
+    def push_manifest(
+        self, repository: str, reference: str, raw: bytes, media_type: str | None = None
+    ) -> Operation[str]:
+        """Push ``raw`` byte for byte as a manifest; returns its digest.
+
+        ``reference`` is a tag, a digest (which must be ``raw``'s), or ``""`` (by digest).
+        ``media_type`` defaults to the document's own ``mediaType`` (or its format). A manifest
+        with a ``subject`` pushed to a registry without the referrers API is added to the
+        subject's fallback index, as the spec asks of clients.
+
+        Raises:
+            ManifestRejected, AccessDenied, DigestMismatch, ...
+        """
+        check_repository(repository)
+        digest = digest_of(raw)
+        if reference:
+            _check_reference(reference)
+            if ":" in reference and reference != digest:
+                raise InvalidReference(
+                    reference, f"the manifest's bytes have digest {digest}, not this one"
+                )
+        try:
+            kind = media_type or media_type_of(raw)
+        except ProtocolError as exc:
+            raise ValueError(f"raw is not a manifest regwire can push: {exc.problem}") from exc
+        return self._v2_only(
+            lambda: push.push_manifest(self.session, repository, reference, raw, kind),
+            "a manifest push",
+        )
+
+    def delete(self, repository: str, reference: str) -> Operation[None]:
+        """Delete a manifest (by digest) or a tag.
+
+        Raises:
+            Unsupported (deletes disabled), AccessDenied, ImageNotFound, TagNotFound, ...
+        """
+        check_repository(repository)
+        _check_reference(reference)
+        return self._v2_only(lambda: manage.delete(self.session, repository, reference), "a delete")
+
+    def delete_blob(self, repository: str, digest: str) -> Operation[None]:
+        """Delete a blob.
+
+        Raises:
+            Unsupported, AccessDenied, BlobNotFound, ...
+        """
+        check_repository(repository)
+        check_digest(digest)
+        return self._v2_only(
+            lambda: manage.delete_blob(self.session, repository, digest), "a delete"
+        )
+
+    def referrers(
+        self, repository: str, digest: str, artifact_type: str | None = None
+    ) -> Operation[list[Descriptor]]:
+        """The manifests that name ``digest`` as their subject (signatures, SBOMs, ...).
+
+        Through the referrers API, or where the registry has none, the fallback tag.
+        """
+        check_repository(repository)
+        check_digest(digest)
+        return self._v2_only(
+            lambda: discovery.referrers(self.session, repository, digest, artifact_type),
+            "referrers",
+        )
+
+    def catalog(self) -> Operation[list[str]]:
+        """Every repository of the registry (``/v2/_catalog``), every page followed.
+
+        Raises:
+            Unsupported, AccessDenied, ...
+        """
+        return self._v2_only(lambda: discovery.catalog(self.session), "the catalog")
 
     # -- V2 or V1 -------------------------------------------------------------------------
 

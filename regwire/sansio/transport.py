@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 RETRYABLE = frozenset({429, 502, 503, 504})
+# What may be sent again after a 5xx or a reset: reads, and deletes (idempotent). An upload's
+# POST, PATCH or PUT is never resent blindly: the upload flow asks the registry where it stands.
+RESENDABLE = frozenset({"GET", "HEAD", "DELETE"})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -161,7 +164,7 @@ def send(session: Session, request: Request) -> Operation[tuple[Response, Reques
                 raise RegistryNotFound(str(session.url), event.message)
             if (
                 event.reason == "reset"
-                and request.method != "POST"
+                and request.method in RESENDABLE
                 and attempt < limits.max_connection_retries
             ):
                 attempt += 1
@@ -171,7 +174,7 @@ def send(session: Session, request: Request) -> Operation[tuple[Response, Reques
         if not isinstance(event, Response):
             raise TypeError(f"a Request must be answered with a Response, got {event!r}")
         if event.status in RETRYABLE:
-            if request.method != "POST" and attempt < limits.max_retries:
+            if request.method in RESENDABLE and attempt < limits.max_retries:
                 attempt += 1
                 delay = retry_after(event, limits, session.clock())
                 yield Sleep(backoff(limits, session.jitter, attempt) if delay is None else delay)
