@@ -200,7 +200,8 @@ def _chunked(
             held = _held(response)
             if held is None:
                 raise UploadRejected(clean_url(location), "cannot tell where the upload stands")
-            reached = held
+            # "0-0" says 0 bytes as well as 1 (distribution sends it for an empty upload).
+            reached = min(offset, 1) if held == 1 else held
         elif response.status in (201, 202, 204):
             held = _held(response)
             reached = offset + len(chunk)

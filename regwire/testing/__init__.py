@@ -2,5 +2,15 @@
 
 from .model import AuthMode, ModelRegistry, sha256
 from .network import FAULTS, FakeClock, FakeNetwork, Fault
+from .writes import Quirks
 
-__all__ = ["FAULTS", "AuthMode", "FakeClock", "FakeNetwork", "Fault", "ModelRegistry", "sha256"]
+__all__ = [
+    "FAULTS",
+    "AuthMode",
+    "FakeClock",
+    "FakeNetwork",
+    "Fault",
+    "ModelRegistry",
+    "Quirks",
+    "sha256",
+]

@@ -28,6 +28,7 @@ from ..sansio.manifests import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
+from .writes import Quirks, Upload, handle_write
 
 __all__ = ["AuthMode", "ModelRegistry", "sha256"]
 
@@ -104,6 +105,7 @@ class ModelRegistry:
         default_page: int | None = None,
         identity_tokens: dict[str, str] | None = None,
         oauth: bool = True,
+        quirks: Quirks | None = None,
     ) -> None:
         self.host, self.scheme, self.auth = host, scheme, auth
         self.users = dict(users or {})
@@ -119,6 +121,8 @@ class ModelRegistry:
         self.repositories: dict[str, _Repository] = {}
         self.private: set[str] = set()
         self.pull_only: set[str] = set()  # users whose tokens never grant push or delete
+        self.quirks = quirks or Quirks()
+        self.uploads: dict[str, Upload] = {}
         self.requests: list[Request] = []
         self._tokens: dict[str, _Token] = {}
         self._v1_tokens: dict[str, str] = {}
@@ -309,6 +313,8 @@ class ModelRegistry:
             return self._cdn(request, parts.path, parts.query)
         if self.v1 and netloc in self.v1_endpoints and parts.path.startswith("/v1/"):
             return self._v1(request, unquote(parts.path))
+        if netloc == self.quirks.upload_host and "/blobs/uploads/" in parts.path:
+            return handle_write(self, request, unquote(parts.path), parts.query) or Response(404)
         if netloc != self.host:
             return Response(502, body=b"no such host in the model")
         if parts.scheme != self.scheme:
@@ -323,6 +329,9 @@ class ModelRegistry:
             return denied or Response(
                 200, (("Docker-Distribution-API-Version", "registry/2.0"),), b"{}"
             )
+        written = handle_write(self, request, path, parts.query)
+        if written is not None:
+            return written
         return self._v2(request, path, parse_qs(parts.query))
 
     def _challenge(self, scope: str | None, error: str | None = None) -> tuple[str, str]:

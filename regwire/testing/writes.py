@@ -1,0 +1,352 @@
+"""The model registry's write side: uploads, mounts, manifest pushes, deletes, referrers, catalog.
+
+It keeps what was pushed and refuses what real registries refuse: a final PUT whose digest does
+not match the bytes (``DIGEST_INVALID``), a manifest that names blobs or manifests the
+repository does not hold (``MANIFEST_BLOB_UNKNOWN``), a ``Content-Range`` that does not follow
+on (416), a chunk under the minimum, an invalid tag (``TAG_INVALID``), deletes when disabled
+(405 ``UNSUPPORTED``). `Quirks` switches on the behaviours of particular registries, each
+reported in another client's issue tracker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from ..sansio.events import Request, Response
+from ..sansio.manifests import INDEX_TYPES, OCI_INDEX
+
+if TYPE_CHECKING:
+    from .model import ModelRegistry
+
+__all__ = ["Quirks", "Upload", "handle_write"]
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+
+
+@dataclass
+class Upload:
+    """An upload session: the repository, the bytes so far, and whether a chunk was short."""
+
+    repository: str
+    data: bytearray
+    short_chunk: bool = False
+
+
+@dataclass
+class Quirks:
+    """Behaviours of particular registries, off by default (distribution's behaviour)."""
+
+    patch_201: bool = False  # ECR: PATCH answered 201 instead of 202
+    manifest_put_no_location: bool = False  # ECR
+    range_never_advances: bool = False  # ECR: every Range says 0-0
+    max_chunk: int | None = None  # GHCR: chunks over 4 MiB refused with 416
+    no_chunked: bool = False  # Google Artifact Registry: no PATCH at all
+    monolithic_refused: bool = False  # Artifactory: a PUT with the bytes is refused
+    mount_always_202: bool = False  # Harbor, ECR: a mount always starts an upload
+    chunk_min_length: int | None = None  # OCI-Chunk-Min-Length, enforced
+    upload_location: Literal["relative", "absolute", "other-path", "other-host"] = "relative"
+    upload_host: str = "uploads.test"  # for "other-host"
+    referrers_api: bool = True  # distribution 2.8 has none: 404
+    deletes: bool = True
+
+
+def _error(
+    status: int, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()
+) -> Response:
+    body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+    return Response(status, (("Content-Type", "application/json"), *headers), body)
+
+
+def handle_write(model: ModelRegistry, request: Request, path: str, query: str) -> Response | None:
+    """The answer to a write or discovery request, or None for the read side to answer."""
+    if path == "/v2/_catalog":
+        return _catalog(model, request, parse_qs(query))
+    if path.startswith("/artifacts-uploads/"):  # the "other-path" quirk's upload URLs
+        return _uploads(model, request, None, path[len("/artifacts-uploads/") :], parse_qs(query))
+    rest = path[len("/v2/") :]
+    if "/blobs/uploads" in rest:
+        repository, _, tail = rest.partition("/blobs/uploads")
+        return _uploads(model, request, repository, tail.strip("/"), parse_qs(query))
+    if "/referrers/" in rest and request.method == "GET":
+        repository, _, digest = rest.rpartition("/referrers/")
+        return _referrers(model, request, repository, digest, parse_qs(query))
+    if request.method in ("PUT", "DELETE"):
+        for kind in ("/manifests/", "/blobs/"):
+            if kind in rest:
+                repository, _, reference = rest.rpartition(kind)
+                if request.method == "PUT" and kind == "/manifests/":
+                    return _put_manifest(model, request, repository, reference)
+                if request.method == "DELETE":
+                    return _delete(model, request, repository, kind.strip("/"), reference)
+    return None
+
+
+# -- uploads ------------------------------------------------------------------------------------
+
+
+def _upload_url(model: ModelRegistry, repository: str, upload: str, size: int) -> str:
+    quirks = model.quirks
+    state = f"_state={upload}-{size}"
+    if quirks.upload_location == "other-path":
+        return f"/artifacts-uploads/{upload}?{state}"
+    if quirks.upload_location == "other-host":
+        return (
+            f"{model.scheme}://{quirks.upload_host}/v2/{repository}/blobs/uploads/{upload}?{state}"
+        )
+    relative = f"/v2/{repository}/blobs/uploads/{upload}?{state}"
+    if quirks.upload_location == "absolute":
+        return f"{model.scheme}://{model.host}{relative}"
+    return relative
+
+
+def _range(model: ModelRegistry, size: int) -> str:
+    if model.quirks.range_never_advances or size == 0:
+        return "0-0"
+    return f"0-{size - 1}"
+
+
+def _session_headers(
+    model: ModelRegistry, repository: str, upload: str
+) -> tuple[tuple[str, str], ...]:
+    size = len(model.uploads[upload].data)
+    headers = [
+        ("Location", _upload_url(model, repository, upload, size)),
+        ("Range", _range(model, size)),
+        ("Docker-Upload-UUID", upload),
+    ]
+    if model.quirks.chunk_min_length:
+        headers.append(("OCI-Chunk-Min-Length", str(model.quirks.chunk_min_length)))
+    return tuple(headers)
+
+
+def _uploads(
+    model: ModelRegistry,
+    request: Request,
+    repository: str | None,
+    upload: str,
+    query: dict[str, list[str]],
+) -> Response:
+    quirks = model.quirks
+    if upload:
+        session = model.uploads.get(upload)
+        if session is None:
+            return _error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown")
+        repository = session.repository
+    assert repository is not None
+    # An upload URL on another host is presigned (its name is the credential), as a storage
+    # bucket's would be; the registry's own upload URLs want the registry's token.
+    presigned = urlsplit(request.url).netloc == quirks.upload_host
+    denied = None if presigned else model._check_auth(request, repository, "push")
+    if denied is not None:
+        return denied
+    if not upload:  # POST: start (or mount, or monolithic)
+        if request.method != "POST":
+            return _error(405, "UNSUPPORTED", "method not allowed")
+        mount, source = query.get("mount", [None])[0], query.get("from", [None])[0]
+        if mount and source and not quirks.mount_always_202:
+            denied = model._check_auth(request, source, "pull")
+            blob = model.repositories.get(source)
+            if denied is None and blob is not None and mount in blob.blobs:
+                model._repo(repository).blobs[mount] = blob.blobs[mount]
+                return Response(
+                    201,
+                    (
+                        ("Location", f"/v2/{repository}/blobs/{mount}"),
+                        ("Docker-Content-Digest", mount),
+                    ),
+                )
+        digest = query.get("digest", [None])[0]
+        if digest and not mount:
+            return _commit(model, repository, bytearray(request.body), digest)
+        model._counter += 1
+        upload = f"up{model._counter}"
+        model.uploads[upload] = Upload(repository, bytearray())
+        return Response(202, _session_headers(model, repository, upload))
+    session = model.uploads[upload]
+    data = session.data
+    if request.method == "GET":
+        return Response(204, _session_headers(model, repository, upload))
+    if request.method == "DELETE":
+        del model.uploads[upload]
+        return Response(204)
+    if request.method == "PATCH":
+        if quirks.no_chunked:
+            return _error(405, "UNSUPPORTED", "chunked uploads are not supported")
+        chunk = request.body
+        content_range = request.header("Content-Range")
+        if content_range is not None:
+            start = content_range.strip().removeprefix("bytes=").partition("-")[0]
+            if not start.isdigit() or int(start) != len(data):
+                return _error(416, "RANGE_INVALID", "content range does not follow on")
+        if quirks.max_chunk is not None and len(chunk) > quirks.max_chunk:
+            return _error(416, "SIZE_INVALID", "chunk too large")
+        if session.short_chunk:  # only the last chunk may be under the minimum
+            return _error(416, "SIZE_INVALID", "a chunk was under the minimum length")
+        if quirks.chunk_min_length and len(chunk) < quirks.chunk_min_length:
+            session.short_chunk = True
+        data.extend(chunk)
+        status = 201 if quirks.patch_201 else 202
+        return Response(status, _session_headers(model, repository, upload))
+    if request.method == "PUT":
+        if request.body and quirks.monolithic_refused:
+            return _error(400, "BLOB_UPLOAD_INVALID", "send the bytes by PATCH")
+        data.extend(request.body)
+        digest = query.get("digest", [None])[0]
+        if not digest:
+            return _error(400, "DIGEST_INVALID", "digest missing")
+        del model.uploads[upload]
+        return _commit(model, repository, data, digest)
+    return _error(405, "UNSUPPORTED", "method not allowed")
+
+
+def _commit(model: ModelRegistry, repository: str, data: bytearray, digest: str) -> Response:
+    from .model import sha256
+
+    if sha256(bytes(data)) != digest:
+        return _error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+    model._repo(repository).blobs[digest] = bytes(data)
+    return Response(
+        201, (("Location", f"/v2/{repository}/blobs/{digest}"), ("Docker-Content-Digest", digest))
+    )
+
+
+# -- manifests ----------------------------------------------------------------------------------
+
+
+def _put_manifest(
+    model: ModelRegistry, request: Request, repository: str, reference: str
+) -> Response:
+    from .model import sha256
+
+    denied = model._check_auth(request, repository, "push")
+    if denied is not None:
+        return denied
+    raw = request.body
+    digest = sha256(raw)
+    if ":" in reference:
+        if reference != digest:
+            return _error(400, "DIGEST_INVALID", "manifest digest did not match")
+    elif not _TAG.match(reference):
+        return _error(400, "TAG_INVALID", "manifest tag did not match URI")
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return _error(400, "MANIFEST_INVALID", "manifest invalid")
+    if not isinstance(document, dict):
+        return _error(400, "MANIFEST_INVALID", "manifest invalid")
+    media_type = (request.header("Content-Type") or "").split(";")[0].strip()
+    if document.get("mediaType") and document["mediaType"] != media_type:
+        return _error(400, "MANIFEST_INVALID", "mediaType does not match Content-Type")
+    repo = model._repo(repository)
+    if media_type in INDEX_TYPES:
+        for child in document.get("manifests") or []:
+            if child.get("digest") not in repo.manifests:
+                return _error(
+                    400, "MANIFEST_BLOB_UNKNOWN", f"unknown manifest {child.get('digest')}"
+                )
+    else:
+        wanted = [document.get("config") or {}, *(document.get("layers") or [])]
+        for blob in wanted:
+            if blob and blob.get("digest") not in repo.blobs:
+                return _error(400, "MANIFEST_BLOB_UNKNOWN", f"blob unknown {blob.get('digest')}")
+    repo.manifests[digest] = (media_type, raw)
+    if ":" not in reference:
+        repo.tags[reference] = digest
+    headers = [("Docker-Content-Digest", digest)]
+    if not model.quirks.manifest_put_no_location:
+        headers.append(("Location", f"/v2/{repository}/manifests/{digest}"))
+    subject = document.get("subject")
+    if isinstance(subject, dict) and model.quirks.referrers_api:
+        headers.append(("OCI-Subject", str(subject.get("digest"))))
+    return Response(201, tuple(headers))
+
+
+def _delete(
+    model: ModelRegistry, request: Request, repository: str, kind: str, reference: str
+) -> Response:
+    denied = model._check_auth(request, repository, "delete")
+    if denied is not None:
+        return denied
+    if not model.quirks.deletes:
+        return _error(405, "UNSUPPORTED", "The operation is unsupported.")
+    repo = model.repositories.get(repository)
+    if repo is None:
+        return _error(404, "NAME_UNKNOWN", "repository name not known to registry")
+    if kind == "blobs":
+        if repo.blobs.pop(reference, None) is None:
+            return _error(404, "BLOB_UNKNOWN", "blob unknown to registry")
+        return Response(202)
+    if ":" in reference:
+        if repo.manifests.pop(reference, None) is None:
+            return _error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+        repo.tags = {t: d for t, d in repo.tags.items() if d != reference}
+        return Response(202)
+    if repo.tags.pop(reference, None) is None:
+        return _error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+    return Response(202)
+
+
+# -- discovery ----------------------------------------------------------------------------------
+
+
+def _referrers(
+    model: ModelRegistry,
+    request: Request,
+    repository: str,
+    digest: str,
+    query: dict[str, list[str]],
+) -> Response:
+    if not model.quirks.referrers_api:
+        return _error(404, "NOT_FOUND", "page not found")
+    denied = model._check_auth(request, repository, "pull")
+    if denied is not None:
+        return denied
+    wanted = query.get("artifactType", [None])[0]
+    entries = []
+    repo = model.repositories.get(repository)
+    for child_digest, (media_type, raw) in repo.manifests.items() if repo else ():
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            continue
+        subject = document.get("subject") if isinstance(document, dict) else None
+        if not isinstance(subject, dict) or subject.get("digest") != digest:
+            continue
+        artifact_type = document.get("artifactType") or (document.get("config") or {}).get(
+            "mediaType"
+        )
+        if wanted and artifact_type != wanted:
+            continue
+        entry = {"mediaType": media_type, "digest": child_digest, "size": len(raw)}
+        if artifact_type:
+            entry["artifactType"] = artifact_type
+        if document.get("annotations"):
+            entry["annotations"] = document["annotations"]
+        entries.append(entry)
+    headers = [("Content-Type", OCI_INDEX)]
+    if wanted:
+        headers.append(("OCI-Filters-Applied", "artifactType"))
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    return Response(200, tuple(headers), body.encode())
+
+
+def _catalog(model: ModelRegistry, request: Request, query: dict[str, list[str]]) -> Response:
+    denied = model._check_auth(request, None)
+    if denied is not None:
+        return denied
+    names = sorted(model.repositories)
+    n_text = query.get("n", [None])[0]
+    n = int(n_text) if n_text and n_text.isdigit() else model.default_page
+    last = query.get("last", [None])[0]
+    if last is not None:
+        names = [name for name in names if name > last]
+    headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
+    if n is not None and len(names) > n:
+        names = names[:n]
+        link = "/v2/_catalog?" + urlencode({"n": n, "last": names[-1]})
+        headers.append(("Link", f'<{link}>; rel="next"'))
+    return Response(200, tuple(headers), json.dumps({"repositories": names}).encode())
