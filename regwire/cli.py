@@ -221,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from .testing.demo import run_demo
 
-        return run_demo()
+        return run_demo(main)
     if args.command == "inspect":
         return _inspect(args)
     if args.command == "probe":

@@ -103,3 +103,28 @@ def test_drivers_share_one_surface() -> None:
     keywords = inspect.signature(sync_driver.Client).parameters
     for name in ("credentials", "insecure_registries", "ca_file", "cert_dir", "timeout"):
         assert name in keywords, name
+
+
+def test_every_module_imports_with_the_runtime_dependency_alone() -> None:
+    """An installed regwire needs h11 only: no test or extra package at import time."""
+    import subprocess
+    import sys
+
+    script = r"""
+import importlib, importlib.abc, pkgutil, sys
+BLOCKED = {"bcrypt", "cryptography", "trio", "trustme", "hypothesis", "pytest", "dxf", "oras"}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not a runtime dependency")
+        return None
+sys.meta_path.insert(0, Block())
+import regwire
+for info in pkgutil.walk_packages(regwire.__path__, "regwire."):
+    if info.name not in ("regwire.drivers.trio", "regwire.__main__"):  # trio: an extra
+        importlib.import_module(info.name)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"

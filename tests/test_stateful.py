@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,7 +12,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from regwire import Credentials, RegistryError
 from regwire.sansio import Registry, drive
+from regwire.sansio.manifests import OCI_MANIFEST
 from regwire.testing import FAULTS, FakeClock, FakeNetwork, ModelRegistry
+
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 HOST = "registry.test"
 REPOS = ["a/one", "a/two", "b/three"]
@@ -37,6 +42,8 @@ class RegistrySession(RuleBasedStateMachine):
         self.versions = dict.fromkeys(REPOS, 0)
         self.requests: list[Any] = []
         self.leaks = 0
+        self.pushes = 0
+        self.pushed: list[tuple[str, str]] = []
 
     def _net(self, faults: list[Any]) -> FakeNetwork:
         return FakeNetwork(
@@ -75,6 +82,65 @@ class RegistrySession(RuleBasedStateMachine):
     def push(self, repo: str) -> None:
         self.versions[repo] += 1
         self.model.push_image(repo, f"v{self.versions[repo]}", {"author": str(self.versions[repo])})
+
+    @rule(repo=st.sampled_from(REPOS), faults=st.lists(st.sampled_from(FAULTS), max_size=4))
+    def regwire_pushes(self, repo: str, faults: list[Any]) -> None:
+        """An image pushed through the core: blobs first, then the manifest, by tag."""
+        self.pushes += 1
+        tag = f"r{self.pushes}"
+        config = json.dumps({"os": "linux", "architecture": "amd64", "n": self.pushes}).encode()
+        layer = f"layer {self.pushes}".encode()
+        net = self._net(faults)
+
+        def operation() -> Any:
+            config_digest = yield from self.registry.push_blob(repo, config)
+            layer_digest = yield from self.registry.push_blob(repo, layer, chunk_size=4)
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": {
+                        "mediaType": OCI_CONFIG,
+                        "digest": config_digest,
+                        "size": len(config),
+                    },
+                    "layers": [
+                        {"mediaType": OCI_LAYER, "digest": layer_digest, "size": len(layer)}
+                    ],
+                }
+            ).encode()
+            return (yield from self.registry.push_manifest(repo, tag, manifest))
+
+        try:
+            digest = drive(operation(), net)
+        except RegistryError:
+            assert any(f != "ok" for f in faults), "a push failed without a fault"
+            return
+        finally:
+            self.requests += net.requests
+            self.leaks += len(net.leaked)
+            assert len(net.requests) <= 80
+        assert self.model.repositories[repo].tags[tag] == digest
+        self.pushed.append((repo, tag))
+
+    @precondition(lambda self: bool(self.pushed))
+    @rule(faults=st.lists(st.sampled_from(FAULTS), max_size=2), data=st.data())
+    def regwire_deletes_a_tag(self, faults: list[Any], data: st.DataObject) -> None:
+        repo, tag = data.draw(st.sampled_from(self.pushed))
+        _, ok = self._run(self.registry.delete(repo, tag), faults)
+        if ok:
+            assert tag not in self.model.repositories[repo].tags
+            self.pushed.remove((repo, tag))
+
+    @invariant()
+    def every_tag_names_a_whole_image(self) -> None:
+        for repo in self.model.repositories.values():
+            for digest in repo.tags.values():
+                raw = repo.manifests[digest][1]
+                document = json.loads(raw)
+                for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
+                    if blob.get("digest"):
+                        assert blob["digest"] in repo.blobs, "a tag names a missing blob"
 
     @rule(seconds=st.sampled_from([1, 30, 59, 61, 114, 116, 121, 600]))
     def time_passes(self, seconds: float) -> None:

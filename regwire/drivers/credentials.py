@@ -23,10 +23,9 @@ from typing import Any
 
 from ..sansio.auth import Credentials
 from ..sansio.errors import AuthenticationError
+from ..sansio.names import DOCKER_HUB_HOSTS
 
 __all__ = ["auth_files", "lookup_credentials", "run_helper"]
-
-_HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/")
 
 
 def auth_files(env: Mapping[str, str] | None = None) -> list[Path]:
@@ -49,7 +48,7 @@ def _key(entry: str) -> str:
         if entry.startswith(prefix):
             entry = entry[len(prefix) :]
     host = entry.split("/")[0]
-    return "docker.io" if host in _HUB_KEYS or f"https://{host}/v1/" in _HUB_KEYS else host
+    return "docker.io" if host in DOCKER_HUB_HOSTS else host
 
 
 _HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")

@@ -17,10 +17,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
+from .decoding import decode_json, parse_time
 from .errors import AuthenticationError, ProtocolError
 from .events import Request, Response
-from .image import parse_time
-from .manifests import decode_json
 from .scopes import Scope, Scopes
 
 __all__ = ["Credentials", "Token", "TokenKey", "basic_header", "parse_token", "token_request"]

@@ -8,48 +8,17 @@ later ones in CamelCase; the seed accepted both (``ImagePre012``) and so do we.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
+from .decoding import decode_json, parse_time
 from .errors import ProtocolError
-from .manifests import Descriptor, Notices, _Fields, decode_json
+from .manifests import Descriptor, Notices, _Fields
 
 __all__ = ["Image", "ImageConfig", "Notices", "decode_image", "parse_time"]
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):?(\d\d))?\Z"
-)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def parse_time(text: str, url: str = "", what: str = "time") -> datetime:
-    """Parse an RFC 3339 time (nanoseconds allowed, as Go writes them) into an aware UTC datetime.
-
-    A time without an offset is taken as UTC, which is what Docker meant by it.
-    """
-    match = _RFC3339.match(text.strip())
-    if not match:
-        raise ProtocolError(url, f"{what} {text[:64]!r} is not an RFC 3339 time")
-    year, month, day, hour, minute, second, frac, _z, sign, off_h, off_m = match.groups()
-    try:
-        value = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            min(int(second), 59),
-            int((frac or "0")[:6].ljust(6, "0")),
-            tzinfo=timezone.utc,
-        )
-        if sign:
-            offset = timedelta(hours=int(off_h), minutes=int(off_m))
-            value = value - offset if sign == "+" else value + offset
-    except (ValueError, OverflowError) as exc:
-        raise ProtocolError(url, f"{what} {text[:64]!r} is out of range: {exc}") from exc
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,11 @@ The media type comes from ``Content-Type`` when it names a manifest type; old re
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .decoding import decode_json
 from .digests import Verifier, digest_of, schema1_payload
 from .errors import ProtocolError
 from .reference import check_digest
@@ -59,20 +59,6 @@ KNOWN_TYPES = INDEX_TYPES | IMAGE_TYPES | SCHEMA1_TYPES
 ACCEPT = ", ".join(
     [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_SCHEMA2, DOCKER_SCHEMA1_SIGNED, DOCKER_SCHEMA1]
 )
-
-
-def decode_json(raw: bytes, url: str, what: str) -> Any:
-    """Decode a JSON body, turning every failure (bad UTF-8, syntax, depth) into ProtocolError."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError(url, f"{what} is not UTF-8: {exc}") from exc
-    try:
-        return json.loads(text)
-    except RecursionError as exc:  # the C decoder's own depth guard
-        raise ProtocolError(url, f"{what} nests too deeply to decode") from exc
-    except ValueError as exc:
-        raise ProtocolError(url, f"{what} is not valid JSON: {exc}") from exc
 
 
 class _Fields:

@@ -14,11 +14,15 @@ from urllib.parse import urlsplit
 
 from .errors import InvalidReference
 
-__all__ = ["RegistryURL", "docker_hub_host", "normalize_registry_name"]
+__all__ = ["DOCKER_HUB_HOSTS", "RegistryURL", "docker_hub_host", "normalize_registry_name"]
 
 DOCKER_HUB_V1 = "index.docker.io"
 DOCKER_HUB_V2 = "registry-1.docker.io"
-_HUB_HOSTS = frozenset({"docker.io", "www.docker.io", DOCKER_HUB_V1, DOCKER_HUB_V2})
+# Every name Docker Hub goes by, defined here once (references, registries, credential files).
+DOCKER_HUB_HOSTS = frozenset(
+    {"docker.io", "www.docker.io", DOCKER_HUB_V1, DOCKER_HUB_V2, "registry.hub.docker.com"}
+)
+_HUB_HOSTS = DOCKER_HUB_HOSTS
 
 
 def docker_hub_host(host: str, v2: bool) -> str:

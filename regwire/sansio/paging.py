@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .access import authorized
+from .decoding import decode_json
 from .errors import ProtocolError, RegistryError, TooLarge
 from .events import Operation, Response
 from .links import next_link
-from .manifests import decode_json
 from .scopes import Scopes
 from .session import Session
 from .transport import clean_url

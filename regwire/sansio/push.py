@@ -30,11 +30,12 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from .access import authorized
+from .decoding import decode_json
 from .digests import digest_of
 from .errors import DigestMismatch, ProtocolError, RegistryError, UploadRejected
 from .events import Operation, Response
 from .failures import failure
-from .manifests import OCI_INDEX, Descriptor, decode_json, decode_manifest
+from .manifests import OCI_INDEX, Descriptor, decode_manifest
 from .scopes import Scopes, merge, pull, push
 from .session import Session
 from .transport import clean_url, follow, read_pending

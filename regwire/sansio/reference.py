@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidReference
+from .names import DOCKER_HUB_HOSTS, DOCKER_HUB_V2
 
 __all__ = [
     "DOCKER_HUB",
@@ -24,10 +25,8 @@ __all__ = [
 ]
 
 DOCKER_HUB = "docker.io"
-DOCKER_HUB_API = "registry-1.docker.io"
-DOCKER_HUB_ALIASES = frozenset(
-    {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-)
+DOCKER_HUB_API = DOCKER_HUB_V2
+DOCKER_HUB_ALIASES = DOCKER_HUB_HOSTS
 NAME_MAX = 255  # the path as a user writes it
 REPOSITORY_MAX = NAME_MAX + len("library/")  # the same path with Docker Hub's implied namespace
 

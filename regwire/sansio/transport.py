@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
+from .decoding import decode_json
 from .errors import NetworkError, ProtocolError, RegistryNotFound, ServerError
 from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Request, Response, Sleep
-from .manifests import Notices, decode_json
+from .manifests import Notices
 
 if TYPE_CHECKING:
     from .session import Session

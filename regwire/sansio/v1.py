@@ -13,6 +13,7 @@ import json
 import re
 from urllib.parse import urlsplit
 
+from .decoding import decode_json
 from .errors import (
     ImageNotFound,
     NetworkError,
@@ -25,7 +26,6 @@ from .errors import (
 )
 from .events import Operation, Response
 from .image import Image, decode_image
-from .manifests import decode_json
 from .session import Session, V1Repository
 from .transport import clean_url, follow, netloc
 

@@ -7,6 +7,7 @@ a multi-arch index, a repository with many tags, all behind Bearer auth through 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from .model import ModelRegistry
 from .server import serve_model
@@ -59,9 +60,8 @@ def demo_registry(authority: str) -> ModelRegistry:
     return model
 
 
-def run_demo() -> int:
-    from ..cli import main
-
+def run_demo(main: Callable[[list[str]], int]) -> int:
+    """Run the command ``main`` (the CLI's entry point, passed in) against the demo model."""
     server, _ = serve_model(demo_registry)
     with server:
         host = server.authority

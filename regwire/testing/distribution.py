@@ -1,7 +1,9 @@
 """The real CNCF distribution registry (``docker-registry``) and skopeo, for end-to-end tests.
 
 Needs the Debian packages ``docker-registry`` and ``skopeo`` and the ``dev`` extra (bcrypt for
-htpasswd hashes, cryptography to sign tokens); the test suite and the benchmarks share it.
+htpasswd hashes, cryptography to sign tokens, imported only when a registry needs them, so that
+the installed package imports with its runtime dependency alone); the test suite and the
+benchmarks share it.
 
 
 `RealRegistry` writes a config into a temporary directory and runs ``docker-registry serve`` on
@@ -32,12 +34,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
-
-import bcrypt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from ..sansio.events import Request, Response
 from .server import LoopbackServer
@@ -73,6 +69,11 @@ class TokenServer:
     """A Docker token server: Basic credentials (or none) in, a signed JWT out."""
 
     def __init__(self, directory: Path, tls: ssl.SSLContext | None = None) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "regwire token signer")])
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -124,6 +125,9 @@ class TokenServer:
             name, _, actions = rest.rpartition(":")
             granted = actions.split(",") if user else [a for a in actions.split(",") if a == "pull"]
             access.append({"type": kind, "name": name, "actions": granted})
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         now = int(time.time())
         header = {
             "typ": "JWT",
@@ -192,6 +196,8 @@ class RealRegistry:
             )
         auth = ""
         if mode == "basic":
+            import bcrypt
+
             hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
             (directory / "htpasswd").write_text(f"{USER}:{hashed}\n")
             auth = f"auth:\n  htpasswd:\n    realm: regwire\n    path: {directory / 'htpasswd'}\n"
