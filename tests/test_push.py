@@ -342,15 +342,22 @@ def test_catalog_every_page() -> None:
         ]
     ),
     faults=st.lists(st.sampled_from(["ok", "ok", "ok", "503", "reset", "500"]), max_size=12),
+    via_source=st.booleans(),
 )
 def test_any_upload_ends_with_the_bytes_or_a_typed_error(
-    size: int, chunk_size: int | None, quirk: dict[str, Any], faults: list[Any]
+    size: int, chunk_size: int | None, quirk: dict[str, Any], faults: list[Any], via_source: bool
 ) -> None:
     m = model(**quirk)
     data = bytes((i * 7) % 251 for i in range(size))
-    net = FakeNetwork(m.handle, faults, clock=FakeClock())
+    net = FakeNetwork(m.handle, faults, clock=FakeClock(), source=data)
+    reg = registry(net)
+    op = (
+        reg.push_blob_from("team/app", chunk_size=chunk_size)
+        if via_source
+        else reg.push_blob("team/app", data, chunk_size=chunk_size)
+    )
     try:
-        digest = drive(registry(net).push_blob("team/app", data, chunk_size=chunk_size), net)
+        digest = drive(op, net)
     except RegistryError:
         digest = None
     else:
@@ -362,3 +369,96 @@ def test_any_upload_ends_with_the_bytes_or_a_typed_error(
         assert stored is not None and stored.blobs[digest] == data
     assert len(net.requests) <= 40 + 2 * (size // (chunk_size or size or 1) + 1)
     assert not net.leaked
+
+
+# -- uploads from a source (ReadSource, SendBody, EndBody) ---------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 700_000])
+@pytest.mark.parametrize("chunk_size", [None, 100_000])
+@pytest.mark.parametrize("known", [True, False])
+def test_push_blob_from_a_source(size: int, chunk_size: int | None, known: bool) -> None:
+    from regwire.sansio import EndBody, ReadSource, SendBody
+
+    m = model()
+    data = bytes((i * 31) % 256 for i in range(size))
+    net = network(m)
+    net.source = data
+    seen: list[Any] = []
+
+    def watch(intent: Any) -> Any:
+        seen.append(type(intent).__name__)
+        if isinstance(intent, (SendBody, ReadSource)):
+            size_of = len(intent.data) if isinstance(intent, SendBody) else intent.size
+            assert size_of <= max(chunk_size or 0, 256 * 1024)  # bounded pieces
+        return net(intent)
+
+    reg = registry(net)
+    op = reg.push_blob_from(
+        "team/app",
+        digest=sha256(data) if known else None,
+        size=size if known else None,
+        chunk_size=chunk_size,
+    )
+    digest = drive(op, watch)
+    assert digest == sha256(data)
+    assert m.repositories["team/app"].blobs[digest] == data
+    assert net.source_read == size
+    if chunk_size is None:
+        assert ("EndBody" in seen and "SendBody" in seen) or size == 0
+        patch = next(r for r in net.requests if r.method == "PATCH")
+        assert patch.send_body
+        assert (patch.header("Content-Length") == str(size)) is known
+    else:
+        assert "EndBody" not in seen
+    assert not m.uploads and not net.leaked
+    assert ReadSource and EndBody  # the intents are public names
+
+
+def test_a_source_that_is_not_the_digest_given_is_refused_before_the_commit() -> None:
+    from regwire import DigestMismatch
+
+    m = model()
+    net = network(m)
+    net.source = b"what the file holds"
+    with pytest.raises(DigestMismatch):
+        drive(registry(net).push_blob_from("team/app", digest=sha256(b"what was promised")), net)
+    assert not any(r.method == "PUT" for r in net.requests)  # never committed
+    assert net.requests[-1].method == "DELETE"  # cancelled
+    assert not m.repositories.get("team/app") or not m.repositories["team/app"].blobs
+
+
+def test_a_known_digest_mounts_without_reading_the_source() -> None:
+    m = model()
+    net = network(m)
+    net.source = b"base layer"
+    digest = drive(
+        registry(net).push_blob_from(
+            "team/app", digest=sha256(b"base layer"), mount_from="team/base"
+        ),
+        net,
+    )
+    assert digest == sha256(b"base layer") and net.source_read == 0
+
+
+def test_source_uploads_on_quirky_registries() -> None:
+    for quirks, chunk_size in [
+        ({"patch_201": True}, None),
+        ({"range_never_advances": True}, 1000),
+        ({"upload_location": "other-host"}, None),
+        ({"chunk_min_length": 3000}, 1000),
+    ]:
+        m = model(**quirks)
+        net = network(m)
+        net.source = bytes(range(256)) * 40
+        digest = drive(registry(net).push_blob_from("team/app", chunk_size=chunk_size), net)
+        assert m.repositories["team/app"].blobs[digest] == net.source, quirks
+        assert not net.leaked, quirks
+
+
+def test_drivers_say_clearly_that_they_do_not_stream_bodies_yet() -> None:
+    from regwire.drivers._http import unsupported
+    from regwire.sansio import ReadSource
+
+    refused = unsupported(ReadSource(10))
+    assert refused is not None and "pass bytes" in refused.message

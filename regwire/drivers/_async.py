@@ -54,6 +54,7 @@ from ._http import (
     reusable,
     send_request,
     stale,
+    unsupported,
 )
 
 __all__ = ["AsyncClient", "AsyncConnection", "AsyncTransport", "Backend", "Stream"]
@@ -156,8 +157,12 @@ class AsyncTransport:
         if isinstance(intent, Sleep):
             await self.backend.sleep(intent.seconds)
             return None
+        refused = unsupported(intent)
+        if refused is not None:
+            return refused
         if isinstance(intent, ReadBody):
             return await self._read_chunk(task)
+        assert isinstance(intent, Request)
         self._abandon(task)
         return await self._round_trip(intent, task)
 

@@ -55,6 +55,7 @@ from ._http import (
     reusable,
     send_request,
     stale,
+    unsupported,
 )
 
 __all__ = ["Call", "Client", "Connection", "Transport"]
@@ -164,8 +165,12 @@ class Transport:
         if isinstance(intent, Sleep):
             time.sleep(intent.seconds)
             return None
+        refused = unsupported(intent)
+        if refused is not None:
+            return refused
         if isinstance(intent, ReadBody):
             return self._read_chunk(call)
+        assert isinstance(intent, Request)
         self.drop_stream(call)
         return self._round_trip(intent, call)
 

@@ -5,7 +5,18 @@ from .auth import Credentials, Token
 from .challenges import Challenge, parse_challenges
 from .drive import drive
 from .errors import *  # noqa: F403 - the error tree, named once, in errors.__all__
-from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Request, Response, Sleep
+from .events import (
+    BodyChunk,
+    ConnectionFailed,
+    EndBody,
+    Operation,
+    ReadBody,
+    ReadSource,
+    Request,
+    Response,
+    SendBody,
+    Sleep,
+)
 from .image import Image, ImageConfig
 from .links import Link, next_link, parse_links
 from .manifests import Descriptor, Manifest, Notices, Platform
@@ -19,6 +30,7 @@ __all__ = [
     "Challenge",
     "ConnectionFailed",
     "Credentials",
+    "EndBody",
     "Descriptor",
     "Image",
     "ImageConfig",
@@ -29,11 +41,13 @@ __all__ = [
     "Operation",
     "Platform",
     "ReadBody",
+    "ReadSource",
     "Reference",
     "Registry",
     "RegistryURL",
     "Request",
     "Response",
+    "SendBody",
     "Sleep",
     "Token",
     "drive",

@@ -24,7 +24,7 @@ from .scopes import Scopes, merge, parse_scopes, pull
 from .session import Session
 from .transport import clean_url, follow, read_pending, send
 
-__all__ = ["authorize", "authorized"]
+__all__ = ["authorize", "authorized", "credentials_for"]
 
 SCOPES_PER_TOKEN = 40  # keeps the token URL well under common 8 KiB request-line limits
 JWT_RETRIES = 2
@@ -95,6 +95,18 @@ def _auth_header(
     ):
         return (("Authorization", basic_header(credentials)),), False
     return (), False
+
+
+def credentials_for(
+    session: Session, scopes: Scopes, url: str
+) -> Operation[tuple[tuple[str, str], ...]]:
+    """The ``Authorization`` header a request to ``url`` should carry now (a cached or newly
+    fetched token, or Basic credentials), for requests that cannot answer a 401 by being sent
+    again: those whose body streams through the core."""
+    if not session.is_registry_origin(session.current(url)):
+        return ()
+    auth, _ = yield from _auth_header(session, session.challenge, scopes, url, False)
+    return auth
 
 
 def authorized(

@@ -14,12 +14,15 @@ from typing import Literal, TypeAlias, TypeVar
 __all__ = [
     "BodyChunk",
     "ConnectionFailed",
+    "EndBody",
     "Event",
     "Intent",
     "Operation",
     "ReadBody",
+    "ReadSource",
     "Request",
     "Response",
+    "SendBody",
     "Sleep",
     "header",
     "header_values",
@@ -44,6 +47,16 @@ class Request:
     headers (``Response.pending``), and the core then pulls the body with `ReadBody` intents,
     hashing each chunk as it passes, so a layer of any size flows in constant memory. A driver
     that is next asked for anything but `ReadBody` drops the unread rest with its connection.
+
+    ``send_body`` says the body is not in ``body`` but follows: the driver sends the head (with
+    ``Content-Length`` if the core put one in ``headers``, else chunked framing) and answers
+    None; the core then yields `SendBody` pieces and `EndBody`, which the driver answers with
+    the `Response`. The bytes pass through the core, which hashes them on the way.
+
+    ``channel`` names the connection slot of an operation that has more than one exchange open
+    at once (a copy reads a blob from one registry while it writes it to another): `ReadBody`,
+    `SendBody` and `EndBody` name the same slot, and a new `Request` on a channel ends only that
+    channel's unfinished exchange. Operations with one exchange at a time use channel 0.
     """
 
     method: str
@@ -53,8 +66,12 @@ class Request:
     verify: bool = True
     max_body: int = 4 * 1024 * 1024
     stream: bool = False
+    send_body: bool = False
+    channel: int = 0
 
     def __post_init__(self) -> None:
+        if self.send_body and self.body:
+            raise ValueError("a request with send_body=True carries its body in SendBody intents")
         if self.method not in _METHODS:
             raise ValueError(f"unsupported method {self.method!r}")
         if not self.url.startswith(("http://", "https://")):
@@ -78,7 +95,7 @@ class Request:
         return (
             f"Request(method={self.method!r}, url={self.url!r}, headers={headers!r}, "
             f"body={body!r}, verify={self.verify!r}, max_body={self.max_body!r}, "
-            f"stream={self.stream!r})"
+            f"stream={self.stream!r}, send_body={self.send_body!r}, channel={self.channel!r})"
         )
 
 
@@ -142,10 +159,49 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class ReadBody:
-    """Read the next chunk of the pending body of the last streamed `Request`.
+    """Read the next chunk of the pending body of the last streamed `Request` on ``channel``.
 
     Answered with a `BodyChunk`, or with `ConnectionFailed` if the connection broke.
     """
+
+    channel: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SendBody:
+    """Send ``data``, the next piece of the body of the `Request` (``send_body``) on ``channel``.
+
+    Answered with None once sent, or with `ConnectionFailed`.
+    """
+
+    data: bytes | bytearray | memoryview
+    channel: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EndBody:
+    """The body of the `Request` on ``channel`` is complete: finish it, read the answer.
+
+    Answered with the `Response` (its body bounded by the request's ``max_body``, or pending
+    if it asked to ``stream``), or with `ConnectionFailed`.
+    """
+
+    channel: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSource:
+    """The next piece, at most ``size`` bytes, of the source the caller gave the operation.
+
+    An upload from a file or an iterator: the driver reads it (the core reads no files) and
+    answers with a `BodyChunk`, empty at the source's end.
+    """
+
+    size: int
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"a source is read in pieces of at least 1 byte, not {self.size}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +214,7 @@ class BodyChunk:
     data: bytes | bytearray
 
 
-Intent: TypeAlias = Request | Sleep | ReadBody
+Intent: TypeAlias = Request | Sleep | ReadBody | SendBody | EndBody | ReadSource
 Event: TypeAlias = Response | ConnectionFailed | BodyChunk | None
 T = TypeVar("T")
 Operation: TypeAlias = Generator[Intent, Event, T]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
-from . import discovery, manage, pull, push, v1
+from . import discovery, manage, pull, push, uploads, v1
 from .access import authorize as _authorize
 from .auth import Credentials
 from .challenges import Challenge
@@ -285,7 +285,7 @@ class Registry:
         check_repository(repository)
         check_digest(digest)
         return self._v2_only(
-            lambda: push.blob_exists(self.session, repository, digest), "a blob check"
+            lambda: uploads.blob_exists(self.session, repository, digest), "a blob check"
         )
 
     def push_blob(
@@ -314,7 +314,43 @@ class Registry:
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("data must be bytes; drivers stream files and other sources")
         return self._v2_only(
-            lambda: push.push_blob(self.session, repository, bytes(data), mount_from, chunk_size),
+            lambda: uploads.push_blob(
+                self.session, repository, bytes(data), mount_from, chunk_size
+            ),
+            "an upload",
+        )
+
+    def push_blob_from(
+        self,
+        repository: str,
+        *,
+        digest: str | None = None,
+        size: int | None = None,
+        chunk_size: int | None = None,
+        mount_from: str | None = None,
+    ) -> Operation[str]:
+        """Upload a source the driver reads (`ReadSource` intents), hashed here as it passes.
+
+        For files and iterators of any size in constant memory. ``digest``, if known, is
+        checked against the bytes before the upload is committed (and lets a mount be tried
+        first); ``size``, if known, is sent as the length and checked. See `push_blob`.
+
+        Raises:
+            DigestMismatch (the bytes are not ``digest``), UploadRejected, AccessDenied, ...
+        """
+        check_repository(repository)
+        if digest is not None:
+            check_digest(digest)
+        if mount_from is not None:
+            check_repository(mount_from)
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size}")
+        if size is not None and size < 0:
+            raise ValueError(f"size must not be negative, not {size}")
+        return self._v2_only(
+            lambda: uploads.push_blob_from(
+                self.session, repository, digest, size, chunk_size, mount_from
+            ),
             "an upload",
         )
 
@@ -327,7 +363,7 @@ class Registry:
         check_repository(from_repository)
         check_digest(digest)
         return self._v2_only(
-            lambda: push.mount_blob(self.session, repository, digest, from_repository), "a mount"
+            lambda: uploads.mount_blob(self.session, repository, digest, from_repository), "a mount"
         )
 
     def push_manifest(

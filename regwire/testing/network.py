@@ -17,11 +17,14 @@ from urllib.parse import urlsplit
 from ..sansio.events import (
     BodyChunk,
     ConnectionFailed,
+    EndBody,
     Event,
     Intent,
     ReadBody,
+    ReadSource,
     Request,
     Response,
+    SendBody,
     Sleep,
 )
 
@@ -61,7 +64,12 @@ class FakeClock:
 
 @dataclass
 class FakeNetwork:
-    """Performs intents against ``handler``, applying ``faults`` to successive requests."""
+    """Performs intents against ``handler``, applying ``faults`` to successive requests.
+
+    ``source`` is what `ReadSource` intents read (the caller's file or iterator, as a driver
+    would read it). A request that sends its body (``send_body``) collects the `SendBody`
+    pieces and reaches the handler, whole, at `EndBody`; each channel has its own exchange.
+    """
 
     handler: Callable[[Request], Response]
     faults: Iterable[Fault] = ()
@@ -72,32 +80,60 @@ class FakeNetwork:
     requests: list[Request] = field(default_factory=list)
     slept: float = 0.0
     leaked: list[Request] = field(default_factory=list)
+    source: bytes = b""
+    source_read: int = 0  # how much of ``source`` was read, in how many pieces
+    source_reads: int = 0
 
     def __post_init__(self) -> None:
         self._plan = iter(self.faults)
-        self._pending: bytes | None = None
+        self._pending: dict[int, bytes] = {}
+        self._sending: dict[int, tuple[Request, bytearray, Fault]] = {}
 
     def __call__(self, intent: Intent) -> Event:
         if isinstance(intent, Sleep):
             self.slept += intent.seconds
             self.clock.advance(intent.seconds)
             return None
+        if isinstance(intent, ReadSource):
+            piece = self.source[self.source_read : self.source_read + intent.size]
+            self.source_read += len(piece)
+            self.source_reads += 1
+            return BodyChunk(piece)
         if isinstance(intent, ReadBody):
-            if self._pending is None:
+            pending = self._pending.get(intent.channel)
+            if pending is None:
                 raise AssertionError("ReadBody without a pending body")
-            chunk, self._pending = (
-                self._pending[: self.chunk_size],
-                self._pending[self.chunk_size :],
-            )
-            if not chunk:
-                self._pending = None
+            chunk, rest = pending[: self.chunk_size], pending[self.chunk_size :]
+            if chunk:
+                self._pending[intent.channel] = rest
+            else:
+                del self._pending[intent.channel]
             return BodyChunk(chunk)
-        self._pending = None
+        if isinstance(intent, SendBody):
+            if intent.channel not in self._sending:
+                raise AssertionError("SendBody without a request sending its body")
+            self._sending[intent.channel][1].extend(intent.data)
+            return None
+        if isinstance(intent, EndBody):
+            if intent.channel not in self._sending:
+                raise AssertionError("EndBody without a request sending its body")
+            request, body, planned = self._sending.pop(intent.channel)
+            return self._answer(replace(request, body=bytes(body), send_body=False), planned)
+        self._pending.pop(intent.channel, None)
+        self._sending.pop(intent.channel, None)
         self.requests.append(intent)
         self._watch(intent)
         if self.refuse_https and intent.url.startswith("https://"):
             return ConnectionFailed("tls", "wrong version number")
         fault: Fault = next(self._plan, "ok")
+        if intent.send_body:
+            if fault in ("reset", "timeout", "refused"):
+                return ConnectionFailed(fault, f"injected {fault}")
+            self._sending[intent.channel] = (intent, bytearray(), fault)
+            return None
+        return self._answer(intent, fault)
+
+    def _answer(self, intent: Request, fault: Fault) -> Response | ConnectionFailed:
         failure = self._fail(fault, intent)
         if isinstance(failure, ConnectionFailed):
             return failure
@@ -107,7 +143,7 @@ class FakeNetwork:
         if intent.method == "HEAD":
             response = replace(response, body=b"")
         if intent.stream:
-            self._pending = response.body
+            self._pending[intent.channel] = response.body
             return replace(response, body=b"", pending=True)
         if len(response.body) > intent.max_body:
             return replace(response, body=response.body[: intent.max_body], truncated=True)

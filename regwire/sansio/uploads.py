@@ -1,0 +1,412 @@
+"""Blob uploads (distribution spec v1.1, "Push"): upload sessions, chunks, mounts, sources.
+
+Theory of operation. A blob upload is a session on the registry: ``POST .../blobs/uploads/``
+answers 202 with a ``Location`` to send the bytes to, and each answer after that names the next
+``Location`` (absolute or relative, its query kept: distribution and Harbor carry state in
+``_state=``) and how much the registry holds (``Range: 0-N``, or ``bytes=0-N``). Without
+``chunk_size`` the bytes go in one ``PUT ...?digest=`` (monolithic); a registry that refuses
+that (Artifactory wants PATCH) gets them in one PATCH, then an empty PUT. With ``chunk_size``
+they go in PATCH chunks with ``Content-Range: start-end`` (inclusive), raised to the registry's
+``OCI-Chunk-Min-Length``; a 416 is answered by asking the upload URL where it stands (GET, 204
+with ``Range``) and resuming from there. The final answer's ``Docker-Content-Digest`` must be
+the digest of the bytes. An upload that fails is cancelled (DELETE, errors of the cancel
+ignored). An upload ``Location`` on another host gets no credentials, and one that turns https
+into http is refused unless the registry is insecure.
+
+A mount (``POST ...?mount=DIGEST&from=REPO``) answers 201 when done, or 202 with an upload
+session when the registry would rather have the bytes; a registry that refuses ``from`` (Docker
+Hub answers 400 or 401 for one it does not like) is asked again without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+from .access import authorized, credentials_for
+from .digests import Verifier, digest_of
+from .errors import DigestMismatch, NetworkError, ProtocolError, RegistryError, UploadRejected
+from .events import (
+    BodyChunk,
+    ConnectionFailed,
+    EndBody,
+    Operation,
+    ReadSource,
+    Response,
+    SendBody,
+)
+from .failures import failure
+from .scopes import Scopes, merge, pull, push
+from .session import Session
+from .transport import clean_url, follow
+
+__all__ = ["blob_exists", "check_answer_digest", "mount_blob", "push_blob", "push_blob_from"]
+
+OCTETS = (("Content-Type", "application/octet-stream"),)
+
+
+def blob_exists(session: Session, repository: str, digest: str) -> Operation[bool]:
+    url = session.v2_url(repository, "blobs", digest)
+    response = yield from authorized(session, "HEAD", url, pull(repository), max_body=0)
+    if response.status == 200:
+        return True
+    if response.status == 404:
+        return False
+    raise failure(session, response, url, "blob", repository, reference=digest)
+
+
+# -- upload sessions ----------------------------------------------------------------------------
+
+
+def _location(response: Response, answered: str) -> str:
+    """The upload URL an answer names, resolved against the URL that answered."""
+    location = (response.header("Location") or "").strip()
+    if not location:
+        raise ProtocolError(clean_url(answered), "upload answer without a Location")
+    url = urljoin(answered, location)
+    if not url.startswith(("http://", "https://")) or not urlsplit(url).hostname:
+        raise ProtocolError(clean_url(answered), "upload Location is not an http(s) URL")
+    return url
+
+
+def _with_digest(url: str, digest: str) -> str:
+    return url + ("&" if urlsplit(url).query else "?") + "digest=" + quote(digest, safe=":")
+
+
+def _held(response: Response) -> int | None:
+    """How many bytes the registry holds, from ``Range: 0-N`` (or ``bytes=0-N``)."""
+    value = (response.header("Range") or "").strip()
+    if value.startswith("bytes="):
+        value = value[len("bytes=") :]
+    start, sep, end = value.partition("-")
+    if not sep or not start.isdigit() or not end.isdigit():
+        return None
+    return int(end) + 1 if int(end) >= int(start) else 0
+
+
+def _upload_send(
+    session: Session, method: str, url: str, scopes: Scopes, **kw: Any
+) -> Operation[Response]:
+    """A request to an upload URL: with credentials on the registry, without them elsewhere."""
+    if session.is_registry_origin(session.current(url)):
+        return (yield from authorized(session, method, url, scopes, **kw))
+    if url.startswith("http://") and session.base(True).startswith("https://"):
+        raise ProtocolError(clean_url(url), "refusing an upload Location that leaves https")
+    request = session.request(method, url, kw.pop("headers", ()), **kw)
+    if not session.is_registry_host(url):
+        request = replace(request, verify=True)
+    response, _ = yield from follow(session, request)
+    return response
+
+
+def _cancel(session: Session, url: str, scopes: Scopes) -> Operation[None]:
+    try:
+        yield from _upload_send(session, "DELETE", url, scopes, max_body=0)
+    except RegistryError:
+        pass  # the upload failed already; the registry expires abandoned sessions
+
+
+def _start(
+    session: Session, repository: str, digest: str, mount_from: str | None
+) -> Operation[tuple[str | None, Response, str]]:
+    """Open an upload session (mounting first if asked): (Location or None if mounted, ...)."""
+    base = session.v2_url(repository, "blobs", "uploads") + "/"
+    scopes = push(repository)
+    if mount_from is not None:
+        url = f"{base}?mount={quote(digest, safe=':')}&from={quote(mount_from, safe='/')}"
+        mounting = merge(scopes, pull(mount_from))
+        response = yield from authorized(session, "POST", url, mounting, max_body=64 * 1024)
+        if response.status == 201:
+            return None, response, url
+        if response.status == 202:
+            return _location(response, url), response, url
+        if response.status not in (400, 401, 403, 404):
+            raise failure(session, response, url, "upload", repository, reference=digest)
+        # The registry would not mount from there: upload instead.
+    response = yield from authorized(session, "POST", base, scopes, max_body=64 * 1024)
+    if response.status == 201:  # a registry that takes the POST as the whole upload
+        return None, response, base
+    if response.status != 202:
+        raise failure(session, response, base, "upload", repository, reference=digest)
+    return _location(response, base), response, base
+
+
+def push_blob(
+    session: Session,
+    repository: str,
+    data: bytes,
+    mount_from: str | None = None,
+    chunk_size: int | None = None,
+) -> Operation[str]:
+    digest = digest_of(data)
+    location, response, answered = yield from _start(session, repository, digest, mount_from)
+    if location is None:
+        check_answer_digest(response, digest, answered)
+        return digest
+    scopes = push(repository)
+    try:
+        minimum = (response.header("OCI-Chunk-Min-Length") or "").strip()
+        if chunk_size is not None and minimum.isdigit():
+            chunk_size = max(chunk_size, int(minimum))
+        if chunk_size is None:
+            final = yield from _monolithic(session, repository, location, data, digest)
+        else:
+            final = yield from _chunked(session, repository, location, data, digest, chunk_size)
+    except BaseException:
+        yield from _cancel(session, location, scopes)
+        raise
+    return final
+
+
+def _monolithic(
+    session: Session, repository: str, location: str, data: bytes, digest: str
+) -> Operation[str]:
+    scopes = push(repository)
+    url = _with_digest(location, digest)
+    response = yield from _upload_send(
+        session, "PUT", url, scopes, headers=OCTETS, body=data, max_body=64 * 1024
+    )
+    if response.status in (201, 204):
+        check_answer_digest(response, digest, url)
+        return digest
+    if response.status not in (400, 405, 416):
+        raise failure(session, response, url, "upload", repository, reference=digest)
+    # Some registries (Artifactory) take the bytes only by PATCH: send them so, then close.
+    return (yield from _chunked(session, repository, location, data, digest, max(len(data), 1)))
+
+
+def _chunked(
+    session: Session, repository: str, location: str, data: bytes, digest: str, size: int
+) -> Operation[str]:
+    """PATCH ``data`` in chunks of ``size``, then close the upload with an empty PUT.
+
+    After a 202 we trust our own count of what was sent (ECR's ``Range`` never advances),
+    checking only that the registry claims no more than that. After a 416 we ask where the
+    upload stands and resume there; a 416 that does not move us on halves the chunk (GHCR
+    refuses chunks over 4 MiB so), and one that keeps not moving us is an `UploadRejected`.
+    """
+    scopes = push(repository)
+    offset = 0
+    stalls = 0
+    while offset < len(data):
+        chunk = data[offset : offset + size]
+        headers = (*OCTETS, ("Content-Range", f"{offset}-{offset + len(chunk) - 1}"))
+        response = yield from _upload_send(
+            session, "PATCH", location, scopes, headers=headers, body=chunk, max_body=64 * 1024
+        )
+        if response.status == 416:
+            response = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
+            if response.status not in (200, 204):
+                raise failure(session, response, location, "upload", repository, reference=digest)
+            held = _held(response)
+            if held is None:
+                raise UploadRejected(clean_url(location), "cannot tell where the upload stands")
+            # "0-0" says 0 bytes as well as 1 (distribution sends it for an empty upload).
+            reached = min(offset, 1) if held == 1 else held
+        elif response.status in (201, 202, 204):
+            held = _held(response)
+            reached = offset + len(chunk)
+            if held is not None and held > reached:
+                raise ProtocolError(clean_url(location), "the registry holds more than we sent")
+        else:
+            raise failure(session, response, location, "upload", repository, reference=digest)
+        if response.header("Location"):
+            location = _location(response, location)
+        if reached > len(data):
+            raise ProtocolError(clean_url(location), "the registry holds more than we sent")
+        if reached <= offset:
+            stalls += 1
+            if stalls > 4:
+                raise UploadRejected(
+                    clean_url(location), f"the upload does not advance past byte {offset}"
+                )
+            size = max(size // 2, 1)
+        else:
+            stalls = 0
+        offset = reached
+    url = _with_digest(location, digest)
+    response = yield from _upload_send(
+        session, "PUT", url, scopes, headers=OCTETS, max_body=64 * 1024
+    )
+    if response.status not in (201, 204):
+        raise failure(session, response, url, "upload", repository, reference=digest)
+    check_answer_digest(response, digest, url)
+    return digest
+
+
+def check_answer_digest(response: Response, digest: str, url: str) -> None:
+    answered = (response.header("Docker-Content-Digest") or "").strip()
+    if answered and answered != digest:
+        raise DigestMismatch(clean_url(url), digest, answered)
+
+
+def mount_blob(
+    session: Session, repository: str, digest: str, from_repository: str
+) -> Operation[bool]:
+    location, response, answered = yield from _start(session, repository, digest, from_repository)
+    if location is None:
+        check_answer_digest(response, digest, answered)
+        return True
+    yield from _cancel(session, location, push(repository))
+    return False
+
+
+# -- uploads from a source the driver reads ---------------------------------------------------
+
+PIECE = 256 * 1024  # what one ReadSource asks for when the body streams in one request
+
+
+def push_blob_from(
+    session: Session,
+    repository: str,
+    digest: str | None,
+    size: int | None,
+    chunk_size: int | None,
+    mount_from: str | None,
+) -> Operation[str]:
+    """Upload the caller's source, read through `ReadSource` and hashed here as it passes.
+
+    With ``chunk_size``, in PATCH chunks of that size (each held in memory while it is sent);
+    without, in one PATCH whose body streams through the core in pieces. The digest is known
+    only once the source has been read, so the upload is closed by an empty ``PUT ?digest=``;
+    a ``digest`` given that the bytes do not match is a `DigestMismatch` before that PUT, and
+    the upload is cancelled. A source is never rewound: a registry that lost bytes we sent
+    before the current chunk is an `UploadRejected`.
+    """
+    scopes = push(repository)
+    location, response, answered = yield from _start(
+        session, repository, digest or "", mount_from if digest else None
+    )
+    if location is None:
+        if digest is None:
+            raise ProtocolError(
+                clean_url(answered), "the registry committed an upload we did not send"
+            )
+        check_answer_digest(response, digest, answered)
+        return digest
+    minimum = (response.header("OCI-Chunk-Min-Length") or "").strip()
+    if chunk_size is not None and minimum.isdigit():
+        chunk_size = max(chunk_size, int(minimum))
+    verifier = Verifier(digest or "sha256:", clean_url(location))
+    try:
+        if chunk_size is None:
+            location = yield from _stream_patch(session, location, scopes, verifier, size)
+        else:
+            location = yield from _source_chunks(
+                session, repository, location, scopes, verifier, chunk_size
+            )
+        if size is not None and verifier.size != size:
+            raise ProtocolError(
+                clean_url(location), f"the source held {verifier.size} bytes, not {size}"
+            )
+        actual = verifier.actual
+        if digest is not None and actual != digest:
+            raise DigestMismatch("the source", digest, actual)
+        url = _with_digest(location, actual)
+        response = yield from _upload_send(
+            session, "PUT", url, scopes, headers=OCTETS, max_body=64 * 1024
+        )
+        if response.status not in (201, 204):
+            raise failure(session, response, url, "upload", repository, reference=actual)
+        check_answer_digest(response, actual, url)
+    except BaseException:
+        yield from _cancel(session, location, scopes)
+        raise
+    return actual
+
+
+def _stream_patch(
+    session: Session, location: str, scopes: Scopes, verifier: Verifier, size: int | None
+) -> Operation[str]:
+    """One PATCH whose body is the whole source, piece by piece; returns the next Location."""
+    url = session.current(location)
+    auth = yield from credentials_for(session, scopes, url)
+    length = () if size is None else (("Content-Length", str(size)),)
+    request = session.request(
+        "PATCH", url, (*OCTETS, *length, *auth), send_body=True, max_body=64 * 1024
+    )
+    if not session.is_registry_host(url):
+        request = replace(request, verify=True)
+    opened = yield request
+    if isinstance(opened, ConnectionFailed):
+        raise NetworkError(clean_url(url), opened.reason, opened.message)
+    while True:
+        piece = yield ReadSource(PIECE)
+        if not isinstance(piece, BodyChunk):
+            raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
+        if not piece.data:
+            break
+        verifier.update(piece.data)
+        sent = yield SendBody(piece.data)
+        if isinstance(sent, ConnectionFailed):
+            raise NetworkError(clean_url(url), sent.reason, sent.message)
+    answer = yield EndBody()
+    if isinstance(answer, ConnectionFailed):
+        raise NetworkError(clean_url(url), answer.reason, answer.message)
+    if not isinstance(answer, Response):
+        raise TypeError(f"EndBody must be answered with a Response, got {answer!r}")
+    session.collect_warnings(answer)
+    if answer.status not in (201, 202, 204):
+        raise failure(session, answer, url, "upload", "", reference=None)
+    held = _held(answer)
+    if held is not None and held > max(verifier.size, 1):  # "0-0" may mean nothing held
+        raise ProtocolError(clean_url(url), "the registry holds more than we sent")
+    return _location(answer, url) if answer.header("Location") else url
+
+
+def _source_chunks(
+    session: Session,
+    repository: str,
+    location: str,
+    scopes: Scopes,
+    verifier: Verifier,
+    chunk_size: int,
+) -> Operation[str]:
+    """PATCH the source in chunks read one at a time; returns the Location to close with."""
+    offset = 0
+    pending = b""  # what of the current chunk the registry does not hold yet
+    stalls = 0
+    while True:
+        while len(pending) < chunk_size:
+            piece = yield ReadSource(chunk_size - len(pending))
+            if not isinstance(piece, BodyChunk):
+                raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
+            if not piece.data:
+                break
+            verifier.update(piece.data)
+            pending += bytes(piece.data)
+        if not pending:
+            return location
+        headers = (*OCTETS, ("Content-Range", f"{offset}-{offset + len(pending) - 1}"))
+        response = yield from _upload_send(
+            session, "PATCH", location, scopes, headers=headers, body=pending, max_body=64 * 1024
+        )
+        if response.status == 416:
+            response = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
+            held = _held(response) if response.status in (200, 204) else None
+            if held is None:
+                raise UploadRejected(clean_url(location), "cannot tell where the upload stands")
+            reached = min(offset, 1) if held == 1 else held
+        elif response.status in (201, 202, 204):
+            reached = offset + len(pending)
+        else:
+            raise failure(session, response, location, "upload", repository)
+        if response.header("Location"):
+            location = _location(response, location)
+        if not offset <= reached <= offset + len(pending):
+            raise UploadRejected(
+                clean_url(location),
+                f"the registry holds {reached} bytes where we sent {offset + len(pending)}; "
+                "a source cannot be read again",
+            )
+        if reached == offset:
+            stalls += 1
+            if stalls > 4:
+                raise UploadRejected(
+                    clean_url(location), f"the upload does not advance past byte {offset}"
+                )
+        else:
+            stalls = 0
+        pending = pending[reached - offset :]
+        offset = reached
