@@ -125,8 +125,9 @@ def _start(
             raise failure(session, response, url, "upload", repository, reference=digest)
         # The registry would not mount from there: upload instead.
     response = yield from authorized(session, "POST", base, scopes, max_body=64 * 1024)
-    if response.status == 201:  # a registry that takes the POST as the whole upload
-        return None, response, base
+    if response.status == 201:
+        # We sent no bytes: a registry that says "created" has created nothing of ours.
+        raise ProtocolError(clean_url(base), "the registry answered 201 to an empty upload start")
     if response.status != 202:
         raise failure(session, response, base, "upload", repository, reference=digest)
     return _location(response, base), response, base
@@ -278,13 +279,9 @@ def push_blob_from(
     location, response, answered = yield from _start(
         session, repository, digest or "", mount_from if digest else None
     )
-    if location is None:
-        if digest is None:
-            raise ProtocolError(
-                clean_url(answered), "the registry committed an upload we did not send"
-            )
-        check_answer_digest(response, digest, answered)
-        return digest
+    if location is None:  # mounted: only asked when the digest is known
+        check_answer_digest(response, digest or "", answered)
+        return digest or ""
     minimum = (response.header("OCI-Chunk-Min-Length") or "").strip()
     if chunk_size is not None and minimum.isdigit():
         chunk_size = max(chunk_size, int(minimum))
