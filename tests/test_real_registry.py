@@ -287,3 +287,68 @@ def test_cli_inspect_matches_skopeo(
         if "layers" in raw:  # skopeo 1.9 prints no LayersData: compare with the manifest
             assert [d["Digest"] for d in view["LayersData"]] == [d["digest"] for d in raw["layers"]]
             assert [d["Size"] for d in view["LayersData"]] == [d["size"] for d in raw["layers"]]
+
+
+def test_the_core_writes_to_the_real_registry(registry: RealRegistry) -> None:
+    """Blobs (monolithic, chunked, mounted), a manifest by tag, the referrers fallback index
+    (distribution 2.8 has no referrers API), the catalog and deletes, as skopeo sees them."""
+    import json
+
+    a = registry.authority
+    with client_for(registry) as client:
+        reg = client._core.registry(a)
+        config = json.dumps(
+            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        ).encode()
+        layer = bytes(range(256)) * 4000  # ~1 MiB
+        config_digest = client.run(reg.push_blob("written/app", config))
+        layer_digest = client.run(reg.push_blob("written/app", layer, chunk_size=300_000))
+        assert client.run(reg.blob_exists("written/app", layer_digest))
+        assert client.run(reg.mount_blob("written/other", layer_digest, "written/app"))
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config_digest,
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": layer_digest,
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        digest = client.run(reg.push_manifest("written/app", "v1", manifest))
+        raw = registry.skopeo(
+            "inspect", "--raw", "--tls-verify=false", f"docker://{a}/written/app:v1"
+        )
+        assert raw == manifest  # the very bytes pushed
+        sbom = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": "application/spdx+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config_digest,
+                    "size": len(config),
+                },
+                "layers": [],
+                "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest)},
+            }
+        ).encode()
+        sbom_digest = client.run(reg.push_manifest("written/app", "", sbom))
+        found = client.run(reg.referrers("written/app", digest))
+        assert [(d.digest, d.artifact_type) for d in found] == [
+            (sbom_digest, "application/spdx+json")
+        ]
+        assert {"written/app", "written/other"} <= set(client.run(reg.catalog()))
+        client.run(reg.delete("written/app", sbom_digest))
+        assert client.run(reg.referrers("written/app", digest))  # the fallback index stays
+        client.run(reg.delete_blob("written/other", layer_digest))
+        assert not client.run(reg.blob_exists("written/other", layer_digest))
