@@ -304,6 +304,11 @@ def test_the_core_writes_to_the_real_registry(registry: RealRegistry) -> None:
         config_digest = client.run(reg.push_blob("written/app", config))
         layer_digest = client.run(reg.push_blob("written/app", layer, chunk_size=300_000))
         assert client.run(reg.blob_exists("written/app", layer_digest))
+        # A file object and an iterable stream through the core (one chunked PATCH each).
+        streamed = client.push_blob(f"{a}/written/app", io.BytesIO(layer * 3))
+        assert streamed == "sha256:" + hashlib.sha256(layer * 3).hexdigest()
+        parts = client.push_blob(f"{a}/written/app", iter([layer[:1000], layer[1000:]]))
+        assert parts == layer_digest
         assert client.run(reg.mount_blob("written/other", layer_digest, "written/app"))
         manifest = json.dumps(
             {

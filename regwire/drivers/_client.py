@@ -7,7 +7,7 @@ probe results and tokens are shared by every call that reaches the same registry
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -17,11 +17,67 @@ from ..sansio.reference import DOCKER_HUB, Reference
 from ..sansio.registry import Limits, Registry
 from .credentials import lookup_credentials
 
-__all__ = ["ClientCore", "as_reference", "group_repositories", "registry_name"]
+__all__ = [
+    "ClientCore",
+    "as_reference",
+    "as_source",
+    "group_repositories",
+    "registry_name",
+    "source_size",
+]
 
 
 def as_reference(ref: str | Reference) -> Reference:
     return ref if isinstance(ref, Reference) else Reference.parse(ref)
+
+
+class _IterSource:
+    """An iterable of ``bytes`` as a source with ``read(size)``, splitting larger items."""
+
+    def __init__(self, items: Iterable[bytes]) -> None:
+        self._items: Iterator[bytes] = iter(items)
+        self._rest = b""
+
+    def read(self, size: int) -> bytes:
+        while not self._rest:
+            item = next(self._items, None)
+            if item is None:
+                return b""
+            if not isinstance(item, (bytes, bytearray)):
+                raise TypeError(f"a source iterable must yield bytes, not {type(item).__name__}")
+            self._rest = bytes(item)
+        piece, self._rest = self._rest[:size], self._rest[size:]
+        return piece
+
+
+def as_source(source: object) -> object:
+    """What `ReadSource` reads: a binary file object as it is, an iterable wrapped."""
+    if callable(getattr(source, "read", None)):
+        return source
+    if isinstance(source, Iterable) and not isinstance(source, (str, bytes, bytearray)):
+        return _IterSource(source)
+    raise TypeError(
+        f"a source is bytes, a binary file object or an iterable of bytes, "
+        f"not {type(source).__name__}"
+    )
+
+
+def source_size(source: object) -> int | None:
+    """What is left to read of a regular file (its size minus its position), else None."""
+    fileno = getattr(source, "fileno", None)
+    tell = getattr(source, "tell", None)
+    if not callable(fileno) or not callable(tell):
+        return None
+    try:
+        import os
+        import stat
+
+        status = os.fstat(fileno())
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return max(status.st_size - int(tell()), 0)
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass

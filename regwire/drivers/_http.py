@@ -38,6 +38,9 @@ __all__ = [
     "reason_for",
     "response_headers",
     "reusable",
+    "finish_request",
+    "send_data",
+    "send_head",
     "send_request",
     "stale",
     "unsupported",
@@ -81,7 +84,9 @@ def h11_request(request: Request, endpoint: Endpoint) -> h11.Request:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = [("Host", endpoint.authority), ("User-Agent", USER_AGENT)]
     headers += list(request.headers)
-    if request.body or request.method in ("POST", "PUT", "PATCH"):
+    if request.send_body:
+        pass  # the core framed it: its Content-Length, or Transfer-Encoding: chunked
+    elif request.body or request.method in ("POST", "PUT", "PATCH"):
         headers.append(("Content-Length", str(len(request.body))))
     return h11.Request(method=request.method, target=target, headers=headers)
 
@@ -142,10 +147,28 @@ NOT_YET = ConnectionFailed(
 
 
 def unsupported(intent: object) -> ConnectionFailed | None:
-    """The answer to an intent this driver cannot carry out yet, or None if it can."""
+    """The answer to an intent a driver cannot carry out yet, or None if it can."""
     if isinstance(intent, Request):
         return NOT_YET if intent.send_body or intent.channel else None
     return None if isinstance(intent, ReadBody) and intent.channel == 0 else NOT_YET
+
+
+NO_SOURCE = ConnectionFailed("other", "the operation reads a source, and none was given")
+
+
+def read_source(source: object, size: int) -> bytes | bytearray:
+    """The next piece of a caller's source: ``bytes``, a binary file object, or an iterator.
+
+    A file is read in pieces (``read(size)``), never whole; an iterator's items are handed
+    over as they come (an item larger than ``size`` is split by the caller's next reads).
+    """
+    read = getattr(source, "read", None)
+    if callable(read):
+        data = read(size)
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("a source file must be opened in binary mode")
+        return data
+    raise TypeError(f"cannot read a source of type {type(source).__name__}")
 
 
 def failure(exc: BaseException) -> ConnectionFailed:
@@ -236,6 +259,23 @@ def send_request(conn: h11.Connection, request: Request, endpoint: Endpoint) -> 
     yield conn.send(h11_request(request, endpoint)) or b""
     if request.body:
         yield conn.send(h11.Data(data=request.body)) or b""
+    return (yield from finish_request(conn))
+
+
+def send_head(conn: h11.Connection, request: Request, endpoint: Endpoint) -> Wire[None]:
+    """Send the head of a request whose body follows (``send_body``)."""
+    yield conn.send(h11_request(request, endpoint)) or b""
+
+
+def send_data(conn: h11.Connection, data: bytes | bytearray | memoryview) -> Wire[None]:
+    """Send one piece of a request body (h11 frames it: length-checked, or a chunk)."""
+    if data:
+        piece = data if isinstance(data, bytes) else bytes(data)
+        yield conn.send(h11.Data(data=piece)) or b""
+
+
+def finish_request(conn: h11.Connection) -> Wire[h11.Response]:
+    """End the request body and read the response head."""
     yield conn.send(h11.EndOfMessage()) or b""
     while True:
         event = yield from _next_event(conn)

@@ -14,48 +14,63 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import IO, Protocol, TypeVar
 
 import h11
 
 from ..sansio.auth import Credentials
+from ..sansio.digests import digest_of
 from ..sansio.drive import drive
-from ..sansio.errors import RegistryError
+from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.events import (
     BodyChunk,
     ConnectionFailed,
+    EndBody,
     Event,
     Intent,
     Operation,
     ReadBody,
+    ReadSource,
     Request,
     Response,
+    SendBody,
     Sleep,
 )
 from ..sansio.image import Image
-from ..sansio.manifests import Manifest, Platform
+from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Limits, Registry
-from ._client import ClientCore, as_reference, group_repositories, registry_name
+from ._client import (
+    ClientCore,
+    as_reference,
+    as_source,
+    group_repositories,
+    registry_name,
+    source_size,
+)
 from ._http import (
+    NO_SOURCE,
     Endpoint,
     Pool,
     RateGuard,
     TLSConfig,
     Wire,
     failure,
+    finish_request,
     log,
     loggable,
     new_h11,
     read_body,
     read_chunk,
+    read_source,
     response_headers,
     reusable,
+    send_data,
+    send_head,
     send_request,
     stale,
-    unsupported,
 )
 
 __all__ = ["Call", "Client", "Connection", "Transport"]
@@ -105,24 +120,29 @@ class _Conn:
 
 
 class Call:
-    """One operation's hold on the transport: the connection its body is streaming on.
+    """One operation's hold on the transport: its open exchanges, by channel, and its source.
 
     Every operation run through a `Transport` has its own, so that operations in several
     threads never touch each other's streams; what they share (idle connections) is under the
-    transport's lock.
+    transport's lock. ``streaming`` holds the connections whose response body is being read,
+    ``sending`` those whose request body is being sent; ``source`` is what `ReadSource` reads
+    (a binary file object, or anything with ``read(size)``).
     """
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, source: object = None) -> None:
         self.transport = transport
-        self.streaming: _Conn | None = None
+        self.source = source
+        self.streaming: dict[int, _Conn] = {}
+        self.sending: dict[int, tuple[_Conn, Request]] = {}
 
     def perform(self, intent: Intent) -> Event:
         """What `drive` calls: carry out ``intent`` for this operation."""
         return self.transport.perform(intent, self)
 
     def finish(self) -> None:
-        """The operation is over (or abandoned): drop its unread stream, if any."""
-        self.transport.drop_stream(self)
+        """The operation is over (or abandoned): drop its unfinished exchanges, if any."""
+        for channel in {*self.streaming, *self.sending}:
+            self.transport.drop_stream(self, channel)
 
 
 class Transport:
@@ -143,8 +163,8 @@ class Transport:
         self._closed = False
         self._default = Call(self)
 
-    def call(self) -> Call:
-        return Call(self)
+    def call(self, source: object = None) -> Call:
+        return Call(self, source)
 
     def close(self) -> None:
         with self._lock:
@@ -165,14 +185,62 @@ class Transport:
         if isinstance(intent, Sleep):
             time.sleep(intent.seconds)
             return None
-        refused = unsupported(intent)
-        if refused is not None:
-            return refused
         if isinstance(intent, ReadBody):
-            return self._read_chunk(call)
-        assert isinstance(intent, Request)
-        self.drop_stream(call)
+            return self._read_chunk(call, intent.channel)
+        if isinstance(intent, ReadSource):
+            if call.source is None:
+                return NO_SOURCE
+            return BodyChunk(read_source(call.source, intent.size))
+        if isinstance(intent, SendBody):
+            return self._send_data(call, intent)
+        if isinstance(intent, EndBody):
+            return self._end_body(call, intent.channel)
+        self.drop_stream(call, intent.channel)
+        if intent.send_body:
+            return self._open_upload(intent, call)
         return self._round_trip(intent, call)
+
+    def _open_upload(self, request: Request, call: Call) -> ConnectionFailed | None:
+        """Send the head of a request whose body the core sends next, piece by piece."""
+        if self._closed:
+            return ConnectionFailed("other", "the client was closed")
+        endpoint = Endpoint.of(request)
+        conn = self._take(endpoint)
+        try:
+            if conn is None:
+                conn = self._connect(endpoint)
+            conn.sock.settimeout(self.timeout)
+            conn.guard = RateGuard(self.timeout)
+            conn.run(send_head(conn.h11, request, endpoint))
+        except (OSError, h11.ProtocolError) as exc:
+            if conn is not None:
+                self._discard(conn)
+            return failure(exc)
+        call.sending[request.channel] = (conn, request)
+        return None
+
+    def _send_data(self, call: Call, intent: SendBody) -> ConnectionFailed | None:
+        sending = call.sending.get(intent.channel)
+        if sending is None:
+            return ConnectionFailed("other", "SendBody without a request sending its body")
+        try:
+            sending[0].run(send_data(sending[0].h11, intent.data))
+        except (OSError, h11.ProtocolError) as exc:
+            self.drop_stream(call, intent.channel)
+            return failure(exc)
+        return None
+
+    def _end_body(self, call: Call, channel: int) -> Response | ConnectionFailed:
+        sending = call.sending.pop(channel, None)
+        if sending is None:
+            return ConnectionFailed("other", "EndBody without a request sending its body")
+        conn, request = sending
+        try:
+            head = conn.run(finish_request(conn.h11))
+            return self._answer(conn, request, head, call)
+        except (OSError, h11.ProtocolError) as exc:
+            self._discard(conn)
+            return failure(exc)
 
     def _connect(self, endpoint: Endpoint) -> _Conn:
         sock = socket.create_connection((endpoint.host, endpoint.port), timeout=self.timeout)
@@ -239,7 +307,7 @@ class Transport:
     def _answer(self, conn: _Conn, request: Request, head: h11.Response, call: Call) -> Response:
         headers = response_headers(head)
         if request.stream and request.method != "HEAD":
-            call.streaming = conn
+            call.streaming[request.channel] = conn
             length = _content_length(head)
             if length is not None:
                 conn.prefetch = _Prefetch(conn, length, keep_alive=_keeps_alive(head))
@@ -257,8 +325,8 @@ class Transport:
         if not kept:
             self._discard(conn)
 
-    def _read_chunk(self, call: Call) -> BodyChunk | ConnectionFailed:
-        conn = call.streaming
+    def _read_chunk(self, call: Call, channel: int) -> BodyChunk | ConnectionFailed:
+        conn = call.streaming.get(channel)
         if conn is None:
             return BodyChunk(b"")
         try:
@@ -267,12 +335,12 @@ class Transport:
             else:
                 chunk = conn.run(read_chunk(conn.h11))
         except (OSError, h11.ProtocolError) as exc:
-            self.drop_stream(call)
+            self.drop_stream(call, channel)
             if self._closed:
                 return ConnectionFailed("other", "the client was closed while the body was read")
             return failure(exc)
         if not chunk:
-            call.streaming = None
+            del call.streaming[channel]
             prefetch, conn.prefetch = conn.prefetch, None
             if prefetch is None:
                 self._release(conn)
@@ -287,11 +355,15 @@ class Transport:
                 self._discard(conn)
         return BodyChunk(chunk)
 
-    def drop_stream(self, call: Call) -> None:
-        """Close ``call``'s streaming connection, whose body was not read to its end."""
-        if call.streaming is not None:
-            conn, call.streaming = call.streaming, None
+    def drop_stream(self, call: Call, channel: int = 0) -> None:
+        """Close ``call``'s unfinished exchange on ``channel`` (a body not read to its end, or
+        a request body not sent to its end)."""
+        conn = call.streaming.pop(channel, None)
+        if conn is not None:
             self._discard(conn)
+        sending = call.sending.pop(channel, None)
+        if sending is not None:
+            self._discard(sending[0])
 
 
 def _content_length(head: h11.Response) -> int | None:
@@ -463,6 +535,7 @@ class Client:
         operation: Operation[T],
         registry: Registry | None = None,
         repository: str | None = None,
+        source: object = None,
     ) -> T:
         """Run any core operation over this client's connections (from any thread).
 
@@ -472,7 +545,7 @@ class Client:
         it (`Registry.ready_for`), so that threads starting together do not each fetch the
         same token; after that they run side by side.
         """
-        call = self._transport.call()
+        call = self._transport.call(source)
         if registry is None or not repository or registry.ready_for(repository):
             try:
                 return drive(operation, call.perform)
@@ -536,6 +609,100 @@ class Client:
         registry = self._core.registry(registry_name(reference))
         operation = registry.blob_into(reference.repository, reference.digest, file.write)
         return self.run(operation, registry, reference.repository)
+
+    # -- writing and discovery --------------------------------------------------------------
+
+    def blob_exists(self, ref: str | Reference) -> bool:
+        """Whether the repository holds the blob ``ref`` names by digest."""
+        reference, registry = self._with_digest(ref, "blob")
+        operation = registry.blob_exists(reference.repository, reference.digest or "")
+        return self.run(operation, registry, reference.repository)
+
+    def push_blob(
+        self,
+        ref: str | Reference,
+        source: bytes | IO[bytes] | Iterable[bytes],
+        *,
+        digest: str | None = None,
+        mount_from: str | None = None,
+    ) -> str:
+        """Upload ``source`` as a blob of the repository ``ref`` names; returns its digest.
+
+        ``source`` is ``bytes``, a binary file object (read in pieces, never whole) or an
+        iterable of ``bytes``. With ``digest``, the bytes are checked against it as they go and
+        a mismatch raises `DigestMismatch` before the upload is committed; with ``mount_from``
+        (another repository of the same registry) the blob is mounted if it is there.
+        """
+        reference = as_reference(ref)
+        registry = self._core.registry(registry_name(reference))
+        if isinstance(source, (bytes, bytearray)):
+            if digest is not None and digest_of(bytes(source)) != digest:
+                raise DigestMismatch("the bytes given", digest, digest_of(bytes(source)))
+            operation = registry.push_blob(reference.repository, source, mount_from=mount_from)
+            return self.run(operation, registry, reference.repository)
+        reader = as_source(source)
+        operation = registry.push_blob_from(
+            reference.repository, digest=digest, size=source_size(source), mount_from=mount_from
+        )
+        return self.run(operation, registry, reference.repository, reader)
+
+    def push_manifest(self, ref: str | Reference, raw: bytes, media_type: str | None = None) -> str:
+        """Push ``raw`` as a manifest, byte for byte, under ``ref``'s tag or digest (or neither)."""
+        reference = as_reference(ref)
+        registry = self._core.registry(registry_name(reference))
+        target = reference.digest or reference.tag or ""
+        operation = registry.push_manifest(reference.repository, target, raw, media_type)
+        return self.run(operation, registry, reference.repository)
+
+    def tag(self, ref: str | Reference, *tags: str) -> str:
+        """Tag the manifest ``ref`` names again, with each of ``tags``; returns its digest."""
+        reference = as_reference(ref)
+        registry = self._core.registry(registry_name(reference))
+        manifest = self.run(
+            registry.manifest(reference.repository, reference.reference),
+            registry,
+            reference.repository,
+        )
+        for tag in tags:
+            operation = registry.push_manifest(
+                reference.repository, tag, manifest.raw, manifest.media_type
+            )
+            self.run(operation, registry, reference.repository)
+        return manifest.digest
+
+    def delete(self, ref: str | Reference) -> None:
+        """Delete the manifest ``ref`` names by digest, or its tag."""
+        reference = as_reference(ref)
+        registry = self._core.registry(registry_name(reference))
+        target = reference.digest or reference.tag
+        if target is None:
+            raise ValueError(f"{reference} names no tag or digest to delete")
+        self.run(registry.delete(reference.repository, target), registry, reference.repository)
+
+    def delete_blob(self, ref: str | Reference) -> None:
+        """Delete the blob ``ref`` names by digest."""
+        reference, registry = self._with_digest(ref, "blob")
+        operation = registry.delete_blob(reference.repository, reference.digest or "")
+        self.run(operation, registry, reference.repository)
+
+    def referrers(self, ref: str | Reference, artifact_type: str | None = None) -> list[Descriptor]:
+        """The manifests whose subject is the one ``ref`` names (a tag is resolved first)."""
+        reference = as_reference(ref)
+        registry = self._core.registry(registry_name(reference))
+        digest = reference.digest or self.digest(reference)
+        operation = registry.referrers(reference.repository, digest, artifact_type)
+        return self.run(operation, registry, reference.repository)
+
+    def catalog(self, registry: str = "") -> list[str]:
+        """Every repository of ``registry`` (``/v2/_catalog``, every page)."""
+        target = self._core.registry(registry)
+        return self.run(target.catalog())
+
+    def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
+        reference = as_reference(ref)
+        if reference.digest is None:
+            raise ValueError(f"{reference} names no {what} digest (REPOSITORY@DIGEST)")
+        return reference, self._core.registry(registry_name(reference))
 
     def authorize(self, refs: Sequence[str | Reference]) -> None:
         """Probe each registry of ``refs`` once and fetch tokens for all their repositories.

@@ -319,7 +319,10 @@ def _stream_patch(
     """One PATCH whose body is the whole source, piece by piece; returns the next Location."""
     url = session.current(location)
     auth = yield from credentials_for(session, scopes, url)
-    length = () if size is None else (("Content-Length", str(size)),)
+    # A length known is sent as such; else the body goes in HTTP/1.1 chunks.
+    length = (
+        (("Transfer-Encoding", "chunked"),) if size is None else (("Content-Length", str(size)),)
+    )
     request = session.request(
         "PATCH", url, (*OCTETS, *length, *auth), send_body=True, max_body=64 * 1024
     )

@@ -1,0 +1,176 @@
+"""The blocking client writes over real loopback sockets: every source kind, every operation.
+
+(The trio and asyncio clients gain the same methods with issue 14's remaining work.)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import regwire
+from regwire import AccessDenied, Credentials, DigestMismatch
+from regwire.sansio.manifests import OCI_MANIFEST
+from regwire.testing import ModelRegistry, Quirks, sha256
+from regwire.testing.server import LoopbackServer, serve_model
+
+USER = Credentials("alice", "s3cret-pw")
+
+
+def _make(quirks: Quirks) -> Any:
+    def make(authority: str) -> ModelRegistry:
+        m = ModelRegistry(
+            authority,
+            scheme="http",
+            auth="bearer",
+            realm_host=authority,
+            users={"alice": "s3cret-pw"},
+            quirks=quirks,
+        )
+        m.push_image("team/base", "1", {}, [b"base layer"])
+        return m
+
+    return make
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[LoopbackServer, ModelRegistry]]:
+    server, model = serve_model(_make(Quirks()))
+    with server:
+        yield server, model
+
+
+def client(server: LoopbackServer) -> regwire.Client:
+    return regwire.Client(insecure_registries=[server.authority], credentials=USER)
+
+
+BIG = os.urandom(3 << 20)
+
+
+@pytest.mark.parametrize("kind", ["bytes", "BytesIO", "file", "iterable"])
+@pytest.mark.parametrize("data", [b"", b"x", BIG], ids=["0B", "1B", "3MiB"])
+def test_push_blob_from_every_source_kind(
+    served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path, kind: str, data: bytes
+) -> None:
+    server, model = served
+    a = server.authority
+    source: Any
+    if kind == "bytes":
+        source = data
+    elif kind == "BytesIO":
+        source = io.BytesIO(data)
+    elif kind == "file":
+        path = tmp_path / "blob"
+        path.write_bytes(data)
+        source = open(path, "rb")  # noqa: SIM115 - closed below
+    else:
+        source = (data[i : i + 100_000] for i in range(0, len(data), 100_000))
+    try:
+        with client(server) as c:
+            digest = c.push_blob(f"{a}/team/app", source, digest=sha256(data))
+            assert c.blob_exists(f"{a}/team/app@{digest}")
+            out = io.BytesIO()
+            c.blob(f"{a}/team/app@{digest}", out)
+    finally:
+        if kind == "file":
+            source.close()
+    assert digest == sha256(data)
+    assert model.repositories["team/app"].blobs[digest] == data
+    assert out.getvalue() == data
+    if kind in ("file", "BytesIO", "iterable") and data:
+        patch = next(r for r in model.requests if r.method == "PATCH")
+        assert patch.body == data  # it went through one streamed PATCH
+
+
+def test_a_source_that_is_not_its_digest_is_never_committed(
+    served: tuple[LoopbackServer, ModelRegistry],
+) -> None:
+    server, model = served
+    with client(server) as c, pytest.raises(DigestMismatch):
+        c.push_blob(f"{server.authority}/team/app", io.BytesIO(b"real"), digest=sha256(b"fake"))
+    assert "team/app" not in model.repositories or not model.repositories["team/app"].blobs
+    assert not any(r.method == "PUT" for r in model.requests)
+    with client(server) as c, pytest.raises(DigestMismatch):
+        c.push_blob(f"{server.authority}/team/app", b"real", digest=sha256(b"fake"))
+
+
+def test_manifests_tags_referrers_deletes_and_the_catalog(
+    served: tuple[LoopbackServer, ModelRegistry],
+) -> None:
+    server, model = served
+    a = server.authority
+    with client(server) as c:
+        config = c.push_blob(f"{a}/team/app", b"{}")
+        layer = c.push_blob(f"{a}/team/app", b"base layer", mount_from="team/base")
+        raw = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config,
+                    "size": 2,
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": layer,
+                        "size": 10,
+                    }
+                ],
+            }
+        ).encode()
+        digest = c.push_manifest(f"{a}/team/app:v1", raw)
+        assert c.tag(f"{a}/team/app:v1", "v2", "latest") == digest
+        assert c.manifest(f"{a}/team/app:latest").raw == raw
+        sbom = json.loads(raw)
+        sbom["subject"] = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw)}
+        sbom["artifactType"] = "application/spdx+json"
+        sbom_digest = c.push_manifest(f"{a}/team/app", json.dumps(sbom).encode())
+        assert [d.digest for d in c.referrers(f"{a}/team/app:v1")] == [sbom_digest]
+        assert c.referrers(f"{a}/team/app:v1", "application/other") == []
+        assert set(c.catalog(a)) == {"team/app", "team/base"}
+        c.delete(f"{a}/team/app:v2")
+        c.delete(f"{a}/team/app@{sbom_digest}")
+        c.delete_blob(f"{a}/team/app@{config}")
+    tags = model.repositories["team/app"].tags
+    assert set(tags) == {"v1", "latest"}
+    assert config not in model.repositories["team/app"].blobs
+    mounted = [r for r in model.requests if r.method == "POST" and "mount=" in r.url]
+    assert mounted and not any(r.method == "PATCH" and layer in r.url for r in model.requests)
+
+
+def test_an_upload_location_elsewhere_gets_no_credentials() -> None:
+    holder: dict[str, Any] = {}
+
+    def make(authority: str) -> ModelRegistry:
+        host = "localhost:" + authority.rsplit(":", 1)[1]
+        quirks = Quirks(upload_location="other-host", upload_host=host)
+        holder["host"] = host
+        return _make(quirks)(authority)
+
+    server, model = serve_model(make)
+    with server:
+        with regwire.Client(
+            insecure_registries=[server.authority, holder["host"]], credentials=USER
+        ) as c:
+            digest = c.push_blob(f"{server.authority}/team/app", io.BytesIO(BIG))
+        assert model.repositories["team/app"].blobs[digest] == BIG
+    elsewhere = [r for r in model.requests if urlsplit(r.url).netloc == holder["host"]]
+    assert elsewhere and all(r.header("Authorization") is None for r in elsewhere)
+
+
+def test_a_pull_only_token_gets_access_denied(
+    served: tuple[LoopbackServer, ModelRegistry],
+) -> None:
+    server, model = served
+    model.pull_only.add("alice")
+    with client(server) as c, pytest.raises(AccessDenied, match="no push right"):
+        c.push_blob(f"{server.authority}/team/app", io.BytesIO(b"x"))
