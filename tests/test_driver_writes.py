@@ -1,7 +1,4 @@
-"""The blocking client writes over real loopback sockets: every source kind, every operation.
-
-(The trio and asyncio clients gain the same methods with issue 14's remaining work.)
-"""
+"""Every client writes over real loopback sockets: every source kind, every operation."""
 
 from __future__ import annotations
 
@@ -19,6 +16,7 @@ import regwire
 from regwire import AccessDenied, Credentials, DigestMismatch
 from regwire.sansio.manifests import OCI_MANIFEST
 from regwire.testing import ModelRegistry, Quirks, sha256
+from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
 
 USER = Credentials("alice", "s3cret-pw")
@@ -51,13 +49,25 @@ def client(server: LoopbackServer) -> regwire.Client:
     return regwire.Client(insecure_registries=[server.authority], credentials=USER)
 
 
+def run(driver: str, server: LoopbackServer, scenario: Any) -> Any:
+    return run_with(driver, scenario, insecure_registries=[server.authority], credentials=USER)
+
+
 BIG = os.urandom(3 << 20)
 
 
-@pytest.mark.parametrize("kind", ["bytes", "BytesIO", "file", "iterable"])
+KINDS = ["bytes", "BytesIO", "file", "iterable"]
+PAIRS = [(d, k) for d in DRIVERS for k in KINDS] + [(d, "async-iterable") for d in DRIVERS[1:]]
+
+
+@pytest.mark.parametrize(("driver", "kind"), PAIRS)
 @pytest.mark.parametrize("data", [b"", b"x", BIG], ids=["0B", "1B", "3MiB"])
 def test_push_blob_from_every_source_kind(
-    served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path, kind: str, data: bytes
+    served: tuple[LoopbackServer, ModelRegistry],
+    tmp_path: Path,
+    kind: str,
+    data: bytes,
+    driver: str,
 ) -> None:
     server, model = served
     a = server.authority
@@ -70,21 +80,32 @@ def test_push_blob_from_every_source_kind(
         path = tmp_path / "blob"
         path.write_bytes(data)
         source = open(path, "rb")  # noqa: SIM115 - closed below
-    else:
+    elif kind == "iterable":
         source = (data[i : i + 100_000] for i in range(0, len(data), 100_000))
+    else:
+
+        async def pieces() -> Any:
+            for i in range(0, len(data), 100_000):
+                yield data[i : i + 100_000]
+
+        source = pieces()
+
+    async def scenario(c: Any) -> tuple[str, bytes]:
+        digest = await c.push_blob(f"{a}/team/app", source, digest=sha256(data))
+        assert await c.blob_exists(f"{a}/team/app@{digest}")
+        out = io.BytesIO()
+        await c.blob(f"{a}/team/app@{digest}", out)
+        return digest, out.getvalue()
+
     try:
-        with client(server) as c:
-            digest = c.push_blob(f"{a}/team/app", source, digest=sha256(data))
-            assert c.blob_exists(f"{a}/team/app@{digest}")
-            out = io.BytesIO()
-            c.blob(f"{a}/team/app@{digest}", out)
+        digest, back = run(driver, server, scenario)
     finally:
         if kind == "file":
             source.close()
     assert digest == sha256(data)
     assert model.repositories["team/app"].blobs[digest] == data
-    assert out.getvalue() == data
-    if kind in ("file", "BytesIO", "iterable") and data:
+    assert back == data
+    if kind != "bytes" and data:
         patch = next(r for r in model.requests if r.method == "PATCH")
         assert patch.body == data  # it went through one streamed PATCH
 
@@ -101,14 +122,16 @@ def test_a_source_that_is_not_its_digest_is_never_committed(
         c.push_blob(f"{server.authority}/team/app", b"real", digest=sha256(b"fake"))
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
 def test_manifests_tags_referrers_deletes_and_the_catalog(
-    served: tuple[LoopbackServer, ModelRegistry],
+    served: tuple[LoopbackServer, ModelRegistry], driver: str
 ) -> None:
     server, model = served
     a = server.authority
-    with client(server) as c:
-        config = c.push_blob(f"{a}/team/app", b"{}")
-        layer = c.push_blob(f"{a}/team/app", b"base layer", mount_from="team/base")
+
+    async def scenario(c: Any) -> tuple[str, str, str]:
+        config = await c.push_blob(f"{a}/team/app", b"{}")
+        layer = await c.push_blob(f"{a}/team/app", b"base layer", mount_from="team/base")
         raw = json.dumps(
             {
                 "schemaVersion": 2,
@@ -127,19 +150,22 @@ def test_manifests_tags_referrers_deletes_and_the_catalog(
                 ],
             }
         ).encode()
-        digest = c.push_manifest(f"{a}/team/app:v1", raw)
-        assert c.tag(f"{a}/team/app:v1", "v2", "latest") == digest
-        assert c.manifest(f"{a}/team/app:latest").raw == raw
+        digest = await c.push_manifest(f"{a}/team/app:v1", raw)
+        assert await c.tag(f"{a}/team/app:v1", "v2", "latest") == digest
+        assert (await c.manifest(f"{a}/team/app:latest")).raw == raw
         sbom = json.loads(raw)
         sbom["subject"] = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw)}
         sbom["artifactType"] = "application/spdx+json"
-        sbom_digest = c.push_manifest(f"{a}/team/app", json.dumps(sbom).encode())
-        assert [d.digest for d in c.referrers(f"{a}/team/app:v1")] == [sbom_digest]
-        assert c.referrers(f"{a}/team/app:v1", "application/other") == []
-        assert set(c.catalog(a)) == {"team/app", "team/base"}
-        c.delete(f"{a}/team/app:v2")
-        c.delete(f"{a}/team/app@{sbom_digest}")
-        c.delete_blob(f"{a}/team/app@{config}")
+        sbom_digest = await c.push_manifest(f"{a}/team/app", json.dumps(sbom).encode())
+        assert [d.digest for d in await c.referrers(f"{a}/team/app:v1")] == [sbom_digest]
+        assert await c.referrers(f"{a}/team/app:v1", "application/other") == []
+        assert set(await c.catalog(a)) == {"team/app", "team/base"}
+        await c.delete(f"{a}/team/app:v2")
+        await c.delete(f"{a}/team/app@{sbom_digest}")
+        await c.delete_blob(f"{a}/team/app@{config}")
+        return config, layer, digest
+
+    config, layer, _ = run(driver, server, scenario)
     tags = model.repositories["team/app"].tags
     assert set(tags) == {"v1", "latest"}
     assert config not in model.repositories["team/app"].blobs
@@ -167,10 +193,15 @@ def test_an_upload_location_elsewhere_gets_no_credentials() -> None:
     assert elsewhere and all(r.header("Authorization") is None for r in elsewhere)
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
 def test_a_pull_only_token_gets_access_denied(
-    served: tuple[LoopbackServer, ModelRegistry],
+    served: tuple[LoopbackServer, ModelRegistry], driver: str
 ) -> None:
     server, model = served
     model.pull_only.add("alice")
-    with client(server) as c, pytest.raises(AccessDenied, match="no push right"):
-        c.push_blob(f"{server.authority}/team/app", io.BytesIO(b"x"))
+
+    async def scenario(c: Any) -> None:
+        await c.push_blob(f"{server.authority}/team/app", io.BytesIO(b"x"))
+
+    with pytest.raises(AccessDenied, match="no push right"):
+        run(driver, server, scenario)

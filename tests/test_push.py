@@ -454,11 +454,3 @@ def test_source_uploads_on_quirky_registries() -> None:
         digest = drive(registry(net).push_blob_from("team/app", chunk_size=chunk_size), net)
         assert m.repositories["team/app"].blobs[digest] == net.source, quirks
         assert not net.leaked, quirks
-
-
-def test_drivers_say_clearly_that_they_do_not_stream_bodies_yet() -> None:
-    from regwire.drivers._http import unsupported
-    from regwire.sansio import ReadSource
-
-    refused = unsupported(ReadSource(10))
-    assert refused is not None and "pass bytes" in refused.message

@@ -12,49 +12,72 @@ out (`Registry.authorize`), so N tasks do not fetch N tokens.
 
 from __future__ import annotations
 
+import io
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from functools import partial
 from typing import IO, Any, Protocol, TypeVar
 
 import h11
 
 from ..sansio.auth import Credentials
-from ..sansio.errors import RegistryError
+from ..sansio.digests import digest_of
+from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.events import (
     BodyChunk,
     ConnectionFailed,
+    EndBody,
     Event,
     Intent,
     Operation,
     ReadBody,
+    ReadSource,
     Request,
     Response,
+    SendBody,
     Sleep,
 )
 from ..sansio.image import Image
-from ..sansio.manifests import Manifest, Platform
+from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Limits, Registry
-from ._client import ClientCore, as_reference, group_repositories, registry_name
+from ._client import (
+    ClientCore,
+    as_reference,
+    as_source,
+    group_repositories,
+    registry_name,
+    source_size,
+)
 from ._http import (
+    NO_SOURCE,
     Endpoint,
     Pool,
     RateGuard,
     TLSConfig,
     Wire,
     failure,
+    finish_request,
     log,
     loggable,
     new_h11,
     read_body,
     read_chunk,
+    read_source,
     response_headers,
     reusable,
+    send_data,
+    send_head,
     send_request,
     stale,
-    unsupported,
 )
 
 __all__ = ["AsyncClient", "AsyncConnection", "AsyncTransport", "Backend", "Stream"]
@@ -110,10 +133,50 @@ class _Conn:
 
 
 class _Task:
-    """What one running operation holds: a streamed body's connection and its permit."""
+    """What one running operation holds: its open exchanges by channel (each with its
+    connection permit), and the source `ReadSource` reads."""
 
-    def __init__(self) -> None:
-        self.streaming: _Conn | None = None
+    def __init__(self, source: object = None) -> None:
+        self.source = source
+        self.streaming: dict[int, _Conn] = {}
+        self.sending: dict[int, tuple[_Conn, Request]] = {}
+
+
+async def _read_source(source: object, size: int, backend: Backend) -> bytes | bytearray:
+    """The next piece of a source: an async iterable's next item, or a file read in a thread
+    (in memory: at once), so that a slow disk never blocks the event loop."""
+    if isinstance(source, _AsyncIterSource):
+        return await source.read(size)
+    if isinstance(source, io.BytesIO):
+        return read_source(source, size)
+    return await backend.in_thread(lambda: read_source(source, size))
+
+
+class _AsyncIterSource:
+    """An async iterable of ``bytes`` as a source, splitting items larger than asked."""
+
+    def __init__(self, items: AsyncIterable[bytes]) -> None:
+        self._items: AsyncIterator[bytes] = aiter(items)
+        self._rest = b""
+
+    async def read(self, size: int) -> bytes:
+        while not self._rest:
+            try:
+                item = await anext(self._items)
+            except StopAsyncIteration:
+                return b""
+            if not isinstance(item, (bytes, bytearray)):
+                raise TypeError(f"a source iterable must yield bytes, not {type(item).__name__}")
+            self._rest = bytes(item)
+        piece, self._rest = self._rest[:size], self._rest[size:]
+        return piece
+
+
+def as_async_source(source: object) -> object:
+    """What the async clients read: async iterables wrapped, the rest as the blocking client."""
+    if hasattr(source, "__aiter__"):
+        return _AsyncIterSource(source)
+    return as_source(source)
 
 
 class AsyncTransport:
@@ -137,9 +200,12 @@ class AsyncTransport:
             permit = self._permits[endpoint] = self.backend.semaphore(self.max_connections)
         return permit
 
-    async def drive(self, operation: Operation[T]) -> T:
-        """Run ``operation`` to completion; the async twin of `regwire.sansio.drive`."""
-        task = _Task()
+    async def drive(self, operation: Operation[T], source: object = None) -> T:
+        """Run ``operation`` to completion; the async twin of `regwire.sansio.drive`.
+
+        ``source`` is what the operation's `ReadSource` intents read, if it reads one.
+        """
+        task = _Task(source)
         event: Event = None
         try:
             while True:
@@ -151,27 +217,101 @@ class AsyncTransport:
                 event = await self.perform(intent, task)
         finally:
             operation.close()
-            self._abandon(task)
+            for channel in {*task.streaming, *task.sending}:
+                self._abandon(task, channel)
 
     async def perform(self, intent: Intent, task: _Task) -> Event:
         if isinstance(intent, Sleep):
             await self.backend.sleep(intent.seconds)
             return None
-        refused = unsupported(intent)
-        if refused is not None:
-            return refused
         if isinstance(intent, ReadBody):
-            return await self._read_chunk(task)
-        assert isinstance(intent, Request)
-        self._abandon(task)
+            return await self._read_chunk(task, intent.channel)
+        if isinstance(intent, ReadSource):
+            if task.source is None:
+                return NO_SOURCE
+            return BodyChunk(await _read_source(task.source, intent.size, self.backend))
+        if isinstance(intent, SendBody):
+            return await self._send_data(task, intent)
+        if isinstance(intent, EndBody):
+            return await self._end_body(task, intent.channel)
+        self._abandon(task, intent.channel)
+        if intent.send_body:
+            return await self._open_upload(intent, task)
         return await self._round_trip(intent, task)
 
-    def _abandon(self, task: _Task) -> None:
-        """Drop a streamed body that nobody will read: close its connection, free its permit."""
-        conn, task.streaming = task.streaming, None
-        if conn is not None:
+    def _abandon(self, task: _Task, channel: int = 0) -> None:
+        """Drop an exchange nobody will finish: close its connection, free its permit."""
+        conn = task.streaming.pop(channel, None)
+        sending = task.sending.pop(channel, None)
+        for dropped in (conn, sending[0] if sending else None):
+            if dropped is not None:
+                dropped.stream.close_now()
+                self._permit(dropped.endpoint).release()
+
+    async def _open_upload(self, request: Request, task: _Task) -> ConnectionFailed | None:
+        """Send the head of a request whose body the core sends next; its permit is held
+        until the answer is read."""
+        endpoint = Endpoint.of(request)
+        permit = self._permit(endpoint)
+        await permit.acquire()
+        conn = self.pool.take(endpoint)
+        try:
+            if conn is None:
+                conn = await self._connect(endpoint)
+            conn.guard = RateGuard(self.timeout)
+            await conn.run(send_head(conn.h11, request, endpoint), self.backend, self.timeout)
+        except (OSError, h11.ProtocolError) as exc:
+            if conn is not None:
+                conn.stream.close_now()
+            permit.release()
+            return failure(exc)
+        except BaseException:
+            if conn is not None:
+                conn.stream.close_now()
+            permit.release()
+            raise
+        task.sending[request.channel] = (conn, request)
+        return None
+
+    async def _send_data(self, task: _Task, intent: SendBody) -> ConnectionFailed | None:
+        sending = task.sending.get(intent.channel)
+        if sending is None:
+            return ConnectionFailed("other", "SendBody without a request sending its body")
+        conn = sending[0]
+        try:
+            await conn.run(send_data(conn.h11, intent.data), self.backend, self.timeout)
+        except (OSError, h11.ProtocolError) as exc:
+            self._abandon(task, intent.channel)
+            return failure(exc)
+        return None
+
+    async def _end_body(self, task: _Task, channel: int) -> Response | ConnectionFailed:
+        sending = task.sending.pop(channel, None)
+        if sending is None:
+            return ConnectionFailed("other", "EndBody without a request sending its body")
+        conn, request = sending
+        permit = self._permit(conn.endpoint)
+        try:
+            head = await conn.run(finish_request(conn.h11), self.backend, self.timeout)
+            headers = response_headers(head)
+            if request.stream and request.method != "HEAD":
+                task.streaming[channel] = conn  # the permit goes with it
+                return Response(head.status_code, headers, pending=True)
+            body, truncated = await conn.run(
+                read_body(conn.h11, request.max_body), self.backend, self.timeout
+            )
+        except (OSError, h11.ProtocolError) as exc:
             conn.stream.close_now()
-            self._permit(conn.endpoint).release()
+            permit.release()
+            return failure(exc)
+        except BaseException:
+            conn.stream.close_now()
+            permit.release()
+            raise
+        if truncated or not (reusable(conn.h11) and self.pool.give(conn.endpoint, conn)):
+            conn.stream.close_now()
+        permit.release()
+        return Response(head.status_code, headers, body, truncated)
 
     async def _connect(self, endpoint: Endpoint) -> _Conn:
         context = self.tls.context(endpoint) if endpoint.tls else None
@@ -199,7 +339,7 @@ class AsyncTransport:
                     sent = True
                     headers = response_headers(head)
                     if request.stream and request.method != "HEAD":
-                        task.streaming, keep_permit = conn, True
+                        task.streaming[request.channel], keep_permit = conn, True
                         return Response(head.status_code, headers, pending=True)
                     body, truncated = await conn.run(
                         read_body(conn.h11, request.max_body), self.backend, self.timeout
@@ -230,17 +370,17 @@ class AsyncTransport:
             if not keep_permit:
                 permit.release()
 
-    async def _read_chunk(self, task: _Task) -> BodyChunk | ConnectionFailed:
-        conn = task.streaming
+    async def _read_chunk(self, task: _Task, channel: int) -> BodyChunk | ConnectionFailed:
+        conn = task.streaming.get(channel)
         if conn is None:
             return BodyChunk(b"")
         try:
             chunk = await conn.run(read_chunk(conn.h11), self.backend, self.timeout)
         except (OSError, h11.ProtocolError) as exc:
-            self._abandon(task)
+            self._abandon(task, channel)
             return failure(exc)
         if not chunk:
-            task.streaming = None
+            del task.streaming[channel]
             if not (reusable(conn.h11) and self.pool.give(conn.endpoint, conn)):
                 conn.stream.close_now()
             self._permit(conn.endpoint).release()
@@ -367,6 +507,83 @@ class AsyncClient:
         return await self.run(
             registry.blob_into(reference.repository, reference.digest, file.write)
         )
+
+    # -- writing and discovery (the blocking client's methods, awaited) ----------------------
+
+    async def blob_exists(self, ref: str | Reference) -> bool:
+        reference, registry = await self._with_digest(ref, "blob")
+        return await self.run(registry.blob_exists(reference.repository, reference.digest or ""))
+
+    async def push_blob(
+        self,
+        ref: str | Reference,
+        source: bytes | IO[bytes] | Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        digest: str | None = None,
+        mount_from: str | None = None,
+    ) -> str:
+        """Upload ``source`` (bytes, a binary file read in a thread, an iterable or async
+        iterable of bytes) as a blob; see `regwire.Client.push_blob`."""
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        if isinstance(source, (bytes, bytearray)):
+            if digest is not None and digest_of(bytes(source)) != digest:
+                raise DigestMismatch("the bytes given", digest, digest_of(bytes(source)))
+            operation = registry.push_blob(reference.repository, source, mount_from=mount_from)
+            return await self.run(operation)
+        reader = as_async_source(source)
+        operation = registry.push_blob_from(
+            reference.repository, digest=digest, size=source_size(source), mount_from=mount_from
+        )
+        return await self._transport.drive(operation, reader)
+
+    async def push_manifest(
+        self, ref: str | Reference, raw: bytes, media_type: str | None = None
+    ) -> str:
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        target = reference.digest or reference.tag or ""
+        return await self.run(registry.push_manifest(reference.repository, target, raw, media_type))
+
+    async def tag(self, ref: str | Reference, *tags: str) -> str:
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        manifest = await self.run(registry.manifest(reference.repository, reference.reference))
+        for tag in tags:
+            await self.run(
+                registry.push_manifest(reference.repository, tag, manifest.raw, manifest.media_type)
+            )
+        return manifest.digest
+
+    async def delete(self, ref: str | Reference) -> None:
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        target = reference.digest or reference.tag
+        if target is None:
+            raise ValueError(f"{reference} names no tag or digest to delete")
+        await self.run(registry.delete(reference.repository, target))
+
+    async def delete_blob(self, ref: str | Reference) -> None:
+        reference, registry = await self._with_digest(ref, "blob")
+        await self.run(registry.delete_blob(reference.repository, reference.digest or ""))
+
+    async def referrers(
+        self, ref: str | Reference, artifact_type: str | None = None
+    ) -> list[Descriptor]:
+        reference = as_reference(ref)
+        registry = await self._registry(registry_name(reference))
+        digest = reference.digest or await self.digest(reference)
+        return await self.run(registry.referrers(reference.repository, digest, artifact_type))
+
+    async def catalog(self, registry: str = "") -> list[str]:
+        target = await self._registry(registry)
+        return await self.run(target.catalog())
+
+    async def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
+        reference = as_reference(ref)
+        if reference.digest is None:
+            raise ValueError(f"{reference} names no {what} digest (REPOSITORY@DIGEST)")
+        return reference, await self._registry(registry_name(reference))
 
     async def probe(self, registry: str = "") -> Registry:
         target = await self._registry(registry)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import h11
 
-from ..sansio.events import ConnectionFailed, FailureReason, ReadBody, Request
+from ..sansio.events import ConnectionFailed, FailureReason, Request
 
 __all__ = [
     "USER_AGENT",
@@ -43,7 +43,6 @@ __all__ = [
     "send_head",
     "send_request",
     "stale",
-    "unsupported",
 ]
 
 USER_AGENT = "regwire/0.1"
@@ -139,18 +138,6 @@ def stale(exc: BaseException, reused: bool, sent: bool, attempt: int, request: R
         and request.method in ("GET", "HEAD", "DELETE")
         and reason_for(exc) != "timeout"
     )
-
-
-NOT_YET = ConnectionFailed(
-    "other", "this driver does not stream request bodies or read sources yet; pass bytes"
-)
-
-
-def unsupported(intent: object) -> ConnectionFailed | None:
-    """The answer to an intent a driver cannot carry out yet, or None if it can."""
-    if isinstance(intent, Request):
-        return NOT_YET if intent.send_body or intent.channel else None
-    return None if isinstance(intent, ReadBody) and intent.channel == 0 else NOT_YET
 
 
 NO_SOURCE = ConnectionFailed("other", "the operation reads a source, and none was given")

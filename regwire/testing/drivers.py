@@ -42,6 +42,17 @@ class SyncAdapter:
     async def blob(self, ref: Any, file: IO[bytes]) -> int:
         return self.client.blob(ref, file)
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method of the blocking client, as a coroutine (writes, catalog, ...)."""
+        method = getattr(self.client, name)
+        if not callable(method):
+            return method
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
+
+        return call
+
     async def connect(self, registry: str = "", allow_insecure: bool = False) -> Any:
         conn = self.client.connect(registry, allow_insecure)
 
