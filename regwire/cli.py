@@ -100,6 +100,22 @@ def _parser() -> argparse.ArgumentParser:
     blob.add_argument("-o", "--output", required=True, metavar="FILE")
     probe = sub.add_parser("probe", parents=[common], help="V2 or V1, and how it authenticates")
     probe.add_argument("registry", metavar="REGISTRY")
+    tag = sub.add_parser("tag", parents=[common], help="tag the manifest IMAGE names again")
+    tag.add_argument("image", metavar="IMAGE")
+    tag.add_argument("tags", nargs="+", metavar="TAG")
+    delete = sub.add_parser(
+        "delete", parents=[common], help="delete a tag, or a manifest by digest"
+    )
+    delete.add_argument("image", metavar="IMAGE")
+    referrers = sub.add_parser(
+        "referrers", parents=[common], help="what refers to IMAGE (signatures, SBOMs)"
+    )
+    referrers.add_argument("image", metavar="IMAGE")
+    referrers.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this type")
+    referrers.add_argument("--json", action="store_true")
+    catalog = sub.add_parser("catalog", parents=[common], help="every repository of REGISTRY")
+    catalog.add_argument("registry", metavar="REGISTRY")
+    catalog.add_argument("--json", action="store_true")
     sub.add_parser("demo", help="run against a built-in model registry on loopback")
     return parser
 
@@ -239,6 +255,16 @@ def _run(args: argparse.Namespace) -> int:
                 }
             )
         return 0
+    if args.command == "catalog":
+        with _client(args, args.registry) as client:
+            try:
+                names = client.catalog(args.registry)
+            finally:
+                _warn(client.warnings)
+        sys.stdout.write(
+            json.dumps(names) + "\n" if args.json else "".join(f"{n}\n" for n in names)
+        )
+        return 0
     ref = Reference.parse(args.image)
     with _client(args, ref.registry) as client:
         try:
@@ -259,6 +285,21 @@ def _one(args: argparse.Namespace, client: Client, ref: Reference) -> None:
         sys.stdout.write(client.digest(ref) + "\n")
     elif args.command == "blob":
         _blob(client, ref, args.output)
+    elif args.command == "tag":
+        for tag in args.tags:
+            Reference.parse(f"{ref.registry}/{ref.repository}:{tag}")  # a usage error, early
+        sys.stdout.write(client.tag(ref, *args.tags) + "\n")
+    elif args.command == "delete":
+        if ref.tag is None and ref.digest is None:
+            raise _UsageError(f"{ref} names no tag or digest to delete")
+        client.delete(ref)
+    elif args.command == "referrers":
+        found = client.referrers(ref, args.artifact_type)
+        if args.json:
+            _print([descriptor.to_json() for descriptor in found])
+        else:
+            for d in found:
+                sys.stdout.write(f"{d.digest}\t{d.artifact_type or d.media_type}\t{d.size}\n")
 
 
 class _Progress:

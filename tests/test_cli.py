@@ -350,3 +350,33 @@ def test_registry_warnings_are_printed_once(capsys: pytest.CaptureFixture[str]) 
             assert err.count("this repository is deprecated") == 1
             assert "not a registry warning" not in err
             assert err.startswith(f"regwire: warning from {server.authority}: ")
+
+
+def test_tag_delete_referrers_catalog_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from regwire.testing import Quirks
+
+    def make(authority: str) -> ModelRegistry:
+        model = ModelRegistry(authority, scheme="http", quirks=Quirks(referrers_api=False))
+        model.push_image("w/app", "v1", {})
+        return model
+
+    server, model = serve_model(make)
+    with server:
+        a = server.authority
+        digest = model.repositories["w/app"].tags["v1"]
+        status, out, _ = run(capsys, "tag", f"{a}/w/app:v1", "v2", "stable")
+        assert status == 0 and out.strip() == digest
+        assert {"v2", "stable"} <= set(model.repositories["w/app"].tags)
+        status, out, _ = run(capsys, "catalog", a, "--json")
+        assert status == 0 and json.loads(out) == ["w/app"]
+        status, out, _ = run(capsys, "referrers", f"{a}/w/app:v1", "--json")
+        assert status == 0 and json.loads(out) == []
+        status, _, _ = run(capsys, "delete", f"{a}/w/app:v2")
+        assert status == 0 and "v2" not in model.repositories["w/app"].tags
+        status, _, err = run(capsys, "tag", f"{a}/w/app:v1", "bad!tag")
+        assert status == 2 and "tag" in err
+        status, _, err = run(capsys, "delete", f"{a}/w/app")
+        assert status == 2 and "names no tag or digest" in err
+        model.quirks.deletes = False
+        status, _, err = run(capsys, "delete", f"{a}/w/app:stable")
+        assert status == 1 and "does not support deletes" in err and len(err.splitlines()) == 1
