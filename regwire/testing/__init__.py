@@ -2,6 +2,7 @@
 
 from .model import AuthMode, ModelRegistry, sha256
 from .network import FAULTS, FakeClock, FakeNetwork, Fault
+from .server import LoopbackServer, serve_model
 from .writes import Quirks
 
 __all__ = [
@@ -10,7 +11,9 @@ __all__ = [
     "FakeClock",
     "FakeNetwork",
     "Fault",
+    "LoopbackServer",
     "ModelRegistry",
     "Quirks",
+    "serve_model",
     "sha256",
 ]
