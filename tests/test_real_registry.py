@@ -357,3 +357,130 @@ def test_the_core_writes_to_the_real_registry(registry: RealRegistry) -> None:
         assert client.run(reg.referrers("written/app", digest))  # the fallback index stays
         client.run(reg.delete_blob("written/other", layer_digest))
         assert not client.run(reg.blob_exists("written/other", layer_digest))
+
+
+def _as_docker(raw: bytes) -> bytes:
+    """An OCI image manifest rewritten as Docker schema2 (the same blobs)."""
+    import json
+
+    document = json.loads(raw)
+    document["mediaType"] = DOCKER_SCHEMA2
+    document["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json"
+    for layer in document["layers"]:
+        layer["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    return json.dumps(document, indent=3).encode()
+
+
+def test_images_of_every_format_pushed_by_regwire_read_back_by_skopeo(
+    registry: RealRegistry, tmp_path: Path
+) -> None:
+    """regwire pushes an OCI image, an OCI index, a Docker schema2 image and a Docker manifest
+    list (blobs first, children before their index); skopeo returns the very bytes, and copies
+    each into an OCI layout."""
+    import json
+
+    from regwire.sansio.manifests import DOCKER_LIST
+
+    a = registry.authority
+    layout = tmp_path / "src"
+    images = [image_manifest(layout, seed="fmt-oci")]
+    children = [image_manifest(layout, arch=arch, seed="fmt-multi") for arch in ("amd64", "arm64")]
+    blobs = layout / "blobs" / "sha256"
+
+    def raw_of(descriptor: dict[str, Any]) -> bytes:
+        return (blobs / descriptor["digest"].split(":")[1]).read_bytes()
+
+    def push_blobs(c: Client, repository: str, raw: bytes) -> None:
+        manifest = json.loads(raw)
+        for blob in [manifest["config"], *manifest["layers"]]:
+            c.push_blob(f"{a}/{repository}", io.BytesIO(raw_of(blob)), digest=blob["digest"])
+
+    pushed: dict[str, str] = {}
+    with client_for(registry) as c:
+        oci = raw_of(images[0])
+        push_blobs(c, "fmt/oci", oci)
+        pushed["oci"] = c.push_manifest(f"{a}/fmt/oci:1", oci)
+        docker = _as_docker(oci)
+        push_blobs(c, "fmt/docker", docker)
+        pushed["docker"] = c.push_manifest(f"{a}/fmt/docker:1", docker)
+        for kind, media_type in (("index", OCI_INDEX), ("list", DOCKER_LIST)):
+            entries = []
+            for child in children:
+                raw = raw_of(child) if kind == "index" else _as_docker(raw_of(child))
+                push_blobs(c, f"fmt/{kind}", raw)
+                digest = c.push_manifest(f"{a}/fmt/{kind}", raw)
+                entries.append(
+                    {
+                        "mediaType": json.loads(raw)["mediaType"],
+                        "digest": digest,
+                        "size": len(raw),
+                        "platform": child["platform"],
+                    }
+                )
+            document = {"schemaVersion": 2, "mediaType": media_type, "manifests": entries}
+            pushed[kind] = c.push_manifest(
+                f"{a}/fmt/{kind}:1", json.dumps(document, indent=2).encode()
+            )
+        assert c.image(f"{a}/fmt/list:1", platform="linux/arm64").architecture == "arm64"
+    for kind, digest in pushed.items():
+        raw = registry.skopeo(
+            "inspect", "--raw", "--tls-verify=false", f"docker://{a}/fmt/{kind}:1"
+        )
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest, kind
+        extra = ["--all"] if kind in ("index", "list") else []
+        registry.skopeo(
+            "copy",
+            "--quiet",
+            *extra,
+            "--src-tls-verify=false",
+            f"docker://{a}/fmt/{kind}:1",
+            f"oci:{tmp_path / ('out-' + kind)}:back",
+            creds="--src-creds",
+        )
+        if kind in ("oci", "index"):  # skopeo keeps OCI as it is (Docker formats it converts)
+            index = json.loads((tmp_path / f"out-{kind}" / "index.json").read_text())
+            assert index["manifests"][0]["digest"] == digest, kind
+
+
+def test_images_pushed_by_skopeo_are_tagged_and_deleted_by_regwire(
+    registry: RealRegistry, tmp_path: Path
+) -> None:
+    import json
+
+    from regwire import Unsupported
+
+    a = registry.authority
+    layout = tmp_path / "layout"
+    doomed = image_manifest(layout, seed=f"doomed-{registry.mode}")
+    write_layout(layout, {"doomed": doomed})
+    registry.push(layout, "corpus/doomed:1", tag="doomed")
+    with client_for(registry) as c:
+        digest = c.tag(f"{a}/corpus/oci:1.0", "retagged")
+        # distribution 2.8 deletes by digest only: a tag delete says so instead of guessing.
+        with pytest.raises(Unsupported, match="REPOSITORY@DIGEST"):
+            c.delete(f"{a}/corpus/oci:retagged")
+        c.delete(f"{a}/corpus/doomed@{doomed['digest']}")
+    tags = json.loads(
+        registry.skopeo("list-tags", "--tls-verify=false", f"docker://{a}/corpus/oci")
+    )["Tags"]
+    assert "retagged" in tags
+    raw = registry.skopeo(
+        "inspect", "--raw", "--tls-verify=false", f"docker://{a}/corpus/oci:retagged"
+    )
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest
+    with pytest.raises(RuntimeError, match=r"manifest unknown|not found"):
+        registry.skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{a}/corpus/doomed:1")
+
+
+def test_a_pull_only_token_cannot_push(registry: RealRegistry) -> None:
+    from regwire import AccessDenied
+    from regwire.testing.distribution import READER, READER_PASSWORD
+
+    if registry.mode != "token":
+        assert registry.mode in ("none", "basic")  # only the token server grants per action
+        return
+    kwargs = {**client_kwargs(registry), "credentials": Credentials(READER, READER_PASSWORD)}
+    with Client(**kwargs) as c:
+        assert c.image(f"{registry.authority}/corpus/oci:1.0").digest  # pulls fine
+        with pytest.raises(AccessDenied, match="no push right"):
+            c.push_blob(f"{registry.authority}/corpus/oci", b"not allowed")

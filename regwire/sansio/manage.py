@@ -10,10 +10,12 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .access import authorized
+from .errors import Unsupported
 from .events import Operation
 from .failures import failure
 from .scopes import delete as delete_scope
 from .session import Session
+from .transport import clean_url
 
 __all__ = ["delete", "delete_blob"]
 
@@ -25,7 +27,17 @@ def delete(session: Session, repository: str, reference: str) -> Operation[None]
         session, "DELETE", url, delete_scope(repository), max_body=64 * 1024
     )
     if response.status not in (200, 202, 204):
-        raise failure(session, response, url, "delete", repository, reference=reference)
+        error = failure(session, response, url, "delete", repository, reference=reference)
+        if ":" not in reference and response.status == 400:
+            # distribution before OCI 1.1 deletes manifests by digest only; deleting the
+            # manifest a tag names would take every other tag on it too: say so, do not guess.
+            raise Unsupported(
+                clean_url(url),
+                "deleting a tag",
+                "delete REPOSITORY@DIGEST to remove the manifest with every tag on it",
+                error.codes,
+            ) from error
+        raise error
 
 
 def delete_blob(session: Session, repository: str, digest: str) -> Operation[None]:

@@ -51,6 +51,7 @@ __all__ = [
 
 Mode = Literal["none", "basic", "token"]
 USER, PASSWORD = "alice", "wonderland-7"
+READER, READER_PASSWORD = "reader", "only-pulls-9"  # the token server grants it pull alone
 SERVICE, ISSUER = "regwire-test-registry", "regwire-test-issuer"
 INSTALL = "install them with: apt-get install docker-registry skopeo (bash scripts/test does)"
 
@@ -108,7 +109,9 @@ class TokenServer:
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
             return False
-        return user if (user, password) == (USER, PASSWORD) else False
+        if (user, password) in ((USER, PASSWORD), (READER, READER_PASSWORD)):
+            return user
+        return False
 
     def handle(self, request: Request) -> Response:
         self.requests.append(request)
@@ -123,7 +126,9 @@ class TokenServer:
         for scope in query.get("scope", []):
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
-            granted = actions.split(",") if user else [a for a in actions.split(",") if a == "pull"]
+            wanted = actions.split(",")
+            # Anonymous users and READER may pull; USER may do anything.
+            granted = wanted if user == USER else [a for a in wanted if a == "pull"]
             access.append({"type": kind, "name": name, "actions": granted})
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import padding
