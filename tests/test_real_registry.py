@@ -484,3 +484,53 @@ def test_a_pull_only_token_cannot_push(registry: RealRegistry) -> None:
         assert c.image(f"{registry.authority}/corpus/oci:1.0").digest  # pulls fine
         with pytest.raises(AccessDenied, match="no push right"):
             c.push_blob(f"{registry.authority}/corpus/oci", b"not allowed")
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_every_driver_writes_to_the_real_registry(
+    registry: RealRegistry, driver: str, tmp_path: Path
+) -> None:
+    """Push a streamed blob and a manifest, tag it, list it in the catalog and referrers,
+    delete it by digest: through each client, in each auth mode."""
+    import json
+
+    a = registry.authority
+    repository = f"drivers/{driver}"
+    layer = (driver.encode() + b" layer ") * 200_000  # ~2 MiB
+    config = json.dumps({"architecture": "amd64", "os": "linux", "driver": driver}).encode()
+    path = tmp_path / "layer"
+    path.write_bytes(layer)
+
+    async def scenario(c: Any) -> tuple[str, list[Any], list[str]]:
+        with open(path, "rb") as file:
+            layer_digest = await c.push_blob(f"{a}/{repository}", file)
+        config_digest = await c.push_blob(f"{a}/{repository}", config)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config_digest,
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": layer_digest,
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        digest = await c.push_manifest(f"{a}/{repository}:v1", manifest)
+        assert await c.tag(f"{a}/{repository}:v1", "v2") == digest
+        found = await c.referrers(f"{a}/{repository}:v1")
+        names = await c.catalog(a)
+        await c.delete(f"{a}/{repository}@{digest}")
+        return digest, found, names
+
+    _, found, names = run_with(driver, scenario, **client_kwargs(registry))
+    assert found == [] and repository in names
+    with pytest.raises(RuntimeError, match=r"manifest unknown|not found"):
+        registry.skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{a}/{repository}:v1")
