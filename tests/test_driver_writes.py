@@ -22,11 +22,11 @@ from regwire.testing.server import LoopbackServer, serve_model
 USER = Credentials("alice", "s3cret-pw")
 
 
-def _make(quirks: Quirks) -> Any:
+def _make(quirks: Quirks, scheme: str = "http") -> Any:
     def make(authority: str) -> ModelRegistry:
         m = ModelRegistry(
             authority,
-            scheme="http",
+            scheme=scheme,
             auth="bearer",
             realm_host=authority,
             users={"alice": "s3cret-pw"},
@@ -38,19 +38,43 @@ def _make(quirks: Quirks) -> Any:
     return make
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[LoopbackServer, ModelRegistry]]:
-    server, model = serve_model(_make(Quirks()))
+KWARGS: dict[int, dict[str, Any]] = {}  # client settings by server, for `run`
+
+
+@pytest.fixture(params=["plain", "tls", "artifactory"])
+def served(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[LoopbackServer, ModelRegistry]]:
+    """The model on loopback: plain http, https from a trustme CA, or with Artifactory's
+    refusal of monolithic PUTs (every upload then goes by PATCH)."""
+    tls = None
+    kwargs: dict[str, Any] = {"credentials": USER}
+    if request.param == "tls":
+        import ssl
+
+        import trustme
+
+        ca = trustme.CA()
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(tls)
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        kwargs["ca_file"] = str(ca_file)
+    quirks = Quirks(monolithic_refused=request.param == "artifactory")
+    server, model = serve_model(_make(quirks, "https" if tls else "http"), tls=tls)
+    if tls is None:
+        kwargs["insecure_registries"] = [server.authority]
+    KWARGS[id(server)] = kwargs
     with server:
         yield server, model
 
 
 def client(server: LoopbackServer) -> regwire.Client:
-    return regwire.Client(insecure_registries=[server.authority], credentials=USER)
+    return regwire.Client(**KWARGS[id(server)])
 
 
 def run(driver: str, server: LoopbackServer, scenario: Any) -> Any:
-    return run_with(driver, scenario, insecure_registries=[server.authority], credentials=USER)
+    return run_with(driver, scenario, **KWARGS[id(server)])
 
 
 BIG = os.urandom(3 << 20)

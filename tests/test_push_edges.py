@@ -419,3 +419,15 @@ def test_source_chunks_resume_lose_data_or_stall() -> None:
     with pytest.raises(ProtocolError):
         drive(Registry(HOST).push_blob_from("team/app", chunk_size=4), net)
     assert BodyChunk  # the event a driver answers ReadSource with
+
+
+def test_a_whole_source_refused_in_one_patch_says_to_use_chunks() -> None:
+    from regwire.testing import Quirks
+
+    m = ModelRegistry(HOST, quirks=Quirks(max_chunk=10))
+    net = FakeNetwork(m.handle, source=b"x" * 100)
+    with pytest.raises(UploadRejected, match="chunk_size"):
+        drive(Registry(HOST, clock=net.clock).push_blob_from("team/app"), net)
+    net = FakeNetwork(m.handle, source=b"x" * 100)
+    digest = drive(Registry(HOST, clock=net.clock).push_blob_from("team/app", chunk_size=10), net)
+    assert m.repositories["team/app"].blobs[digest] == b"x" * 100

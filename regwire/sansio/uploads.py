@@ -347,6 +347,13 @@ def _stream_patch(
     if not isinstance(answer, Response):
         raise TypeError(f"EndBody must be answered with a Response, got {answer!r}")
     session.collect_warnings(answer)
+    if answer.status == 416:
+        # The source is spent, so this cannot be retried in smaller pieces now.
+        raise UploadRejected(
+            clean_url(url),
+            "the registry refused the whole blob in one PATCH (416); upload it in chunks "
+            "(chunk_size), as registries such as GHCR require",
+        )
     if answer.status not in (201, 202, 204):
         raise failure(session, answer, url, "upload", "", reference=None)
     held = _held(answer)
