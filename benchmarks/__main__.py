@@ -343,6 +343,54 @@ def workload_plain(bench: Bench, corpus: Corpus) -> None:
         bench.measure(label, name, job, corpus).baseline = "python-dxf"
 
 
+def workload_push(bench: Bench, corpus: Corpus) -> None:
+    """8: upload a blob from a file (plain http, no auth): regwire's drivers and the ceiling."""
+    from benchmarks.corpus import WORK
+
+    for mib in bench.sizes.blobs_mib:
+        path = WORK / f"push-{mib}"
+        with open(path, "wb") as file:
+            for _ in range(mib):
+                file.write(os.urandom(1 << 20))
+        label = f"8. push blob {mib} MiB"
+        try:
+            for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", "http.client+sha256"):
+                samples, rss = [], []
+                for _ in range(bench.sizes.runs):
+                    out = subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "benchmarks.pushjob",
+                            client,
+                            corpus.authority,
+                            "",
+                            "",
+                            str(path),
+                        ],
+                        env={**os.environ, "BENCH_CA": ""},
+                        capture_output=True,
+                        check=True,
+                        text=True,
+                    ).stdout
+                    result = json.loads(out)
+                    samples.append(result["seconds"])
+                    rss.append(result["rss_mib"])
+                median = statistics.median(samples)
+                row = Row(
+                    label,
+                    client,
+                    median,
+                    baseline="http.client+sha256",
+                    samples=samples,
+                    extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
+                )
+                bench.rows.append(row)
+                print(f"  {label:<28} {client:<28} {median:8.3f} s  {row.extra}", flush=True)
+        finally:
+            path.unlink()
+
+
 def judge(bench: Bench) -> None:
     def t(w: str, c: str) -> float | None:
         row = bench.find(w, c)
@@ -420,6 +468,23 @@ def judge(bench: Bench) -> None:
                 rows[0].requests == 1,
                 f"{rows[0].requests} logged (the https attempt is refused before HTTP)",
             )
+    for mib in bench.sizes.blobs_mib:
+        w8 = f"8. push blob {mib} MiB"
+        ceiling = t(w8, "http.client+sha256")
+        for client in ("regwire-sync", "regwire-trio", "regwire-asyncio"):
+            value = t(w8, client)
+            if ceiling and value:
+                bench.target(
+                    f"{client} push {mib} MiB >= 90% of http.client+sha256",
+                    ceiling / value >= 0.9,
+                    f"{100 * ceiling / value:.0f}%",
+                )
+        for row in bench.rows:
+            if row.workload == w8 and row.client.startswith("regwire"):
+                rss = float(row.extra.split("peak RSS ")[1].split()[0])
+                bench.target(
+                    f"{row.client} push {mib} MiB peak RSS < 64 MiB", rss < 64, f"{rss:.0f} MiB"
+                )
     w6 = "6. as a process"
     ours, theirs = t(w6, "regwire tags REPO"), t(w6, "skopeo list-tags REPO")
     if ours and theirs:
@@ -479,7 +544,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny corpus, one run (smoke)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="workloads to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="workloads to run")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes(runs=args.runs)
@@ -495,7 +560,7 @@ def main(argv: list[str]) -> int:
         workload_core(bench)
     corpora: list[Corpus] = []
     try:
-        if only & {1, 2, 3, 4, 6, 7}:
+        if only & {1, 2, 3, 4, 6, 7, 8}:
             started = time.perf_counter()
             token = build("token", sizes)
             corpora.append(token)
@@ -509,13 +574,16 @@ def main(argv: list[str]) -> int:
                 )
                 corpora.append(open_corpus)
                 workload_inspect(bench, open_corpus, "1. inspect, no auth", None, with_skopeo=False)
-            if 7 in only:
+            if only & {7, 8}:
                 plain_sizes = Sizes(
                     images=1, tags=sizes.tags, blobs_mib=sizes.blobs_mib[:1], runs=sizes.runs
                 )
                 plain_corpus = build("none", plain_sizes, tls=False, name="plain")
                 corpora.append(plain_corpus)
-                workload_plain(bench, plain_corpus)
+                if 7 in only:
+                    workload_plain(bench, plain_corpus)
+                if 8 in only:
+                    workload_push(bench, plain_corpus)
             if 2 in only:
                 workload_tags(bench, token)
             if 3 in only:

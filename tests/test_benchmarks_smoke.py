@@ -32,6 +32,8 @@ def test_every_workload_runs_on_a_tiny_corpus() -> None:
         "7. plain http, tags in-process",
         "7. plain http, blob 1 MiB in-process",
         "7. plain http, tags as a process",
+        "8. push blob 1 MiB",
+        "8. push blob 4 MiB",
     ):
         assert label in table, label
     for client in (
