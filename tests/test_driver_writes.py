@@ -229,3 +229,39 @@ def test_a_pull_only_token_gets_access_denied(
 
     with pytest.raises(AccessDenied, match="no push right"):
         run(driver, server, scenario)
+
+
+def test_a_file_is_read_again_where_the_registry_lost_bytes(tmp_path: Path) -> None:
+    from regwire.sansio import Request, Response
+
+    server, model = serve_model(_make(Quirks()))
+    lost = {"done": False}
+    handle = model.handle
+
+    def forgetful(request: Request) -> Response:
+        response = handle(request)
+        if (
+            request.method == "PATCH"
+            and not lost["done"]
+            and "200000-" in (request.header("Content-Range") or "")
+        ):
+            lost["done"] = True
+            upload = model.uploads[request.url.split("/uploads/")[1].split("?")[0]]
+            del upload.data[150_000:]
+            return Response(416)
+        return response
+
+    server.handler = forgetful
+    path = tmp_path / "blob"
+    path.write_bytes(BIG[:500_000])
+    with (
+        server,
+        regwire.Client(insecure_registries=[server.authority], credentials=USER) as c,
+        open(path, "rb") as file,
+    ):
+        file.seek(0)
+        registry = c._core.registry(server.authority)
+        operation = registry.push_blob_from("team/app", chunk_size=100_000)
+        digest = c.run(operation, registry, "team/app", file)
+    assert digest == sha256(BIG[:500_000]) and lost["done"]
+    assert model.repositories["team/app"].blobs[digest] == BIG[:500_000]

@@ -400,6 +400,7 @@ def test_source_chunks_resume_lose_data_or_stall() -> None:
 
     net = rewriting(model(), lost)
     net.source = b"abcdefgh"
+    net.source_seekable = False
     with pytest.raises(UploadRejected, match="cannot be read again"):
         drive(Registry(HOST).push_blob_from("team/app", chunk_size=4), net)
 
@@ -431,3 +432,63 @@ def test_a_whole_source_refused_in_one_patch_says_to_use_chunks() -> None:
     net = FakeNetwork(m.handle, source=b"x" * 100)
     digest = drive(Registry(HOST, clock=net.clock).push_blob_from("team/app", chunk_size=10), net)
     assert m.repositories["team/app"].blobs[digest] == b"x" * 100
+
+
+def test_a_registry_that_loses_a_chunk_gets_it_again_from_a_seekable_source() -> None:
+    m = model()
+    lost = {"done": False}
+
+    def forgetful(q: Request) -> Response:
+        response = m.handle(q)
+        if (
+            q.method == "PATCH"
+            and not lost["done"]
+            and (q.header("Content-Range") or "").startswith("8-")
+        ):
+            lost["done"] = True
+            upload = m.uploads[q.url.split("/uploads/")[1].split("?")[0]]
+            del upload.data[3:]  # it kept 3 bytes of everything it had, and says so
+            return Response(416)
+        return response
+
+    net = FakeNetwork(forgetful, source=bytes(range(20)))
+    digest = drive(Registry(HOST, clock=net.clock).push_blob_from("team/app", chunk_size=4), net)
+    assert m.repositories["team/app"].blobs[digest] == bytes(range(20))
+    assert digest == sha256(bytes(range(20))) and net.source_seeks == 1
+
+
+@pytest.mark.parametrize("via_source", [False, True])
+def test_a_reset_mid_chunk_is_resumed_from_the_registrys_range(via_source: bool) -> None:
+    m = model()
+    data = bytes(range(200))
+    broken = {"n": 0}
+
+    def flaky(q: Request) -> Response | ConnectionFailed:
+        if (
+            q.method == "PATCH"
+            and broken["n"] == 0
+            and (q.header("Content-Range") or "").startswith("50-")
+        ):
+            broken["n"] += 1
+            upload = m.uploads[q.url.split("/uploads/")[1].split("?")[0]]
+            upload.data.extend(q.body[:20])  # 20 bytes arrived before the reset
+            return ConnectionFailed("reset", "connection reset by peer")
+        return m.handle(q)
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, Request):
+            net.requests.append(intent)
+            return flaky(replace(intent, send_body=False))
+        return net(intent)
+
+    net = FakeNetwork(m.handle, source=data)
+    reg = Registry(HOST, clock=net.clock)
+    op = (
+        reg.push_blob_from("team/app", chunk_size=50)
+        if via_source
+        else reg.push_blob("team/app", data, chunk_size=50)
+    )
+    digest = drive(op, perform)
+    assert m.repositories["team/app"].blobs[digest] == data
+    resumed = [r for r in net.requests if r.method == "PATCH"]
+    assert any((r.header("Content-Range") or "").startswith("70-") for r in resumed)

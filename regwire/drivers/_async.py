@@ -42,6 +42,7 @@ from ..sansio.events import (
     ReadSource,
     Request,
     Response,
+    SeekSource,
     SendBody,
     Sleep,
 )
@@ -74,9 +75,11 @@ from ._http import (
     read_source,
     response_headers,
     reusable,
+    seek_source,
     send_data,
     send_head,
     send_request,
+    source_start,
     stale,
 )
 
@@ -138,6 +141,7 @@ class _Task:
 
     def __init__(self, source: object = None) -> None:
         self.source = source
+        self.source_start = source_start(source)
         self.streaming: dict[int, _Conn] = {}
         self.sending: dict[int, tuple[_Conn, Request]] = {}
 
@@ -230,6 +234,8 @@ class AsyncTransport:
             if task.source is None:
                 return NO_SOURCE
             return BodyChunk(await _read_source(task.source, intent.size, self.backend))
+        if isinstance(intent, SeekSource):
+            return seek_source(task.source, task.source_start, intent.offset)
         if isinstance(intent, SendBody):
             return await self._send_data(task, intent)
         if isinstance(intent, EndBody):

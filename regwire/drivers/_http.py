@@ -39,9 +39,11 @@ __all__ = [
     "response_headers",
     "reusable",
     "finish_request",
+    "seek_source",
     "send_data",
     "send_head",
     "send_request",
+    "source_start",
     "stale",
 ]
 
@@ -141,6 +143,28 @@ def stale(exc: BaseException, reused: bool, sent: bool, attempt: int, request: R
 
 
 NO_SOURCE = ConnectionFailed("other", "the operation reads a source, and none was given")
+
+
+def source_start(source: object) -> int | None:
+    """Where a seekable source starts (its position now), or None if it cannot be re-read."""
+    seekable = getattr(source, "seekable", None)
+    try:
+        if callable(seekable) and seekable():
+            return int(source.tell())  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def seek_source(source: object, start: int | None, offset: int) -> ConnectionFailed | None:
+    """Move ``source`` to ``offset`` bytes past its start, or say why it cannot be."""
+    if start is None:
+        return ConnectionFailed("other", "the source cannot be read again (it is not seekable)")
+    try:
+        source.seek(start + offset)  # type: ignore[attr-defined]
+    except (OSError, ValueError) as exc:
+        return ConnectionFailed("other", f"the source cannot be read again: {exc}")
+    return None
 
 
 def read_source(source: object, size: int) -> bytes | bytearray:

@@ -35,6 +35,7 @@ from ..sansio.events import (
     ReadSource,
     Request,
     Response,
+    SeekSource,
     SendBody,
     Sleep,
 )
@@ -67,9 +68,11 @@ from ._http import (
     read_source,
     response_headers,
     reusable,
+    seek_source,
     send_data,
     send_head,
     send_request,
+    source_start,
     stale,
 )
 
@@ -132,6 +135,7 @@ class Call:
     def __init__(self, transport: Transport, source: object = None) -> None:
         self.transport = transport
         self.source = source
+        self.source_start = source_start(source)
         self.streaming: dict[int, _Conn] = {}
         self.sending: dict[int, tuple[_Conn, Request]] = {}
 
@@ -191,6 +195,8 @@ class Transport:
             if call.source is None:
                 return NO_SOURCE
             return BodyChunk(read_source(call.source, intent.size))
+        if isinstance(intent, SeekSource):
+            return seek_source(call.source, call.source_start, intent.offset)
         if isinstance(intent, SendBody):
             return self._send_data(call, intent)
         if isinstance(intent, EndBody):

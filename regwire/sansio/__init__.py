@@ -14,6 +14,7 @@ from .events import (
     ReadSource,
     Request,
     Response,
+    SeekSource,
     SendBody,
     Sleep,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "ReadBody",
     "ReadSource",
     "Reference",
+    "SeekSource",
     "Registry",
     "RegistryURL",
     "Request",

@@ -45,6 +45,14 @@ class Verifier:
         self._hash.update(chunk)
         self.size += len(chunk)
 
+    def snapshot(self) -> tuple[int, object]:
+        """The state so far (size and hash), to `restore` when content is read again."""
+        return self.size, self._hash.copy()
+
+    def restore(self, snapshot: tuple[int, object]) -> None:
+        size, state = snapshot
+        self.size, self._hash = size, state.copy()  # type: ignore[attr-defined]
+
     @property
     def actual(self) -> str:
         return f"{self._algorithm}:{self._hash.hexdigest()}"

@@ -21,6 +21,7 @@ __all__ = [
     "ReadBody",
     "ReadSource",
     "Request",
+    "SeekSource",
     "Response",
     "SendBody",
     "Sleep",
@@ -214,7 +215,22 @@ class BodyChunk:
     data: bytes | bytearray
 
 
-Intent: TypeAlias = Request | Sleep | ReadBody | SendBody | EndBody | ReadSource
+@dataclass(frozen=True, slots=True)
+class SeekSource:
+    """Read the source again from ``offset`` (counted from where it started).
+
+    For an upload the registry lost part of: a seekable file can be re-read; answered with
+    None, or with `ConnectionFailed` when the source cannot be read again (a pipe, an iterator).
+    """
+
+    offset: int
+
+    def __post_init__(self) -> None:
+        if self.offset < 0:
+            raise ValueError(f"cannot seek a source to {self.offset}")
+
+
+Intent: TypeAlias = Request | Sleep | ReadBody | SendBody | EndBody | ReadSource | SeekSource
 Event: TypeAlias = Response | ConnectionFailed | BodyChunk | None
 T = TypeVar("T")
 Operation: TypeAlias = Generator[Intent, Event, T]

@@ -34,6 +34,7 @@ from .events import (
     Operation,
     ReadSource,
     Response,
+    SeekSource,
     SendBody,
 )
 from .failures import failure
@@ -193,9 +194,12 @@ def _chunked(
     while offset < len(data):
         chunk = data[offset : offset + size]
         headers = (*OCTETS, ("Content-Range", f"{offset}-{offset + len(chunk) - 1}"))
-        response = yield from _upload_send(
-            session, "PATCH", location, scopes, headers=headers, body=chunk, max_body=64 * 1024
-        )
+        try:
+            response = yield from _upload_send(
+                session, "PATCH", location, scopes, headers=headers, body=chunk, max_body=64 * 1024
+            )
+        except NetworkError:
+            response = Response(416)  # the connection broke: ask where the upload stands
         if response.status == 416:
             response = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
             if response.status not in (200, 204):
@@ -370,11 +374,21 @@ def _source_chunks(
     verifier: Verifier,
     chunk_size: int,
 ) -> Operation[str]:
-    """PATCH the source in chunks read one at a time; returns the Location to close with."""
+    """PATCH the source in chunks read one at a time; returns the Location to close with.
+
+    A chunk whose PATCH is answered 416, or whose connection breaks, is followed by asking the
+    registry where the upload stands: we resend what it lacks of the current chunk, and where
+    it lost bytes of an earlier chunk, we read the source again from there (`SeekSource`; the
+    hash is wound back to a snapshot taken at that chunk's start). A source that cannot be
+    read again (a pipe, an iterator) then ends the upload with `UploadRejected`.
+    """
     offset = 0
     pending = b""  # what of the current chunk the registry does not hold yet
     stalls = 0
+    snapshots: list[tuple[int, tuple[int, object]]] = []  # (offset, hash state) per chunk
     while True:
+        if not pending:
+            snapshots.append((offset, verifier.snapshot()))
         while len(pending) < chunk_size:
             piece = yield ReadSource(chunk_size - len(pending))
             if not isinstance(piece, BodyChunk):
@@ -386,9 +400,18 @@ def _source_chunks(
         if not pending:
             return location
         headers = (*OCTETS, ("Content-Range", f"{offset}-{offset + len(pending) - 1}"))
-        response = yield from _upload_send(
-            session, "PATCH", location, scopes, headers=headers, body=pending, max_body=64 * 1024
-        )
+        try:
+            response = yield from _upload_send(
+                session,
+                "PATCH",
+                location,
+                scopes,
+                headers=headers,
+                body=pending,
+                max_body=64 * 1024,
+            )
+        except NetworkError:
+            response = Response(416)  # the connection broke: ask where the upload stands
         if response.status == 416:
             response = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
             held = _held(response) if response.status in (200, 204) else None
@@ -401,13 +424,9 @@ def _source_chunks(
             raise failure(session, response, location, "upload", repository)
         if response.header("Location"):
             location = _location(response, location)
-        if not offset <= reached <= offset + len(pending):
-            raise UploadRejected(
-                clean_url(location),
-                f"the registry holds {reached} bytes where we sent {offset + len(pending)}; "
-                "a source cannot be read again",
-            )
-        if reached == offset:
+        if reached > offset + len(pending):
+            raise ProtocolError(clean_url(location), "the registry holds more than we sent")
+        if reached <= offset:
             stalls += 1
             if stalls > 4:
                 raise UploadRejected(
@@ -415,5 +434,29 @@ def _source_chunks(
                 )
         else:
             stalls = 0
+        if reached < offset:
+            # The registry lost bytes of an earlier chunk: read the source again from there.
+            start, state = max(
+                (snap for snap in snapshots if snap[0] <= reached), key=lambda snap: snap[0]
+            )
+            sought = yield SeekSource(start)
+            if isinstance(sought, ConnectionFailed):
+                raise UploadRejected(
+                    clean_url(location),
+                    f"the registry holds {reached} bytes where we sent {offset + len(pending)}, "
+                    f"and {sought.message}",
+                )
+            verifier.restore(state)
+            snapshots = [snap for snap in snapshots if snap[0] < start]
+            offset, pending = start, b""
+            while offset < reached:  # bytes the registry holds: hashed again, not sent
+                piece = yield ReadSource(min(reached - offset, chunk_size))
+                if not isinstance(piece, BodyChunk) or not piece.data:
+                    raise UploadRejected(
+                        clean_url(location), "the source ended early when read again"
+                    )
+                verifier.update(piece.data)
+                offset += len(piece.data)
+            continue
         pending = pending[reached - offset :]
         offset = reached

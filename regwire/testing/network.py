@@ -24,6 +24,7 @@ from ..sansio.events import (
     ReadSource,
     Request,
     Response,
+    SeekSource,
     SendBody,
     Sleep,
 )
@@ -83,6 +84,8 @@ class FakeNetwork:
     source: bytes = b""
     source_read: int = 0  # how much of ``source`` was read, in how many pieces
     source_reads: int = 0
+    source_seekable: bool = True  # whether `SeekSource` may re-read it
+    source_seeks: int = 0
 
     def __post_init__(self) -> None:
         self._plan = iter(self.faults)
@@ -93,6 +96,12 @@ class FakeNetwork:
         if isinstance(intent, Sleep):
             self.slept += intent.seconds
             self.clock.advance(intent.seconds)
+            return None
+        if isinstance(intent, SeekSource):
+            if not self.source_seekable:
+                return ConnectionFailed("other", "the source cannot be read again")
+            self.source_read = intent.offset
+            self.source_seeks += 1
             return None
         if isinstance(intent, ReadSource):
             piece = self.source[self.source_read : self.source_read + intent.size]
