@@ -12,6 +12,10 @@ from regwire.drivers import trio as trio_driver
 
 TOP = [
     "Client",
+    "Descriptor",
+    "AccessDenied",
+    "Unsupported",
+    "ManifestRejected",
     "Reference",
     "Image",
     "Credentials",
@@ -48,6 +52,14 @@ OPERATIONS = [
     "image",
     "digest",
     "blob",
+    "blob_exists",
+    "push_blob",
+    "mount_blob",
+    "push_manifest",
+    "delete",
+    "delete_blob",
+    "referrers",
+    "catalog",
 ]
 CLIENT = [
     "connect",
@@ -56,6 +68,14 @@ CLIENT = [
     "manifest",
     "digest",
     "blob",
+    "blob_exists",
+    "push_blob",
+    "push_manifest",
+    "tag",
+    "delete",
+    "delete_blob",
+    "referrers",
+    "catalog",
     "close",
     "__enter__",
     "__exit__",
@@ -69,6 +89,18 @@ def test_top_level_names() -> None:
         assert name in dir(regwire), name
     assert regwire.Client is sync_driver.Client
     assert issubclass(regwire.InvalidReference, ValueError)
+
+
+def test_testing_helpers() -> None:
+    import regwire.testing as testing
+
+    for name in ("ModelRegistry", "serve_model", "FakeNetwork", "Quirks"):
+        assert name in testing.__all__, name
+    served = inspect.signature(testing.serve_model).parameters
+    assert list(served)[:2] == ["make", "tls"]
+    writes = inspect.signature(sansio.Registry.push_blob).parameters
+    assert {"mount_from", "chunk_size"} <= set(writes)
+    assert "artifact_type" in inspect.signature(regwire.Descriptor).parameters
 
 
 def test_core_names_and_signatures() -> None:
