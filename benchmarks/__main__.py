@@ -190,39 +190,41 @@ def workload_blobs(bench: Bench, corpus: Corpus) -> None:
             "oras",
             "http.client+sha256",
         ):
-            samples, rss = [], []
-            for _ in range(bench.sizes.runs):
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "benchmarks.blobjob",
-                        client,
-                        corpus.authority,
-                        USER,
-                        PASSWORD,
-                        digest,
-                        token,
-                    ],
-                    env={**os.environ, "BENCH_CA": corpus.registry.ca_file or ""},
-                    capture_output=True,
-                    check=True,
-                    text=True,
-                ).stdout
-                result = json.loads(out)
-                samples.append(result["seconds"])
-                rss.append(result["rss_mib"])
-            median = statistics.median(samples)
-            row = Row(
-                label,
-                client,
-                median,
-                baseline="http.client+sha256",
-                samples=samples,
-                extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
-            )
-            bench.rows.append(row)
-            print(f"  {label:<28} {client:<28} {median:8.3f} s  {row.extra}", flush=True)
+            args = [client, corpus.authority, USER, PASSWORD, digest, token]
+            job_row(bench, label, "benchmarks.blobjob", args, mib, corpus.registry.ca_file)
+
+
+def job_row(
+    bench: Bench, label: str, module: str, args: list[str], mib: int, ca_file: str | None
+) -> Row:
+    """Run ``python -m module args`` once per run, each in a fresh process; one row of them.
+
+    The job prints its wall time and peak RSS as JSON (`benchmarks.blobjob`, `pushjob`).
+    """
+    samples, rss = [], []
+    for _ in range(bench.sizes.runs):
+        out = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            env={**os.environ, "BENCH_CA": ca_file or ""},
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+        result = json.loads(out)
+        samples.append(result["seconds"])
+        rss.append(result["rss_mib"])
+    median = statistics.median(samples)
+    row = Row(
+        label,
+        args[0],
+        median,
+        baseline="http.client+sha256",
+        samples=samples,
+        extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
+    )
+    bench.rows.append(row)
+    print(f"  {label:<28} {args[0]:<28} {median:8.3f} s  {row.extra}", flush=True)
+    return row
 
 
 def workload_latency(bench: Bench, corpus: Corpus) -> None:
@@ -355,38 +357,8 @@ def workload_push(bench: Bench, corpus: Corpus) -> None:
         label = f"8. push blob {mib} MiB"
         try:
             for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", "http.client+sha256"):
-                samples, rss = [], []
-                for _ in range(bench.sizes.runs):
-                    out = subprocess.run(
-                        [
-                            sys.executable,
-                            "-m",
-                            "benchmarks.pushjob",
-                            client,
-                            corpus.authority,
-                            "",
-                            "",
-                            str(path),
-                        ],
-                        env={**os.environ, "BENCH_CA": ""},
-                        capture_output=True,
-                        check=True,
-                        text=True,
-                    ).stdout
-                    result = json.loads(out)
-                    samples.append(result["seconds"])
-                    rss.append(result["rss_mib"])
-                median = statistics.median(samples)
-                row = Row(
-                    label,
-                    client,
-                    median,
-                    baseline="http.client+sha256",
-                    samples=samples,
-                    extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
-                )
-                bench.rows.append(row)
-                print(f"  {label:<28} {client:<28} {median:8.3f} s  {row.extra}", flush=True)
+                args = [client, corpus.authority, "", "", str(path)]
+                job_row(bench, label, "benchmarks.pushjob", args, mib, None)
         finally:
             path.unlink()
 

@@ -230,9 +230,14 @@ def _chunked(
         else:
             stalls = 0
         offset = reached
+    return (yield from _close(session, repository, location, digest))
+
+
+def _close(session: Session, repository: str, location: str, digest: str) -> Operation[str]:
+    """Commit the upload: an empty ``PUT ?digest=``, whose answer must name that digest."""
     url = _with_digest(location, digest)
     response = yield from _upload_send(
-        session, "PUT", url, scopes, headers=OCTETS, max_body=64 * 1024
+        session, "PUT", url, push(repository), headers=OCTETS, max_body=64 * 1024
     )
     if response.status not in (201, 204):
         raise failure(session, response, url, "upload", repository, reference=digest)
@@ -304,13 +309,7 @@ def push_blob_from(
         actual = verifier.actual
         if digest is not None and actual != digest:
             raise DigestMismatch("the source", digest, actual)
-        url = _with_digest(location, actual)
-        response = yield from _upload_send(
-            session, "PUT", url, scopes, headers=OCTETS, max_body=64 * 1024
-        )
-        if response.status not in (201, 204):
-            raise failure(session, response, url, "upload", repository, reference=actual)
-        check_answer_digest(response, actual, url)
+        yield from _close(session, repository, location, actual)
     except BaseException:
         yield from _cancel(session, location, scopes)
         raise

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import ssl
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from .model import ModelRegistry
-from .server import LoopbackServer, serve_model
+from .server import LoopbackServer, serve_model, trustme_tls
 
 __all__ = ["ServedRegistry", "model_registry", "model_registry_bearer", "model_registry_tls"]
 
@@ -79,15 +78,9 @@ def model_registry_bearer() -> Iterator[ServedRegistry]:
 def model_registry_tls() -> Iterator[ServedRegistry]:
     """A model registry on https, its certificate from a CA whose file is ``ca_file``."""
     try:
-        import trustme
+        context, path = trustme_tls()
     except ImportError as exc:  # pragma: no cover - trustme is in the dev extra
         raise RuntimeError("model_registry_tls needs trustme: pip install trustme") from exc
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    handle, path = tempfile.mkstemp(suffix=".pem")
-    os.close(handle)
-    ca.cert_pem.write_to_path(path)
     try:
         yield from _serve("none", context, path)
     finally:

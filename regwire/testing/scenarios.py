@@ -510,16 +510,6 @@ class _Capture(logging.Handler):
 
 def _tls() -> tuple[Any, str]:
     """A server context and the CA file a client needs to trust it (trustme, dev extra)."""
-    import os
-    import ssl
-    import tempfile
+    from .server import trustme_tls
 
-    import trustme
-
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    handle, path = tempfile.mkstemp(suffix=".pem")
-    os.close(handle)
-    ca.cert_pem.write_to_path(path)
-    return context, path
+    return trustme_tls()

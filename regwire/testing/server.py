@@ -167,3 +167,22 @@ def serve_model(
     model = make(server.authority)
     server.handler = model.handle
     return server, model
+
+
+def trustme_tls() -> tuple[ssl.SSLContext, str]:
+    """A server context for ``127.0.0.1`` from a throwaway CA, and that CA's file to trust.
+
+    Needs ``trustme`` (the dev extra); the caller removes the file when done.
+    """
+    import os
+    import tempfile
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    handle, path = tempfile.mkstemp(suffix=".pem")
+    os.close(handle)
+    ca.cert_pem.write_to_path(path)
+    return context, path
