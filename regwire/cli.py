@@ -116,6 +116,18 @@ def _parser() -> argparse.ArgumentParser:
     catalog = sub.add_parser("catalog", parents=[common], help="every repository of REGISTRY")
     catalog.add_argument("registry", metavar="REGISTRY")
     catalog.add_argument("--json", action="store_true")
+    push = sub.add_parser("push", parents=[common], help="push files as an OCI artifact (oras)")
+    push.add_argument("image", metavar="REF")
+    push.add_argument("files", nargs="+", metavar="FILE")
+    push.add_argument("--artifact-type", metavar="TYPE", help="the artifact's artifactType")
+    push.add_argument(
+        "--annotation", action="append", default=[], metavar="K=V", help="a manifest annotation"
+    )
+    push.add_argument("--subject", metavar="REF", help="attach it to this image (SBOM, signature)")
+    pull = sub.add_parser("pull", parents=[common], help="write an artifact's files into DIR")
+    pull.add_argument("image", metavar="REF")
+    pull.add_argument("-o", "--output", required=True, metavar="DIR")
+    pull.add_argument("--overwrite", action="store_true", help="replace files that exist")
     sub.add_parser("demo", help="run against a built-in model registry on loopback")
     return parser
 
@@ -285,6 +297,27 @@ def _one(args: argparse.Namespace, client: Client, ref: Reference) -> None:
         sys.stdout.write(client.digest(ref) + "\n")
     elif args.command == "blob":
         _blob(client, ref, args.output)
+    elif args.command == "push":
+        annotations = {}
+        for item in args.annotation:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise _UsageError(f"--annotation {item!r} must be KEY=VALUE")
+            annotations[key] = value
+        for name in args.files:
+            if os.path.isdir(name):
+                raise _UsageError(f"{name} is a directory: push files (archive it first)")
+        digest = client.push_files(
+            ref,
+            args.files,
+            artifact_type=args.artifact_type,
+            annotations=annotations or None,
+            subject=args.subject,
+        )
+        sys.stdout.write(digest + "\n")
+    elif args.command == "pull":
+        for path in client.pull_files(ref, args.output, overwrite=args.overwrite):
+            sys.stdout.write(f"{path}\n")
     elif args.command == "tag":
         for tag in args.tags:
             Reference.parse(f"{ref.registry}/{ref.repository}:{tag}")  # a usage error, early

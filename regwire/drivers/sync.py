@@ -10,13 +10,15 @@ body was not read to the end is closed rather than pooled.
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import h11
 
@@ -703,6 +705,38 @@ class Client:
         """Every repository of ``registry`` (``/v2/_catalog``, every page)."""
         target = self._core.registry(registry)
         return self.run(target.catalog())
+
+    def push_files(
+        self,
+        ref: str | Reference,
+        files: Sequence[Any],
+        *,
+        artifact_type: str | None = None,
+        annotations: dict[str, str] | None = None,
+        subject: str | Reference | None = None,
+    ) -> str:
+        """Push files (paths, or ``(name, bytes or binary file)`` pairs) as an OCI artifact,
+        as oras does: each a layer titled with its name, the empty config, ``artifactType``;
+        ``subject`` attaches it to the manifest that reference names. Returns its digest."""
+        from .artifacts import push_files
+
+        return push_files(
+            self,
+            ref,
+            files,
+            artifact_type=artifact_type,
+            annotations=annotations,
+            subject=subject,
+        )
+
+    def pull_files(
+        self, ref: str | Reference, directory: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> list[Path]:
+        """Write the artifact's files into ``directory``, verified and atomically, never
+        outside it; an existing file is an error unless ``overwrite``."""
+        from .artifacts import pull_files
+
+        return pull_files(self, ref, directory, overwrite=overwrite)
 
     def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
         reference = as_reference(ref)

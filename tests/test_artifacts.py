@@ -1,0 +1,180 @@
+"""Artifacts: files pushed and pulled as oras does, safely, and interoperable with oras-py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import regwire
+from regwire import ProtocolError
+from regwire.cli import main
+from regwire.sansio.artifacts import EMPTY_CONFIG, TITLE, UNKNOWN_ARTIFACT
+from regwire.testing.plugin import ServedRegistry
+
+
+def _client(served: ServedRegistry) -> regwire.Client:
+    return regwire.Client(insecure_registries=[served.authority], credentials=regwire.Credentials())
+
+
+def test_push_and_pull_files(model_registry: ServedRegistry, tmp_path: Path) -> None:
+    a = model_registry.authority
+    (tmp_path / "sbom.json").write_text('{"spdx": true}')
+    (tmp_path / "notes.txt").write_bytes(b"x" * 300_000)
+    model_registry.model.push_image("team/app", "1.0")
+    with _client(model_registry) as c:
+        digest = c.push_files(
+            f"{a}/team/app:sbom",
+            [tmp_path / "sbom.json", tmp_path / "notes.txt", ("inline.bin", b"\x00\x01")],
+            artifact_type="application/spdx+json",
+            annotations={"org.example": "yes"},
+            subject=f"{a}/team/app:1.0",
+        )
+        manifest = json.loads(c.manifest(f"{a}/team/app:sbom").raw)
+        out = tmp_path / "out"
+        written = c.pull_files(f"{a}/team/app@{digest}", out)
+        assert [p.name for p in written] == ["sbom.json", "notes.txt", "inline.bin"]
+        assert (out / "notes.txt").read_bytes() == b"x" * 300_000
+        assert (out / "inline.bin").read_bytes() == b"\x00\x01"
+        with pytest.raises(FileExistsError):
+            c.pull_files(f"{a}/team/app@{digest}", out)
+        c.pull_files(f"{a}/team/app@{digest}", out, overwrite=True)
+        referrers = c.referrers(f"{a}/team/app:1.0")
+    assert manifest["artifactType"] == "application/spdx+json"
+    assert manifest["config"]["digest"] == EMPTY_CONFIG.digest
+    assert manifest["annotations"] == {"org.example": "yes"}
+    assert [layer["annotations"][TITLE] for layer in manifest["layers"]] == [
+        "sbom.json",
+        "notes.txt",
+        "inline.bin",
+    ]
+    assert [d.digest for d in referrers] == [digest]
+
+
+def test_directories_and_bad_names_are_refused(
+    model_registry: ServedRegistry, tmp_path: Path
+) -> None:
+    with _client(model_registry) as c:
+        with pytest.raises(ValueError, match="is a directory"):
+            c.push_files(f"{model_registry.authority}/a/b:1", [tmp_path])
+        with pytest.raises(ValueError, match="leave the directory"):
+            c.push_files(f"{model_registry.authority}/a/b:1", [("../evil", b"x")])
+
+
+@pytest.mark.parametrize("title", ["../escape", "/etc/passwd", "a/../../b", "back\\slash"])
+def test_pull_refuses_titles_that_would_escape(
+    model_registry: ServedRegistry, tmp_path: Path, title: str
+) -> None:
+    a = model_registry.authority
+    model = model_registry.model
+    blob = model.put_blob("evil/art", b"payload")
+    empty = model.put_blob("evil/art", b"{}")
+    raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": UNKNOWN_ARTIFACT,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": empty,
+                "size": 2,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": blob,
+                    "size": 7,
+                    "annotations": {TITLE: title},
+                }
+            ],
+        }
+    ).encode()
+    model.put_manifest("evil/art", raw, "application/vnd.oci.image.manifest.v1+json", "1")
+    out = tmp_path / "out"
+    with _client(model_registry) as c, pytest.raises(ProtocolError, match="refusing"):
+        c.pull_files(f"{a}/evil/art:1", out)
+    assert not any(out.rglob("*")) and not (tmp_path / "escape").exists()
+
+
+def test_pull_refuses_a_symlinked_directory(model_registry: ServedRegistry, tmp_path: Path) -> None:
+    a = model_registry.authority
+    with _client(model_registry) as c:
+        c.push_files(f"{a}/art/x:1", [("sub/file.txt", b"data")])
+        out = tmp_path / "out"
+        out.mkdir()
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        os.symlink(elsewhere, out / "sub")
+        with pytest.raises(ProtocolError, match="symlink"):
+            c.pull_files(f"{a}/art/x:1", out)
+    assert not list(elsewhere.iterdir())
+
+
+def test_push_and_pull_commands(
+    model_registry: ServedRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = model_registry.authority
+    (tmp_path / "f.txt").write_text("hello")
+    status = main(
+        [
+            "push",
+            f"{a}/cli/art:1",
+            str(tmp_path / "f.txt"),
+            "--annotation",
+            "k=v",
+            "--insecure",
+            "--creds",
+            ":",
+        ]
+    )
+    digest = capsys.readouterr().out.strip()
+    assert status == 0 and digest.startswith("sha256:")
+    status = main(
+        ["pull", f"{a}/cli/art:1", "-o", str(tmp_path / "out"), "--insecure", "--creds", ":"]
+    )
+    assert status == 0 and (tmp_path / "out" / "f.txt").read_text() == "hello"
+    capsys.readouterr()
+    assert main(["push", f"{a}/cli/art:1", str(tmp_path), "--insecure", "--creds", ":"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "push",
+                f"{a}/cli/art:1",
+                str(tmp_path / "f.txt"),
+                "--annotation",
+                "bad",
+                "--insecure",
+                "--creds",
+                ":",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(["pull", f"{a}/cli/art:1", "-o", str(tmp_path / "out"), "--insecure", "--creds", ":"])
+        == 1
+    )
+    assert "exists" in capsys.readouterr().err
+
+
+def test_oras_py_reads_what_regwire_pushed_and_the_other_way(
+    model_registry: ServedRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import oras.client
+
+    a = model_registry.authority
+    (tmp_path / "mine.txt").write_bytes(b"pushed by regwire")
+    with _client(model_registry) as c:
+        c.push_files(f"{a}/interop/one:1", [tmp_path / "mine.txt"])
+    client = oras.client.OrasClient(hostname=a, insecure=True)
+    pulled = client.pull(target=f"{a}/interop/one:1", outdir=str(tmp_path / "by-oras"))
+    assert [Path(p).read_bytes() for p in pulled] == [b"pushed by regwire"]
+    (tmp_path / "theirs.txt").write_bytes(b"pushed by oras-py")
+    monkeypatch.chdir(tmp_path)  # oras-py wants relative paths
+    client.push(target=f"{a}/interop/two:1", files=["theirs.txt"])
+    with _client(model_registry) as c:
+        written = c.pull_files(f"{a}/interop/two:1", tmp_path / "by-regwire")
+    assert [p.read_bytes() for p in written] == [b"pushed by oras-py"]
