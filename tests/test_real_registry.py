@@ -540,9 +540,10 @@ def test_artifacts_interoperate_with_oras_py(
     registry: RealRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """regwire push -> oras-py pull, and oras-py push -> regwire pull, file bytes equal, on the
-    real registry. Without auth only: oras-py 0.2.43 cannot push with Basic credentials to
-    distribution 2.8 (it answers "authentication required"), and resolves our token realm's
-    service name as a host; regwire's side of those modes is tested above."""
+    real registry. Without auth only: oras-py 0.2.43 fails on its own in the other modes (seen
+    here: its push with Basic credentials is answered "authentication required", and with the
+    token realm it tries to resolve a host named "regwire"); regwire's side of those modes is
+    tested above."""
     import oras.client
 
     if registry.mode != "none":
