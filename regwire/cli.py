@@ -18,6 +18,7 @@ from datetime import timezone
 from functools import partial
 from typing import IO, Any
 
+from .drivers._client import pull_sources
 from .drivers.sync import Client
 from .sansio.auth import Credentials
 from .sansio.errors import (
@@ -30,6 +31,7 @@ from .sansio.errors import (
 from .sansio.image import Image
 from .sansio.manifests import Platform
 from .sansio.reference import Reference
+from .sansio.registries_conf import RegistriesConf
 
 __all__ = ["main"]
 
@@ -75,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--cert-dir", metavar="DIR", help="CA (*.crt) and client certs for TLS")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds to connect and read")
     common.add_argument("--debug", action="store_true", help="log requests; show tracebacks")
+    common.add_argument(
+        "--registries-conf",
+        metavar="FILE",
+        help="containers-registries.conf(5) to apply (default: podman's files)",
+    )
 
     parser = argparse.ArgumentParser(prog="regwire", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,8 +165,28 @@ def _client_kwargs(args: argparse.Namespace, registries: list[str]) -> dict[str,
     }
 
 
-def _client(args: argparse.Namespace, registry: str) -> Client:
-    return Client(**_client_kwargs(args, [registry]))
+def _client(args: argparse.Namespace, registry: str, sources: list[str] | None = None) -> Client:
+    kwargs = _client_kwargs(args, [registry])
+    if sources and kwargs["insecure_registries"]:
+        kwargs["insecure_registries"] = [*kwargs["insecure_registries"], *sources]
+    return Client(**kwargs, registries_conf=_registries_conf(args))
+
+
+def _registries_conf(args: argparse.Namespace) -> RegistriesConf | None:
+    """registries.conf as podman reads it, or the file --registries-conf names."""
+    from .drivers.registries_conf import load_registries_conf
+
+    return load_registries_conf(getattr(args, "registries_conf", None))
+
+
+def _named(args: argparse.Namespace, text: str) -> tuple[str, list[str]]:
+    """What the command reads for ``text`` under registries.conf: the primary name, and the
+    registries of every source (mirrors included), for --insecure."""
+    conf = _registries_conf(args)
+    if conf is None:
+        return text, []
+    sources = pull_sources(conf, text)
+    return sources[-1].name, [Reference.parse(s.name).registry for s in sources]
 
 
 def _print(value: Any) -> None:
@@ -171,7 +198,7 @@ def _inspect(args: argparse.Namespace) -> int:
     platform = Platform.parse(args.platform) if args.platform else None
     import asyncio
 
-    refs = [Reference.parse(text) for text in args.images]
+    refs = [Reference.parse(_named(args, text)[0]) for text in args.images]
     results, warnings = asyncio.run(_inspect_all(args, refs, platform))
     _warn(warnings)
     status = 0
@@ -277,26 +304,28 @@ def _run(args: argparse.Namespace) -> int:
             json.dumps(names) + "\n" if args.json else "".join(f"{n}\n" for n in names)
         )
         return 0
-    ref = Reference.parse(args.image)
-    with _client(args, ref.registry) as client:
+    primary, sources = _named(args, args.image)
+    ref = Reference.parse(primary)
+    with _client(args, ref.registry, sources) as client:
         try:
-            _one(args, client, ref)
+            _one(args, client, ref, args.image)
         finally:
             _warn(client.warnings)
     return 0
 
 
-def _one(args: argparse.Namespace, client: Client, ref: Reference) -> None:
-    """The commands about one reference, run over ``client``."""
+def _one(args: argparse.Namespace, client: Client, ref: Reference, text: str) -> None:
+    """The commands about one reference, run over ``client``; reads go by ``text``, as typed,
+    so that registries.conf's mirrors and short names apply to them."""
     if args.command == "tags":
-        tags = client.tags(ref)
+        tags = client.tags(text)
         sys.stdout.write(json.dumps(tags) + "\n" if args.json else "".join(f"{t}\n" for t in tags))
     elif args.command == "manifest":
-        sys.stdout.buffer.write(client.manifest(ref).raw)
+        sys.stdout.buffer.write(client.manifest(text).raw)
     elif args.command == "digest":
-        sys.stdout.write(client.digest(ref) + "\n")
+        sys.stdout.write(client.digest(text) + "\n")
     elif args.command == "blob":
-        _blob(client, ref, args.output)
+        _blob(client, text, ref, args.output)
     elif args.command == "push":
         annotations = {}
         for item in args.annotation:
@@ -357,7 +386,7 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _blob(client: Client, ref: Reference, output: str) -> None:
+def _blob(client: Client, text: str, ref: Reference, output: str) -> None:
     """Download into a new file beside ``output``, then rename it over ``output`` once verified.
 
     The temporary file is created exclusively under a random name (``mkstemp``), so a symlink
@@ -379,7 +408,7 @@ def _blob(client: Client, ref: Reference, output: str) -> None:
             sink: Any = file
             if sys.stderr.isatty():
                 sink = progress = _Progress(file, (ref.digest or "")[:19])
-            client.blob(ref, sink)
+            client.blob(text, sink)
         os.replace(partial_path, target)
     except BaseException:
         try:

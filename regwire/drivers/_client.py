@@ -14,6 +14,7 @@ from functools import partial
 from ..sansio.auth import Credentials
 from ..sansio.names import normalize_registry_name
 from ..sansio.reference import DOCKER_HUB, Reference
+from ..sansio.registries_conf import RegistriesConf, Source, is_short_name
 from ..sansio.registry import Limits, Registry
 from .credentials import lookup_credentials
 
@@ -22,6 +23,7 @@ __all__ = [
     "as_reference",
     "as_source",
     "group_repositories",
+    "pull_sources",
     "registry_name",
     "source_size",
 ]
@@ -172,6 +174,19 @@ class ClientCore:
                 )
                 self._registries = {**self._registries, (url, insecure): registry}
             return registry
+
+
+def pull_sources(conf: RegistriesConf, ref: str | Reference) -> list[Source]:
+    """Every place to read ``ref`` from under ``conf``, in order (see `Client._pulling`)."""
+    if isinstance(ref, str) and is_short_name(ref):
+        Reference.parse(ref)  # a bad name is an InvalidReference before any rule applies
+        names = [str(Reference.parse(name)) for name in conf.expand_short_name(ref)]
+    else:
+        names = [str(as_reference(ref))]
+    sources: list[Source] = []
+    for name in names:
+        sources += conf.pull_sources(name)
+    return sources
 
 
 def group_repositories(refs: Iterable[Reference]) -> dict[str, list[str]]:

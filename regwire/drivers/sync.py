@@ -15,7 +15,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol, TypeVar
@@ -44,12 +44,14 @@ from ..sansio.events import (
 from ..sansio.image import Image
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
+from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
 from ._client import (
     ClientCore,
     as_reference,
     as_source,
     group_repositories,
+    pull_sources,
     registry_name,
     source_size,
 )
@@ -512,11 +514,13 @@ class Client:
         timeout: float = 30.0,
         auth_file: str | None = None,
         limits: Limits | None = None,
+        registries_conf: RegistriesConf | None = None,
     ) -> None:
         self._core = ClientCore.build(
             credentials, insecure_registries, time.time, auth_file, limits
         )
         self._transport = Transport(timeout, TLSConfig(ca_file, cert_dir))
+        self._registries_conf = registries_conf
 
     def __enter__(self) -> Client:
         return self
@@ -584,39 +588,76 @@ class Client:
         insecure = allow_insecure or self._core.is_insecure(registry)
         return Connection(self._core.registry(registry, insecure), self.run)
 
+    def _pulling(self, ref: str | Reference, job: Callable[[Reference, Registry], T]) -> T:
+        """``job`` run against where ``ref`` is read from.
+
+        Without a registries.conf, the registry ``ref`` names. With one, its rules: a short
+        name expanded (an alias, or the search registries), the name rewritten by its
+        ``[[registry]]``, the mirrors that apply tried in order, then the registry itself;
+        a blocked name is a `BlockedRegistry`. A mirror that fails gives way to the next; the
+        registry's own failure is the answer. Which one answered is logged (``--debug``).
+        """
+        conf = self._registries_conf
+        if conf is None:
+            reference = as_reference(ref)
+            return job(reference, self._core.registry(registry_name(reference)))
+        sources = pull_sources(conf, ref)
+        for index, source in enumerate(sources):
+            reference = Reference.parse(source.name)
+            insecure = True if source.insecure else None
+            registry = self._core.registry(registry_name(reference), insecure)
+            try:
+                result = job(reference, registry)
+            except RegistryError as exc:
+                if index == len(sources) - 1:
+                    raise
+                log.debug("%s: %s failed (%s); trying the next source", ref, source.name, exc)
+                continue
+            log.debug("%s: read from %s%s", ref, source.name, " (mirror)" if source.mirror else "")
+            return result
+        raise AssertionError("unreachable: there is always a source")
+
     def image(self, ref: str | Reference, platform: Platform | str | None = None) -> Image:
-        reference = as_reference(ref)
         if isinstance(platform, str):
             platform = Platform.parse(platform)
-        registry = self._core.registry(registry_name(reference))
-        operation = registry.image(reference.repository, reference.reference, platform)
-        return self.run(operation, registry, reference.repository)
+        chosen = platform
+
+        def job(reference: Reference, registry: Registry) -> Image:
+            operation = registry.image(reference.repository, reference.reference, chosen)
+            return self.run(operation, registry, reference.repository)
+
+        return self._pulling(ref, job)
 
     def tags(self, ref: str | Reference) -> list[str]:
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
-        return self.run(registry.tags(reference.repository), registry, reference.repository)
+        def job(reference: Reference, registry: Registry) -> list[str]:
+            return self.run(registry.tags(reference.repository), registry, reference.repository)
+
+        return self._pulling(ref, job)
 
     def manifest(self, ref: str | Reference) -> Manifest:
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
-        operation = registry.manifest(reference.repository, reference.reference)
-        return self.run(operation, registry, reference.repository)
+        def job(reference: Reference, registry: Registry) -> Manifest:
+            operation = registry.manifest(reference.repository, reference.reference)
+            return self.run(operation, registry, reference.repository)
+
+        return self._pulling(ref, job)
 
     def digest(self, ref: str | Reference) -> str:
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
-        operation = registry.digest(reference.repository, reference.reference)
-        return self.run(operation, registry, reference.repository)
+        def job(reference: Reference, registry: Registry) -> str:
+            operation = registry.digest(reference.repository, reference.reference)
+            return self.run(operation, registry, reference.repository)
+
+        return self._pulling(ref, job)
 
     def blob(self, ref: str | Reference, file: IO[bytes]) -> int:
         """Stream the blob ``ref`` names by digest into ``file``; returns its size."""
-        reference = as_reference(ref)
-        if reference.digest is None:
-            raise ValueError(f"{reference} names no blob digest (REPOSITORY@DIGEST)")
-        registry = self._core.registry(registry_name(reference))
-        operation = registry.blob_into(reference.repository, reference.digest, file.write)
-        return self.run(operation, registry, reference.repository)
+        if as_reference(ref).digest is None:
+            raise ValueError(f"{as_reference(ref)} names no blob digest (REPOSITORY@DIGEST)")
+
+        def job(reference: Reference, registry: Registry) -> int:
+            operation = registry.blob_into(reference.repository, reference.digest or "", file.write)
+            return self.run(operation, registry, reference.repository)
+
+        return self._pulling(ref, job)
 
     # -- writing and discovery --------------------------------------------------------------
 
