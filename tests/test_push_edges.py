@@ -492,3 +492,106 @@ def test_a_reset_mid_chunk_is_resumed_from_the_registrys_range(via_source: bool)
     assert m.repositories["team/app"].blobs[digest] == data
     resumed = [r for r in net.requests if r.method == "PATCH"]
     assert any((r.header("Content-Range") or "").startswith("70-") for r in resumed)
+
+
+# -- downloads that resume -----------------------------------------------------------------------
+
+
+def _breaking(m: ModelRegistry, after: int, times: int = 1) -> tuple[Any, list[Request]]:
+    """A network whose streamed bodies break after ``after`` bytes, ``times`` times."""
+    from regwire.sansio import ReadBody, Sleep
+
+    state = {"left": times, "pending": b"", "sent": 0}
+    requests: list[Request] = []
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, Sleep):
+            return None
+        if isinstance(intent, ReadBody):
+            if state["left"] and state["sent"] >= after:
+                state["left"] -= 1
+                return ConnectionFailed("reset", "peer gone")
+            piece, state["pending"] = state["pending"][:7], state["pending"][7:]
+            state["sent"] += len(piece)
+            return BodyChunk(piece)
+        requests.append(intent)
+        response = m.handle(intent)
+        if intent.stream:
+            state["pending"], state["sent"] = response.body, 0
+            return replace(response, body=b"", pending=True)
+        return response
+
+    return perform, requests
+
+
+def test_a_broken_download_resumes_with_range() -> None:
+    m = model()
+    data = bytes(range(200))
+    digest = m.put_blob("team/app", data)
+    perform, requests = _breaking(m, after=70)
+    got: list[bytes] = []
+    assert drive(Registry(HOST).blob_into("team/app", digest, got.append), perform) == 200
+    assert b"".join(got) == data  # every byte once: the 206 continued where it broke
+    assert [r.header("Range") for r in requests] == [None, "bytes=70-"]
+
+
+def test_a_range_answered_with_the_whole_blob_starts_over() -> None:
+    from regwire.testing import Quirks
+
+    m = ModelRegistry(HOST, quirks=Quirks(range_answers_200=True))
+    data = bytes(range(200))
+    digest = m.put_blob("team/app", data)
+    perform, _ = _breaking(m, after=70)
+    got: list[bytes] = []
+    net = FakeNetwork(m.handle, on_restart=got.clear)
+
+    def with_restart(intent: Any) -> Any:
+        from regwire.sansio import RestartSink
+
+        return net(intent) if isinstance(intent, RestartSink) else perform(intent)
+
+    assert drive(Registry(HOST).blob_into("team/app", digest, got.append), with_restart) == 200
+    assert b"".join(got) == data
+    # a sink that cannot start over ends it, saying why
+    perform2, _ = _breaking(m, after=70)
+    no_restart = FakeNetwork(m.handle)  # on_restart None: the sink cannot start over
+
+    def without_restart(intent: Any) -> Any:
+        from regwire.sansio import RestartSink
+
+        return no_restart(intent) if isinstance(intent, RestartSink) else perform2(intent)
+
+    with pytest.raises(NetworkError, match="whole blob again"):
+        drive(Registry(HOST).blob_into("team/app", digest, lambda _: None), without_restart)
+
+
+def test_a_resume_answered_from_the_wrong_byte_is_refused() -> None:
+    m = model()
+    data = bytes(range(200))
+    digest = m.put_blob("team/app", data)
+    perform, _ = _breaking(m, after=70)
+
+    def lying(intent: Any) -> Any:
+        answer = perform(intent)
+        if isinstance(answer, Response) and answer.status == 206:
+            return with_header(answer, "Content-Range", "bytes 0-199/200")
+        return answer
+
+    with pytest.raises(ProtocolError, match="asked for bytes from 70"):
+        drive(Registry(HOST).blob_into("team/app", digest, lambda _: None), lying)
+
+
+def test_no_resume_without_accept_ranges() -> None:
+    m = model()
+    digest = m.put_blob("team/app", bytes(range(200)))
+    perform, requests = _breaking(m, after=70)
+
+    def plain(intent: Any) -> Any:
+        answer = perform(intent)
+        if isinstance(answer, Response):
+            return with_header(answer, "Accept-Ranges", None)
+        return answer
+
+    with pytest.raises(NetworkError, match="peer gone"):
+        drive(Registry(HOST).blob_into("team/app", digest, lambda _: None), plain)
+    assert len(requests) == 1

@@ -801,11 +801,16 @@ def test_a_stream_that_breaks_midway_is_a_network_error(model: ModelRegistry) ->
     digest = model.put_blob("app/oci", b"x" * 100)
     reads = 0
 
+    ranges: list[str | None] = []
+
     def perform(intent: Any) -> Any:
         nonlocal reads
+        if isinstance(intent, Sleep):
+            return None
         if isinstance(intent, ReadBody):
             reads += 1
             return BodyChunk(b"x" * 10) if reads == 1 else ConnectionFailed("reset", "peer gone")
+        ranges.append(intent.header("Range"))
         response = model.handle(intent)
         return replace(response, body=b"", pending=True) if intent.stream else response
 
@@ -813,3 +818,5 @@ def test_a_stream_that_breaks_midway_is_a_network_error(model: ModelRegistry) ->
         drive(
             Registry(HOST, clock=FakeClock()).blob_into("app/oci", digest, lambda c: None), perform
         )
+    # resumed from byte 10, twice (max_connection_retries), before giving up
+    assert ranges == [None, "bytes=10-", "bytes=10-"]

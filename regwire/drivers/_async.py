@@ -42,6 +42,7 @@ from ..sansio.events import (
     ReadSource,
     Request,
     Response,
+    RestartSink,
     SeekSource,
     SendBody,
     Sleep,
@@ -74,6 +75,7 @@ from ._http import (
     read_chunk,
     read_source,
     response_headers,
+    restart_sink,
     reusable,
     seek_source,
     send_data,
@@ -139,9 +141,11 @@ class _Task:
     """What one running operation holds: its open exchanges by channel (each with its
     connection permit), and the source `ReadSource` reads."""
 
-    def __init__(self, source: object = None) -> None:
+    def __init__(self, source: object = None, sink: object = None) -> None:
         self.source = source
         self.source_start = source_start(source)
+        self.sink = sink  # the file a download writes to, for RestartSink
+        self.sink_start = source_start(sink)
         self.streaming: dict[int, _Conn] = {}
         self.sending: dict[int, tuple[_Conn, Request]] = {}
 
@@ -204,12 +208,12 @@ class AsyncTransport:
             permit = self._permits[endpoint] = self.backend.semaphore(self.max_connections)
         return permit
 
-    async def drive(self, operation: Operation[T], source: object = None) -> T:
+    async def drive(self, operation: Operation[T], source: object = None, sink: object = None) -> T:
         """Run ``operation`` to completion; the async twin of `regwire.sansio.drive`.
 
         ``source`` is what the operation's `ReadSource` intents read, if it reads one.
         """
-        task = _Task(source)
+        task = _Task(source, sink)
         event: Event = None
         try:
             while True:
@@ -236,6 +240,8 @@ class AsyncTransport:
             return BodyChunk(await _read_source(task.source, intent.size, self.backend))
         if isinstance(intent, SeekSource):
             return seek_source(task.source, task.source_start, intent.offset)
+        if isinstance(intent, RestartSink):
+            return restart_sink(task.sink, task.sink_start)
         if isinstance(intent, SendBody):
             return await self._send_data(task, intent)
         if isinstance(intent, EndBody):
@@ -510,9 +516,8 @@ class AsyncClient:
         if reference.digest is None:
             raise ValueError(f"{reference} names no blob digest (REPOSITORY@DIGEST)")
         registry = await self._registry(registry_name(reference))
-        return await self.run(
-            registry.blob_into(reference.repository, reference.digest, file.write)
-        )
+        operation = registry.blob_into(reference.repository, reference.digest, file.write)
+        return await self._transport.drive(operation, sink=file)
 
     # -- writing and discovery (the blocking client's methods, awaited) ----------------------
 

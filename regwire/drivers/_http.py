@@ -39,6 +39,7 @@ __all__ = [
     "response_headers",
     "reusable",
     "finish_request",
+    "restart_sink",
     "seek_source",
     "send_data",
     "send_head",
@@ -164,6 +165,18 @@ def seek_source(source: object, start: int | None, offset: int) -> ConnectionFai
         source.seek(start + offset)  # type: ignore[attr-defined]
     except (OSError, ValueError) as exc:
         return ConnectionFailed("other", f"the source cannot be read again: {exc}")
+    return None
+
+
+def restart_sink(sink: object, start: int | None) -> ConnectionFailed | None:
+    """Rewind the caller's file to where the download started, and cut it there."""
+    if start is None:
+        return ConnectionFailed("other", "the file it writes to cannot be rewound")
+    try:
+        sink.seek(start)  # type: ignore[attr-defined]
+        sink.truncate()  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError) as exc:
+        return ConnectionFailed("other", f"the file it writes to cannot be rewound: {exc}")
     return None
 
 

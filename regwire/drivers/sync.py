@@ -37,6 +37,7 @@ from ..sansio.events import (
     ReadSource,
     Request,
     Response,
+    RestartSink,
     SeekSource,
     SendBody,
     Sleep,
@@ -71,6 +72,7 @@ from ._http import (
     read_chunk,
     read_source,
     response_headers,
+    restart_sink,
     reusable,
     seek_source,
     send_data,
@@ -136,10 +138,12 @@ class Call:
     (a binary file object, or anything with ``read(size)``).
     """
 
-    def __init__(self, transport: Transport, source: object = None) -> None:
+    def __init__(self, transport: Transport, source: object = None, sink: object = None) -> None:
         self.transport = transport
         self.source = source
         self.source_start = source_start(source)
+        self.sink = sink  # the file a download writes to, for RestartSink
+        self.sink_start = source_start(sink)
         self.streaming: dict[int, _Conn] = {}
         self.sending: dict[int, tuple[_Conn, Request]] = {}
 
@@ -171,8 +175,8 @@ class Transport:
         self._closed = False
         self._default = Call(self)
 
-    def call(self, source: object = None) -> Call:
-        return Call(self, source)
+    def call(self, source: object = None, sink: object = None) -> Call:
+        return Call(self, source, sink)
 
     def close(self) -> None:
         with self._lock:
@@ -201,6 +205,8 @@ class Transport:
             return BodyChunk(read_source(call.source, intent.size))
         if isinstance(intent, SeekSource):
             return seek_source(call.source, call.source_start, intent.offset)
+        if isinstance(intent, RestartSink):
+            return restart_sink(call.sink, call.sink_start)
         if isinstance(intent, SendBody):
             return self._send_data(call, intent)
         if isinstance(intent, EndBody):
@@ -548,6 +554,7 @@ class Client:
         registry: Registry | None = None,
         repository: str | None = None,
         source: object = None,
+        sink: object = None,
     ) -> T:
         """Run any core operation over this client's connections (from any thread).
 
@@ -557,7 +564,7 @@ class Client:
         it (`Registry.ready_for`), so that threads starting together do not each fetch the
         same token; after that they run side by side.
         """
-        call = self._transport.call(source)
+        call = self._transport.call(source, sink)
         if registry is None or not repository or registry.ready_for(repository):
             try:
                 return drive(operation, call.perform)
@@ -655,7 +662,7 @@ class Client:
 
         def job(reference: Reference, registry: Registry) -> int:
             operation = registry.blob_into(reference.repository, reference.digest or "", file.write)
-            return self.run(operation, registry, reference.repository)
+            return self.run(operation, registry, reference.repository, sink=file)
 
         return self._pulling(ref, job)
 

@@ -21,6 +21,7 @@ __all__ = [
     "ReadBody",
     "ReadSource",
     "Request",
+    "RestartSink",
     "SeekSource",
     "Response",
     "SendBody",
@@ -230,7 +231,19 @@ class SeekSource:
             raise ValueError(f"cannot seek a source to {self.offset}")
 
 
-Intent: TypeAlias = Request | Sleep | ReadBody | SendBody | EndBody | ReadSource | SeekSource
+@dataclass(frozen=True, slots=True)
+class RestartSink:
+    """Start the caller's sink over: a download resumed by a registry that answered a
+    ``Range`` request with the whole body again (200, not 206).
+
+    The driver rewinds the caller's file to where it started and truncates it; answered with
+    None, or with `ConnectionFailed` when the sink cannot start over (a pipe, a socket).
+    """
+
+
+Intent: TypeAlias = (
+    Request | Sleep | ReadBody | SendBody | EndBody | ReadSource | SeekSource | RestartSink
+)
 Event: TypeAlias = Response | ConnectionFailed | BodyChunk | None
 T = TypeVar("T")
 Operation: TypeAlias = Generator[Intent, Event, T]

@@ -22,7 +22,15 @@ from .errors import (
     RegistryError,
     TooLarge,
 )
-from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Response
+from .events import (
+    BodyChunk,
+    ConnectionFailed,
+    Operation,
+    ReadBody,
+    Response,
+    RestartSink,
+    Sleep,
+)
 from .failures import failure
 from .image import Image, decode_image
 from .manifests import ACCEPT, Manifest, Platform, decode_manifest, verify_manifest
@@ -31,7 +39,7 @@ from .platforms import select_platform
 from .reference import check_digest
 from .scopes import pull
 from .session import Session
-from .transport import clean_url, notices, read_pending
+from .transport import backoff, clean_url, notices, read_pending
 
 __all__ = ["blob", "blob_into", "digest", "image", "manifest", "tags"]
 
@@ -175,6 +183,14 @@ def blob(session: Session, repository: str, digest: str, limit: int) -> Operatio
 def blob_into(
     session: Session, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
 ) -> Operation[int]:
+    """Stream a blob into ``sink``, hashing each chunk, resuming a broken download.
+
+    A connection that breaks in the middle of the body is resumed (at most
+    ``max_connection_retries`` times) with ``Range: bytes=N-`` where the registry (or its CDN)
+    said it serves ranges (``Accept-Ranges: bytes``): a 206 from byte N continues the hash; a
+    200 is the whole body again, so the hash and the sink start over (`RestartSink`); any
+    other ``Content-Range`` is a `ProtocolError`. The digest is checked over the whole.
+    """
     url = session.v2_url(repository, "blobs", digest)
     response = yield from authorized(session, "GET", url, pull(repository), stream=True)
     if response.status != 200:
@@ -182,19 +198,62 @@ def blob_into(
         answer = replace(response, body=body)
         raise failure(session, answer, url, "blob", repository, reference=digest)
     verifier = Verifier(digest, clean_url(url))
+    ranged = (response.header("Accept-Ranges") or "").strip().lower() == "bytes"
+    resumes = 0
+    while True:
+        broke = yield from _drain(response, verifier, sink)
+        if broke is None:
+            break
+        if not ranged or resumes >= session.limits.max_connection_retries:
+            raise NetworkError(clean_url(url), broke.reason, broke.message)
+        resumes += 1
+        yield Sleep(backoff(session.limits, session.jitter, resumes))
+        offset = verifier.size
+        response = yield from authorized(
+            session, "GET", url, pull(repository), (("Range", f"bytes={offset}-"),), stream=True
+        )
+        if response.status == 206:
+            content_range = (response.header("Content-Range") or "").strip()
+            start = content_range.removeprefix("bytes ").partition("-")[0]
+            if not start.isdigit() or int(start) != offset:
+                raise ProtocolError(
+                    clean_url(url), f"asked for bytes from {offset}, got {content_range!r}"
+                )
+            continue
+        if response.status == 200:
+            restarted = yield RestartSink()
+            if isinstance(restarted, ConnectionFailed):
+                raise NetworkError(
+                    clean_url(url),
+                    broke.reason,
+                    f"{broke.message}; the registry sends the whole blob again, and "
+                    f"{restarted.message}",
+                )
+            verifier = Verifier(digest, clean_url(url))
+            continue
+        body = yield from read_pending(response, session.limits.error_bytes)
+        raise failure(
+            session, replace(response, body=body), url, "blob", repository, reference=digest
+        )
+    verifier.check()
+    return verifier.size
+
+
+def _drain(
+    response: Response, verifier: Verifier, sink: Callable[[bytes | bytearray], object]
+) -> Operation[ConnectionFailed | None]:
+    """Read a streamed body into ``sink`` through ``verifier``; the failure if it broke."""
     if not response.pending:  # a driver that buffered the body anyway
         verifier.update(response.body)
         sink(response.body)
-    while response.pending:
+        return None
+    while True:
         event = yield ReadBody()
         if isinstance(event, ConnectionFailed):
-            # Part of the blob already reached the sink: no silent retry from the start.
-            raise NetworkError(clean_url(url), event.reason, event.message)
+            return event
         if not isinstance(event, BodyChunk):
             raise TypeError(f"ReadBody must be answered with a BodyChunk, got {event!r}")
         if not event.data:
-            break
+            return None
         verifier.update(event.data)
         sink(event.data)
-    verifier.check()
-    return verifier.size

@@ -440,7 +440,25 @@ class ModelRegistry:
         blob = self.repositories.get(repository, _Repository()).blobs.get(digest)
         if blob is None:
             return Response(404)
-        return Response(200, (("Content-Type", "application/octet-stream"),), blob)
+        return self._blob_answer(request, blob, ())
+
+    def _blob_answer(
+        self, request: Request, blob: bytes, extra: tuple[tuple[str, str], ...]
+    ) -> Response:
+        """A blob, or the part a ``Range: bytes=N-`` asks for (206), as registries serve it."""
+        headers = (("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"), *extra)
+        asked = (request.header("Range") or "").strip()
+        if (
+            asked.startswith("bytes=")
+            and request.method == "GET"
+            and not self.quirks.range_answers_200
+        ):
+            start = asked[len("bytes=") :].partition("-")[0]
+            if start.isdigit() and int(start) < len(blob):
+                first = int(start)
+                content_range = f"bytes {first}-{len(blob) - 1}/{len(blob)}"
+                return Response(206, (*headers, ("Content-Range", content_range)), blob[first:])
+        return Response(200, headers, b"" if request.method == "HEAD" else blob)
 
     def _v2(self, request: Request, path: str, query: dict[str, list[str]]) -> Response:
         head, sep, rest = path[len("/v2/") :].rpartition("/manifests/")
@@ -482,11 +500,7 @@ class ModelRegistry:
                         ),
                     ),
                 )
-            return Response(
-                200,
-                (("Content-Type", "application/octet-stream"), ("Docker-Content-Digest", rest)),
-                b"" if request.method == "HEAD" else blob,
-            )
+            return self._blob_answer(request, blob, (("Docker-Content-Digest", rest),))
         digest = repo.tags.get(rest, rest)
         found = repo.manifests.get(digest)
         if found is None:

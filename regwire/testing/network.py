@@ -24,6 +24,7 @@ from ..sansio.events import (
     ReadSource,
     Request,
     Response,
+    RestartSink,
     SeekSource,
     SendBody,
     Sleep,
@@ -85,6 +86,7 @@ class FakeNetwork:
     source_read: int = 0  # how much of ``source`` was read, in how many pieces
     source_reads: int = 0
     source_seekable: bool = True  # whether `SeekSource` may re-read it
+    on_restart: Callable[[], None] | None = None  # how the caller's sink starts over
     source_seeks: int = 0
 
     def __post_init__(self) -> None:
@@ -96,6 +98,11 @@ class FakeNetwork:
         if isinstance(intent, Sleep):
             self.slept += intent.seconds
             self.clock.advance(intent.seconds)
+            return None
+        if isinstance(intent, RestartSink):
+            if self.on_restart is None:
+                return ConnectionFailed("other", "the sink cannot start over")
+            self.on_restart()
             return None
         if isinstance(intent, SeekSource):
             if not self.source_seekable:

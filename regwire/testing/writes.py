@@ -51,6 +51,7 @@ class Quirks:
     upload_location: Literal["relative", "absolute", "other-path", "other-host"] = "relative"
     upload_host: str = "uploads.test"  # for "other-host"
     referrers_api: bool = True  # distribution 2.8 has none: 404
+    range_answers_200: bool = False  # a CDN that ignores Range: the whole blob again
     deletes: bool = True
 
 
