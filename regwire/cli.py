@@ -198,8 +198,10 @@ def _inspect(args: argparse.Namespace) -> int:
     platform = Platform.parse(args.platform) if args.platform else None
     import asyncio
 
-    refs = [Reference.parse(_named(args, text)[0]) for text in args.images]
-    results, warnings = asyncio.run(_inspect_all(args, refs, platform))
+    named = [_named(args, text) for text in args.images]
+    refs = [Reference.parse(primary) for primary, _ in named]
+    sources = [host for _, hosts in named for host in hosts]
+    results, warnings = asyncio.run(_inspect_all(args, refs, platform, sources))
     _warn(warnings)
     status = 0
     shown: list[Any] = []
@@ -225,27 +227,30 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 async def _inspect_all(
-    args: argparse.Namespace, refs: list[Reference], platform: Platform | None
+    args: argparse.Namespace, refs: list[Reference], platform: Platform | None, sources: list[str]
 ) -> tuple[list[Any], list[tuple[str, str]]]:
     from .drivers.asyncio import AsyncioBackend
     from .drivers.asyncio import Client as AsyncioClient
 
-    async with AsyncioClient(**_client_kwargs(args, [r.registry for r in refs])) as client:
+    kwargs = _client_kwargs(args, [r.registry for r in refs])
+    if kwargs["insecure_registries"]:
+        kwargs["insecure_registries"] = [*kwargs["insecure_registries"], *sources]
+    async with AsyncioClient(**kwargs, registries_conf=_registries_conf(args)) as client:
 
-        async def one(ref: Reference) -> Any:
-            try:
+        async def one(ref: Reference, text: str) -> Any:
+            try:  # reads go by the name as typed: registries.conf's mirrors apply to it
                 if args.raw:
-                    return (await client.manifest(ref)).raw
-                image = await client.image(ref, platform)
+                    return (await client.manifest(text)).raw
+                image = await client.image(text, platform)
                 if args.config:
                     return json.loads(image.raw_config)
-                tags = None if args.no_tags else await client.tags(ref)
+                tags = None if args.no_tags else await client.tags(text)
                 return skopeo_view(image, ref, tags)
             except RegistryError as exc:
                 return exc
 
         await client.authorize(refs)  # tokens for every repository first, shared by all
-        jobs = [partial(one, ref) for ref in refs]
+        jobs = [partial(one, ref, text) for ref, text in zip(refs, args.images, strict=True)]
         results = await AsyncioBackend().gather(jobs, args.concurrency)
         return results, client.warnings
 

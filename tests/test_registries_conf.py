@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,3 +216,47 @@ def test_a_rewrite_a_blocked_prefix_and_an_ambiguous_alias_through_the_command(
     assert "blocked by registries.conf" in capsys.readouterr().err
     assert main(["tags", "lib/app", *common]) == 2  # two search registries, enforcing
     assert "could be any of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
+def test_every_client_reads_through_mirrors(
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry], driver: str
+) -> None:
+    from regwire.testing.drivers import run_with
+
+    upstream, _, mirror, _ = two
+    u, m = upstream.authority, mirror.authority
+    text = f'[[registry]]\nprefix = "{u}"\n[[registry.mirror]]\nlocation = "{m}"\n'
+
+    async def scenario(c: Any) -> tuple[Any, Any, list[str]]:
+        mirrored = await c.image(f"{u}/lib/app:1")
+        upstream_only = await c.image(f"{u}/lib/app:2")
+        return mirrored.config.labels, upstream_only.config.labels, await c.tags(f"{u}/lib/app")
+
+    mirrored, upstream_only, tags = run_with(
+        driver,
+        scenario,
+        insecure_registries=[u, m],
+        credentials=Credentials(),
+        registries_conf=conf(text),
+    )
+    assert mirrored == {"from": "mirror"} and upstream_only == {"from": "upstream"}
+    assert tags == ["1"]  # the mirror answered the tag list
+
+
+def test_inspect_reads_through_the_mirror(
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    upstream, _, mirror, _ = two
+    u, m = upstream.authority, mirror.authority
+    path = tmp_path / "registries.conf"
+    path.write_text(f'[[registry]]\nprefix = "{u}"\n[[registry.mirror]]\nlocation = "{m}"\n')
+    status = main(
+        ["inspect", f"{u}/lib/app:1", "--registries-conf", str(path), "--insecure", "--creds", ":"]
+    )
+    assert status == 0
+    assert json.loads(capsys.readouterr().out)["Labels"] == {"from": "mirror"}

@@ -50,12 +50,14 @@ from ..sansio.events import (
 from ..sansio.image import Image
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
+from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
 from ._client import (
     ClientCore,
     as_reference,
     as_source,
     group_repositories,
+    pull_sources,
     registry_name,
     source_size,
 )
@@ -441,8 +443,10 @@ class AsyncClient:
         max_connections: int = 16,
         auth_file: str | None = None,
         limits: Limits | None = None,
+        registries_conf: RegistriesConf | None = None,
     ) -> None:
         self._backend = backend
+        self._registries_conf = registries_conf
         self._core = ClientCore.build(
             credentials, insecure_registries, time.time, auth_file, limits
         )
@@ -488,36 +492,66 @@ class AsyncClient:
         insecure = allow_insecure or self._core.is_insecure(registry)
         return AsyncConnection(await self._registry(registry, insecure), self._transport)
 
+    async def _pulling(
+        self, ref: str | Reference, job: Callable[[Reference, Registry], Awaitable[T]]
+    ) -> T:
+        """``job`` against where ``ref`` is read from: see `regwire.Client._pulling`."""
+        conf = self._registries_conf
+        if conf is None:
+            reference = as_reference(ref)
+            return await job(reference, await self._registry(registry_name(reference)))
+        sources = pull_sources(conf, ref)
+        for index, source in enumerate(sources):
+            reference = Reference.parse(source.name)
+            insecure = True if source.insecure else None
+            registry = await self._registry(registry_name(reference), insecure)
+            try:
+                result = await job(reference, registry)
+            except RegistryError as exc:
+                if index == len(sources) - 1:
+                    raise
+                log.debug("%s: %s failed (%s); trying the next source", ref, source.name, exc)
+                continue
+            log.debug("%s: read from %s%s", ref, source.name, " (mirror)" if source.mirror else "")
+            return result
+        raise AssertionError("unreachable: there is always a source")
+
     async def image(self, ref: str | Reference, platform: Platform | str | None = None) -> Image:
-        reference = as_reference(ref)
-        if isinstance(platform, str):
-            platform = Platform.parse(platform)
-        registry = await self._registry(registry_name(reference))
-        return await self.run(registry.image(reference.repository, reference.reference, platform))
+        chosen = Platform.parse(platform) if isinstance(platform, str) else platform
+
+        async def job(reference: Reference, registry: Registry) -> Image:
+            return await self.run(registry.image(reference.repository, reference.reference, chosen))
+
+        return await self._pulling(ref, job)
 
     async def tags(self, ref: str | Reference) -> list[str]:
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
-        return await self.run(registry.tags(reference.repository))
+        async def job(reference: Reference, registry: Registry) -> list[str]:
+            return await self.run(registry.tags(reference.repository))
+
+        return await self._pulling(ref, job)
 
     async def manifest(self, ref: str | Reference) -> Manifest:
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
-        return await self.run(registry.manifest(reference.repository, reference.reference))
+        async def job(reference: Reference, registry: Registry) -> Manifest:
+            return await self.run(registry.manifest(reference.repository, reference.reference))
+
+        return await self._pulling(ref, job)
 
     async def digest(self, ref: str | Reference) -> str:
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
-        return await self.run(registry.digest(reference.repository, reference.reference))
+        async def job(reference: Reference, registry: Registry) -> str:
+            return await self.run(registry.digest(reference.repository, reference.reference))
+
+        return await self._pulling(ref, job)
 
     async def blob(self, ref: str | Reference, file: IO[bytes]) -> int:
         """Stream the blob ``ref`` names by digest into ``file``; returns its size."""
-        reference = as_reference(ref)
-        if reference.digest is None:
-            raise ValueError(f"{reference} names no blob digest (REPOSITORY@DIGEST)")
-        registry = await self._registry(registry_name(reference))
-        operation = registry.blob_into(reference.repository, reference.digest, file.write)
-        return await self._transport.drive(operation, sink=file)
+        if as_reference(ref).digest is None:
+            raise ValueError(f"{as_reference(ref)} names no blob digest (REPOSITORY@DIGEST)")
+
+        async def job(reference: Reference, registry: Registry) -> int:
+            operation = registry.blob_into(reference.repository, reference.digest or "", file.write)
+            return await self._transport.drive(operation, sink=file)
+
+        return await self._pulling(ref, job)
 
     # -- writing and discovery (the blocking client's methods, awaited) ----------------------
 
