@@ -178,3 +178,39 @@ def test_oras_py_reads_what_regwire_pushed_and_the_other_way(
     with _client(model_registry) as c:
         written = c.pull_files(f"{a}/interop/two:1", tmp_path / "by-regwire")
     assert [p.read_bytes() for p in written] == [b"pushed by oras-py"]
+
+
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
+def test_every_client_pushes_and_pulls_files(
+    model_registry: ServedRegistry, tmp_path: Path, driver: str
+) -> None:
+    from typing import Any
+
+    from regwire.testing.drivers import run_with
+
+    a = model_registry.authority
+    (tmp_path / "one.txt").write_bytes(b"first file " * 1000)
+
+    async def scenario(c: Any) -> list[Path]:
+        await c.push_files(f"{a}/drv/{driver}:1", [tmp_path / "one.txt", ("two.bin", b"\x02")])
+        return await c.pull_files(f"{a}/drv/{driver}:1", tmp_path / "out")
+
+    written = run_with(driver, scenario, insecure_registries=[a], credentials=regwire.Credentials())
+    assert [p.name for p in written] == ["one.txt", "two.bin"]
+    assert (tmp_path / "out" / "one.txt").read_bytes() == b"first file " * 1000
+    assert not list((tmp_path / "out").glob(".*partial"))
+
+
+def test_a_tampered_file_is_never_written(model_registry: ServedRegistry, tmp_path: Path) -> None:
+    from regwire import DigestMismatch
+
+    a = model_registry.authority
+    with _client(model_registry) as c:
+        c.push_files(f"{a}/tamper/x:1", [("file.txt", b"genuine")])
+        blobs = model_registry.model.repositories["tamper/x"].blobs
+        for digest, data in list(blobs.items()):
+            if data == b"genuine":
+                blobs[digest] = b"forged!"
+        with pytest.raises(DigestMismatch):
+            c.pull_files(f"{a}/tamper/x:1", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []  # no file, no partial file

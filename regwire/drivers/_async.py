@@ -13,6 +13,7 @@ out (`Registry.authorize`), so N tasks do not fetch N tokens.
 from __future__ import annotations
 
 import io
+import os
 import ssl
 import time
 from collections.abc import (
@@ -24,6 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from functools import partial
+from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
 import h11
@@ -623,6 +625,31 @@ class AsyncClient:
     async def catalog(self, registry: str = "") -> list[str]:
         target = await self._registry(registry)
         return await self.run(target.catalog())
+
+    async def push_files(
+        self,
+        ref: str | Reference,
+        files: Sequence[Any],
+        *,
+        artifact_type: str | None = None,
+        annotations: dict[str, str] | None = None,
+        subject: str | Reference | None = None,
+    ) -> str:
+        """Push files as an OCI artifact; see `regwire.Client.push_files`."""
+        from .artifacts import push_plan, run_plan_async
+
+        plan = push_plan(
+            ref, files, artifact_type=artifact_type, annotations=annotations, subject=subject
+        )
+        return await run_plan_async(self, plan)
+
+    async def pull_files(
+        self, ref: str | Reference, directory: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> list[Path]:
+        """Write an artifact's files into ``directory``; see `regwire.Client.pull_files`."""
+        from .artifacts import pull_plan, run_plan_async
+
+        return await run_plan_async(self, pull_plan(ref, directory, overwrite=overwrite))
 
     async def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
         reference = as_reference(ref)

@@ -1,7 +1,7 @@
 """Files as OCI artifacts, from the blocking client: the oras workflow, in Python.
 
-`push_files` uploads each file as a layer (its name in ``org.opencontainers.image.title``),
-the empty config, and the artifact manifest; `pull_files` writes each titled layer back into a
+`push_plan` uploads each file as a layer (its name in ``org.opencontainers.image.title``),
+the empty config, and the artifact manifest; `pull_plan` writes each titled layer back into a
 directory, verified, atomically, and never outside it. The manifest itself is built by
 `regwire.sansio.artifacts`; this module reads and writes the files.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any, TypeVar
 
 from ..sansio.artifacts import (
     EMPTY_CONFIG,
@@ -27,10 +27,9 @@ from ..sansio.manifests import OCI_MANIFEST, Descriptor
 from ..sansio.reference import Reference
 from ._client import as_reference
 
-if TYPE_CHECKING:
-    from .sync import Client
+__all__ = ["FileSpec", "pull_plan", "push_plan", "run_plan", "run_plan_async", "safe_title"]
 
-__all__ = ["FileSpec", "pull_files", "push_files", "safe_title"]
+T = TypeVar("T")
 
 FileSpec = str | os.PathLike[str] | tuple[str, bytes | IO[bytes]]
 
@@ -55,8 +54,43 @@ def safe_title(title: str) -> PurePosixPath:
     return path
 
 
-def push_files(
-    client: Client,
+Step = tuple[str, tuple[Any, ...]]  # a client method's name, and its arguments
+Plan = Generator[Step, Any, T]
+
+
+def run_plan(client: Any, plan: Plan[T]) -> T:
+    """Carry out ``plan`` with a blocking client: each step a method call."""
+    value: Any = None
+    resume = plan.send
+    while True:
+        try:
+            name, args = resume(value)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        try:
+            value, resume = getattr(client, name)(*args), plan.send
+        except BaseException as exc:  # the plan cleans up (a partial file) and re-raises
+            value, resume = exc, plan.throw
+
+
+async def run_plan_async(client: Any, plan: Plan[T]) -> T:
+    """Carry out ``plan`` with an async client: each step an awaited method call."""
+    value: Any = None
+    resume = plan.send
+    while True:
+        try:
+            name, args = resume(value)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        try:
+            value, resume = await getattr(client, name)(*args), plan.send
+        except BaseException as exc:
+            value, resume = exc, plan.throw
+
+
+def push_plan(
     ref: str | Reference,
     files: Sequence[FileSpec],
     *,
@@ -64,12 +98,9 @@ def push_files(
     annotations: dict[str, str] | None = None,
     subject: str | Reference | None = None,
     layer_type: str = FILE_LAYER,
-) -> str:
-    """Push ``files`` (paths, or ``(name, bytes or binary file)`` pairs) as an artifact.
-
-    Directories are refused (pack them into an archive first). Returns the manifest digest;
-    ``ref``'s tag, if any, names it.
-    """
+) -> Plan[str]:
+    """Push ``files`` (paths, or ``(name, bytes or binary file)`` pairs) as an artifact: the
+    steps, for any client. Directories are refused (pack them into an archive first)."""
     reference = as_reference(ref)
     repository = Reference(reference.registry, reference.repository)
     layers: list[Descriptor] = []
@@ -78,11 +109,11 @@ def push_files(
             name, source = item
             safe_title(name)
             if isinstance(source, (bytes, bytearray)):
-                digest = client.push_blob(repository, bytes(source))
+                digest = yield ("push_blob", (repository, bytes(source)))
                 size = len(source)
             else:
                 counting = _Counting(source)
-                digest = client.push_blob(repository, counting)  # type: ignore[arg-type]
+                digest = yield ("push_blob", (repository, counting))
                 size = counting.size
         else:
             path = Path(item)
@@ -90,35 +121,33 @@ def push_files(
                 raise ValueError(f"{path} is a directory: push files (archive the directory first)")
             name = path.name
             with open(path, "rb") as file:
-                digest = client.push_blob(repository, file)
+                digest = yield ("push_blob", (repository, file))
             size = path.stat().st_size
         layers.append(Descriptor(layer_type, digest, size, annotations={TITLE: name}))
-    client.push_blob(repository, EMPTY_DATA, digest=EMPTY_CONFIG.digest)
+    config = yield ("push_blob", (repository, EMPTY_DATA))
+    assert config == EMPTY_CONFIG.digest
     subject_descriptor = None
     if subject is not None:
-        manifest = client.manifest(subject)
+        manifest = yield ("manifest", (subject,))
         subject_descriptor = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
     raw = artifact_manifest(
         layers, artifact_type=artifact_type, annotations=annotations, subject=subject_descriptor
     )
-    return client.push_manifest(reference, raw, OCI_MANIFEST)
+    pushed: str = yield ("push_manifest", (reference, raw, OCI_MANIFEST))
+    return pushed
 
 
-def pull_files(
-    client: Client,
-    ref: str | Reference,
-    directory: str | os.PathLike[str],
-    *,
-    overwrite: bool = False,
-) -> list[Path]:
-    """Write each titled layer of the artifact ``ref`` names into ``directory``.
+def pull_plan(
+    ref: str | Reference, directory: str | os.PathLike[str], *, overwrite: bool = False
+) -> Plan[list[Path]]:
+    """Write each titled layer of the artifact ``ref`` names into ``directory``: the steps.
 
     Each file is downloaded beside its final name, verified, then renamed into place. A title
     that would leave the directory (absolute, ``..``, through a symlink) is refused, and so is
     an existing file unless ``overwrite``.
     """
     reference = as_reference(ref)
-    manifest = client.manifest(reference)
+    manifest = yield ("manifest", (reference,))
     if manifest.is_index:
         raise ProtocolError(
             str(reference), "an index is not an artifact; pull one of its manifests"
@@ -128,17 +157,7 @@ def pull_files(
     root = root.resolve()
     written: list[Path] = []
     for title, layer in titled_layers(manifest):
-        try:
-            target = root.joinpath(*safe_title(title).parts)
-        except ValueError as exc:  # the registry's word, not the caller's: a protocol matter
-            raise ProtocolError(str(reference), str(exc)) from None
-        for parent in [target, *target.parents]:
-            if parent == root:
-                break
-            if parent.is_symlink():
-                raise ProtocolError(
-                    str(reference), f"refusing the file name {title!r}: {parent} is a symlink"
-                )
+        target = _target(root, title, reference)
         if (target.exists() or target.is_symlink()) and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -147,9 +166,8 @@ def pull_files(
         )
         try:
             with os.fdopen(handle, "wb") as file:
-                client.blob(
-                    Reference(reference.registry, reference.repository, digest=layer.digest), file
-                )
+                blob = Reference(reference.registry, reference.repository, digest=layer.digest)
+                yield ("blob", (blob, file))
             os.replace(partial, target)
         except BaseException:
             try:
@@ -159,3 +177,19 @@ def pull_files(
             raise
         written.append(target)
     return written
+
+
+def _target(root: Path, title: str, reference: Reference) -> Path:
+    """Where the file titled ``title`` goes: inside ``root``, never through a symlink."""
+    try:
+        target = root.joinpath(*safe_title(title).parts)
+    except ValueError as exc:  # the registry's word, not the caller's: a protocol matter
+        raise ProtocolError(str(reference), str(exc)) from None
+    for parent in [target, *target.parents]:
+        if parent == root:
+            break
+        if parent.is_symlink():
+            raise ProtocolError(
+                str(reference), f"refusing the file name {title!r}: {parent} is a symlink"
+            )
+    return target

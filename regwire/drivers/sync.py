@@ -766,25 +766,21 @@ class Client:
         """Push files (paths, or ``(name, bytes or binary file)`` pairs) as an OCI artifact,
         as oras does: each a layer titled with its name, the empty config, ``artifactType``;
         ``subject`` attaches it to the manifest that reference names. Returns its digest."""
-        from .artifacts import push_files
+        from .artifacts import push_plan, run_plan
 
-        return push_files(
-            self,
-            ref,
-            files,
-            artifact_type=artifact_type,
-            annotations=annotations,
-            subject=subject,
+        plan = push_plan(
+            ref, files, artifact_type=artifact_type, annotations=annotations, subject=subject
         )
+        return run_plan(self, plan)
 
     def pull_files(
         self, ref: str | Reference, directory: str | os.PathLike[str], *, overwrite: bool = False
     ) -> list[Path]:
         """Write the artifact's files into ``directory``, verified and atomically, never
         outside it; an existing file is an error unless ``overwrite``."""
-        from .artifacts import pull_files
+        from .artifacts import pull_plan, run_plan
 
-        return pull_files(self, ref, directory, overwrite=overwrite)
+        return run_plan(self, pull_plan(ref, directory, overwrite=overwrite))
 
     def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
         reference = as_reference(ref)
