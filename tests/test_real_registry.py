@@ -565,3 +565,27 @@ def test_artifacts_interoperate_with_oras_py(
     with client_for(registry) as c:
         written = c.pull_files(f"{a}/artifacts/theirs:1", tmp_path / "by-regwire")
     assert [p.read_bytes() for p in written] == [b"pushed by oras-py"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_every_driver_pushes_and_pulls_artifacts(
+    registry: RealRegistry, driver: str, tmp_path: Path
+) -> None:
+    a = registry.authority
+    (tmp_path / "report.json").write_text('{"ok": true}')
+
+    async def scenario(c: Any) -> list[Path]:
+        repository = f"{a}/artifacts/{driver}"  # a subject and its referrers share a repository
+        await c.push_files(f"{repository}:base", [("base.txt", b"the subject")])
+        digest = await c.push_files(
+            f"{repository}:report",
+            [tmp_path / "report.json"],
+            artifact_type="application/json",
+            subject=f"{repository}:base",
+        )
+        found = await c.referrers(f"{repository}:base", "application/json")
+        assert [d.digest for d in found] == [digest]
+        return await c.pull_files(f"{repository}@{digest}", tmp_path / "out")
+
+    written = run_with(driver, scenario, **client_kwargs(registry))
+    assert [p.read_text() for p in written] == ['{"ok": true}']
