@@ -29,7 +29,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
-from . import discovery, manage, pull, push, uploads, v1
+from . import copying, discovery, manage, pull, push, uploads, v1
 from .access import authorize as _authorize
 from .auth import Credentials
 from .challenges import Challenge
@@ -439,6 +439,43 @@ class Registry:
             Unsupported, AccessDenied, ...
         """
         return self._v2_only(lambda: discovery.catalog(self.session), "the catalog")
+
+    def copy_to(
+        self,
+        destination: Registry,
+        repository: str,
+        reference: str,
+        destination_repository: str,
+        tag: str = "",
+        platforms: list[Platform] | None = None,
+    ) -> Operation[str]:
+        """Copy what ``reference`` names here to ``destination`` (which may be this registry);
+        returns the digest of the manifest written, tagged ``tag`` unless it is empty.
+
+        Every digest is kept (manifests go byte for byte); blobs the destination has are
+        skipped, on one registry they are mounted, the rest stream through in constant
+        memory; blobs first, then images, an index after its images, the tag last.
+
+        Raises:
+            TagNotFound, ImageNotFound, DigestMismatch, AccessDenied, ManifestRejected, ...
+        """
+        check_repository(repository)
+        check_repository(destination_repository)
+        _check_reference(reference)
+        if tag:
+            check_tag(tag)
+        return self._v2_only(
+            lambda: copying.copy_image(
+                self.session,
+                repository,
+                reference,
+                destination.session,
+                destination_repository,
+                tag,
+                platforms,
+            ),
+            "a copy",
+        )
 
     # -- V2 or V1 -------------------------------------------------------------------------
 
