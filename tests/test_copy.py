@@ -6,6 +6,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from regwire import DigestMismatch, Platform
 from regwire.sansio import Registry, Request, Response, drive
@@ -115,3 +117,137 @@ def test_copy_validation() -> None:
     with pytest.raises(InvalidReference):
         a.copy_to(a, "team/app", "1", "x/y", "-bad")
     assert Any
+
+
+def test_a_blob_missing_at_the_source_is_a_typed_error_and_nothing_is_tagged() -> None:
+    from regwire import NotFound
+
+    src, dst, net = pair()
+    layer = next(
+        d for d, data in src.repositories["team/app"].blobs.items() if data == b"layer one"
+    )
+    del src.repositories["team/app"].blobs[layer]
+    a, b = registries(net)
+    with pytest.raises(NotFound) as caught:
+        drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), net)
+    assert layer in str(caught.value)
+    copied = dst.repositories.get("mirror/app")
+    assert copied is None or not copied.tags
+
+
+def test_platforms_that_match_nothing_and_a_platform_copied_by_digest_alone() -> None:
+    from regwire import ProtocolError
+
+    _, dst, net = pair()
+    a, b = registries(net)
+    with pytest.raises(ProtocolError, match="no image for the platforms"):
+        drive(a.copy_to(b, "team/multi", "1", "mirror/m", "x", [Platform("windows", "amd64")]), net)
+    digest = drive(
+        a.copy_to(b, "team/multi", "1", "mirror/m", "", [Platform("linux", "amd64")]), net
+    )
+    assert digest in dst.repositories["mirror/m"].manifests
+    assert not dst.repositories["mirror/m"].tags
+
+
+@pytest.mark.parametrize(
+    "quirk",
+    [
+        {"patch_201": True},
+        {"upload_location": "absolute"},
+        {"upload_location": "other-path"},
+        {"manifest_put_no_location": True},
+    ],
+)
+def test_copies_land_on_registries_with_upload_quirks(quirk: dict[str, Any]) -> None:
+    from regwire.testing import Quirks
+
+    src, dst, net = pair()
+    dst.quirks = Quirks(**quirk)
+    a, b = registries(net)
+    digest = drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), net)
+    assert dst.repositories["mirror/app"].tags["1"] == digest
+    assert dst.repositories["mirror/app"].blobs == src.repositories["team/app"].blobs
+
+
+def test_foreign_layers_stay_where_they_are() -> None:
+    import json
+
+    src, dst, net = pair()
+    repo = src.repositories["team/app"]
+    manifest = json.loads(repo.manifests[repo.tags["1"]][1])
+    manifest["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json"
+    manifest["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json"
+    for layer in manifest["layers"]:
+        layer["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    foreign = {
+        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "digest": "sha256:" + "ab" * 32,
+        "size": 12,
+        "urls": ["https://foreign.test/layer"],
+    }
+    manifest["layers"].append(foreign)
+    src.put_manifest(
+        "team/app",
+        json.dumps(manifest).encode(),
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "foreign",
+    )
+    a, b = registries(net)
+    drive(a.copy_to(b, "team/app", "foreign", "mirror/app", "foreign"), net)
+    assert foreign["digest"] not in dst.repositories["mirror/app"].blobs
+    assert not any("foreign.test" in r.url for r in net.requests)
+
+
+def test_a_connection_lost_mid_copy_is_a_network_error() -> None:
+    from regwire import NetworkError
+
+    _, dst, net = pair()
+    a, b = registries(net)
+    # Every request after the first few fails: the copy stops with a typed error, never a
+    # half-written tag, and no credential goes anywhere it should not.
+    lossy = FakeNetwork(net.handler, faults=["ok"] * 9 + ["reset"] * 200, clock=net.clock)
+    lossy.credential_hosts = frozenset({"dst.test", "auth.dst.test"})
+    with pytest.raises(NetworkError):
+        drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), lossy)
+    copied = dst.repositories.get("mirror/app")
+    assert copied is None or not copied.tags
+    assert not lossy.leaked
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=150)
+@given(
+    faults=st.lists(
+        st.sampled_from(["ok", "ok", "ok", "503", "reset", "500", "tamper", "truncate", "429"]),
+        max_size=30,
+    ),
+    index=st.booleans(),
+    same_registry=st.booleans(),
+)
+def test_any_copy_ends_with_the_image_or_a_typed_error(
+    faults: list[Any], index: bool, same_registry: bool
+) -> None:
+    from regwire import RegistryError
+    from regwire.testing import sha256
+
+    src, dst, net = pair()
+    lossy = FakeNetwork(net.handler, faults, clock=net.clock)
+    lossy.credential_hosts = frozenset({"dst.test", "auth.dst.test"})
+    a, b = registries(lossy)
+    if same_registry:
+        b, dst = a, src
+    source = "team/multi" if index else "team/app"
+    try:
+        digest = drive(a.copy_to(b, source, "1", "mirror/x", "1"), lossy)
+    except RegistryError:
+        digest = None
+    copied = dst.repositories.get("mirror/x")
+    for key, value in copied.blobs.items() if copied else ():
+        assert sha256(value) == key  # never wrong bytes under a digest
+    for key, (_, raw) in copied.manifests.items() if copied else ():
+        assert sha256(raw) == key
+    if digest is not None:
+        assert digest == src.repositories[source].tags["1"]
+        assert copied is not None and copied.tags["1"] == digest
+    elif copied is not None and "1" in copied.tags:  # the tag goes last: everything is there
+        assert copied.tags["1"] == src.repositories[source].tags["1"]
+    assert not lossy.leaked

@@ -20,6 +20,7 @@ from regwire import (
     NetworkError,
     ProtocolError,
     RegistryError,
+    ServerError,
     TooLarge,
     Unsupported,
     UploadRejected,
@@ -173,7 +174,7 @@ def test_the_final_put_refused_and_a_cancel_that_fails() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "error"), [(413, TooLarge), (405, Unsupported), (500, ProtocolError)]
+    ("status", "error"), [(413, TooLarge), (405, Unsupported), (500, ServerError)]
 )
 def test_failure_table_for_uploads(status: int, error: type[RegistryError]) -> None:
     net = rewriting(model(), on("POST", lambda r: Response(status)))
@@ -183,7 +184,7 @@ def test_failure_table_for_uploads(status: int, error: type[RegistryError]) -> N
 
 def test_a_mount_the_registry_fails_on() -> None:
     net = rewriting(model(), on("POST", lambda r: Response(500), times=1))
-    with pytest.raises(ProtocolError, match="unexpected status 500"):
+    with pytest.raises(ServerError, match="answered 500 and failed"):
         push(net, b"base layer", mount_from="team/base")
 
 
@@ -417,7 +418,7 @@ def test_source_chunks_resume_lose_data_or_stall() -> None:
         drive(Registry(HOST).push_blob_from("team/app", chunk_size=4), net)
     net = rewriting(model(), lambda q, r: Response(500) if q.method == "PATCH" else None)
     net.source = b"abcdefgh"
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ServerError, match="answered 500"):
         drive(Registry(HOST).push_blob_from("team/app", chunk_size=4), net)
     assert BodyChunk  # the event a driver answers ReadSource with
 

@@ -131,14 +131,14 @@ class ProtocolError(RegistryError):
 
 
 class ServerError(RegistryError):
-    """The registry kept failing (5xx, 429) after every retry we allow."""
+    """The registry failed (5xx, 429): after every retry we allow, or at once for a status
+    that is not worth retrying (a 500 is usually the registry's bug, not its load)."""
 
-    def __init__(self, url: str, status: int, detail: str = "") -> None:
+    def __init__(self, url: str, status: int, detail: str = "", *, retried: bool = True) -> None:
         self.url, self.status, self.detail = url, status, detail
         extra = f" ({detail})" if detail else ""
-        super().__init__(
-            f"{url} answered {status}{extra} and kept failing after retries; try again later"
-        )
+        how = "kept failing after retries" if retried else "failed"
+        super().__init__(f"{url} answered {status}{extra} and {how}; try again later")
 
 
 class NetworkError(RegistryError):

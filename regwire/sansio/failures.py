@@ -19,6 +19,7 @@ from .errors import (
     ProtocolError,
     RegistryError,
     RepositoryNotFound,
+    ServerError,
     TagNotFound,
     TooLarge,
     Unsupported,
@@ -102,6 +103,8 @@ def failure(
         error = _not_found(family, codes, repository, reference, user_tag)
     elif status == 400 and family == "delete":
         error = Unsupported(where, "deletes", message)
+    elif status >= 500:
+        error = ServerError(where, status, message, retried=False)
     else:
         detail = f" ({message})" if message else ""
         error = ProtocolError(where, f"unexpected status {status}{detail}")

@@ -252,7 +252,9 @@ def _put_manifest(
     else:
         wanted = [document.get("config") or {}, *(document.get("layers") or [])]
         for blob in wanted:
-            if blob and blob.get("digest") not in repo.blobs:
+            # A foreign layer (with URLs) lives elsewhere: distribution with
+            # validation.manifests.urls allowing it, as Docker Hub was, does not ask for it.
+            if blob and not blob.get("urls") and blob.get("digest") not in repo.blobs:
                 return _error(400, "MANIFEST_BLOB_UNKNOWN", f"blob unknown {blob.get('digest')}")
     repo.manifests[digest] = (media_type, raw)
     if ":" not in reference:
