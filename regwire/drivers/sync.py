@@ -735,6 +735,40 @@ class Client:
             raise ValueError(f"{reference} names no tag or digest to delete")
         self.run(registry.delete(reference.repository, target), registry, reference.repository)
 
+    def copy(
+        self,
+        source: str | Reference,
+        destination: str | Reference,
+        platforms: Sequence[str | Platform] | None = None,
+    ) -> str:
+        """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
+
+        Digests are kept: manifests go byte for byte and every blob is verified before the
+        destination commits it. Blobs already there are skipped, on one registry they are
+        mounted, the rest stream through in constant memory. The destination's tag (the
+        source's, if it names none) is written last, so a copy that fails leaves no tag
+        naming an incomplete image. ``platforms`` picks images out of an index; the first
+        of them is what the tag names.
+        """
+        src, dst = as_reference(source), as_reference(destination)
+        src_registry = self._core.registry(registry_name(src))
+        dst_registry = self._core.registry(registry_name(dst))
+        if dst.digest:
+            raise ValueError(
+                f"{destination}: a copy's destination is a repository and a tag, not a digest "
+                "(the digest is the source's, kept as it is)"
+            )
+        tag = dst.tag or src.tag or ("" if src.digest else "latest")
+        wanted = (
+            None
+            if platforms is None
+            else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
+        )
+        operation = src_registry.copy_to(
+            dst_registry, src.repository, src.reference, dst.repository, tag, wanted
+        )
+        return self.run(operation)
+
     def delete_blob(self, ref: str | Reference) -> None:
         """Delete the blob ``ref`` names by digest."""
         reference, registry = self._with_digest(ref, "blob")

@@ -1,0 +1,67 @@
+"""The blocking client copies between two loopback registries (one with bearer auth)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from regwire import Client
+from regwire.testing import ModelRegistry
+from regwire.testing.server import LoopbackServer, serve_model
+
+
+@pytest.fixture
+def two() -> Iterator[tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry]]:
+    def make_src(host: str) -> ModelRegistry:
+        m = ModelRegistry(host, scheme="http")
+        m.push_image("team/app", "1", None, [b"one" * 5000, b"two" * 70000])
+        m.push_index("team/multi", "1", [("linux", "amd64", None), ("linux", "arm64", "v8")])
+        return m
+
+    def make_dst(host: str) -> ModelRegistry:
+        return ModelRegistry(host, scheme="http", auth="basic", users={"u": "pw"})
+
+    a, src = serve_model(make_src)
+    b, dst = serve_model(make_dst)
+    try:
+        yield a, src, b, dst
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_copy_between_two_registries_keeps_every_digest(
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry], tmp_path: Path
+) -> None:
+    a, src, b, dst = two
+    auth = tmp_path / "config.json"  # the destination's password, and only the destination's
+    token = base64.b64encode(b"u:pw").decode()
+    auth.write_text(json.dumps({"auths": {b.authority: {"auth": token}}}))
+    with Client(insecure_registries=[a.authority, b.authority], auth_file=str(auth)) as client:
+        digest = client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app")
+        assert digest == src.repositories["team/app"].tags["1"]
+        assert dst.repositories["mirror/app"].tags["1"] == digest  # the source's tag
+        assert dst.repositories["mirror/app"].blobs == src.repositories["team/app"].blobs
+        one = client.copy(
+            f"{a.authority}/team/multi:1", f"{b.authority}/mirror/arm:arm", ["linux/arm64"]
+        )
+        assert dst.repositories["mirror/arm"].tags["arm"] == one
+        assert client.manifest(f"{b.authority}/mirror/arm:arm").digest == one
+        with pytest.raises(ValueError, match="not a digest"):
+            client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app@{digest}")
+
+
+def test_a_copy_without_the_destinations_password_is_denied_and_leaves_no_tag(
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry],
+) -> None:
+    from regwire import AuthenticationError
+
+    a, _, b, dst = two
+    client = Client(insecure_registries=[a.authority, b.authority])
+    with client, pytest.raises(AuthenticationError, match="asks for credentials"):
+        client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app:1")
+    assert "mirror/app" not in dst.repositories or not dst.repositories["mirror/app"].tags
