@@ -120,6 +120,17 @@ def _parser() -> argparse.ArgumentParser:
     referrers.add_argument("image", metavar="IMAGE")
     referrers.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this type")
     referrers.add_argument("--json", action="store_true")
+    copy = sub.add_parser(
+        "copy", parents=[common], help="copy an image or index to another repository/registry"
+    )
+    copy.add_argument("source", metavar="SOURCE")
+    copy.add_argument("destination", metavar="DESTINATION", help="REGISTRY/REPO[:TAG]")
+    copy.add_argument(
+        "--platform",
+        action="append",
+        metavar="OS/ARCH[/VARIANT]",
+        help="copy only this image of an index (repeatable; the tag names the first)",
+    )
     catalog = sub.add_parser("catalog", parents=[common], help="every repository of REGISTRY")
     catalog.add_argument("registry", metavar="REGISTRY")
     catalog.add_argument("--json", action="store_true")
@@ -299,6 +310,8 @@ def _run(args: argparse.Namespace) -> int:
                 }
             )
         return 0
+    if args.command == "copy":
+        return _copy(args)
     if args.command == "catalog":
         with _client(args, args.registry) as client:
             try:
@@ -316,6 +329,28 @@ def _run(args: argparse.Namespace) -> int:
             _one(args, client, ref, args.image)
         finally:
             _warn(client.warnings)
+    return 0
+
+
+def _copy(args: argparse.Namespace) -> int:
+    """One copy; --creds is refused when the two ends are on different registries."""
+    source, destination = Reference.parse(args.source), Reference.parse(args.destination)
+    platforms = [Platform.parse(p) for p in args.platform] if args.platform else None
+    kwargs = _client_kwargs(args, [source.registry, destination.registry])
+    with Client(**kwargs) as client:
+        try:
+            digest = client.copy(source, destination, platforms)
+        finally:
+            _warn(client.warnings)
+    tag = destination.tag or source.tag or ("" if source.digest else "latest")
+    named = f"{destination.registry}/{destination.repository}"
+    _print(
+        {
+            "Source": str(source),
+            "Destination": f"{named}:{tag}" if tag else f"{named}@{digest}",
+            "Digest": digest,
+        }
+    )
     return 0
 
 

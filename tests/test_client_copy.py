@@ -65,3 +65,25 @@ def test_a_copy_without_the_destinations_password_is_denied_and_leaves_no_tag(
     with client, pytest.raises(AuthenticationError, match="asks for credentials"):
         client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app:1")
     assert "mirror/app" not in dst.repositories or not dst.repositories["mirror/app"].tags
+
+
+def test_the_copy_command_prints_json_and_refuses_one_password_for_two_registries(
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from regwire.cli import main
+
+    a, src, b, dst = two
+    auth = tmp_path / "config.json"
+    token = base64.b64encode(b"u:pw").decode()
+    auth.write_text(json.dumps({"auths": {b.authority: {"auth": token}}}))
+    source, target = f"{a.authority}/team/multi:1", f"{b.authority}/mirror/multi:v1"
+    assert main(["copy", source, target, "--insecure", "--authfile", str(auth)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["Digest"] == src.repositories["team/multi"].tags["1"]
+    assert out["Destination"] == target
+    assert dst.repositories["mirror/multi"].tags["v1"] == out["Digest"]
+    assert main(["copy", source, target, "--insecure", "--creds", "u:pw"]) == 2
+    assert "--creds is for one registry" in capsys.readouterr().err
+    assert main(["copy", source, target + "@sha256:" + "0" * 64, "--insecure"]) == 2
