@@ -18,7 +18,7 @@ from datetime import timezone
 from functools import partial
 from typing import IO, Any
 
-from .drivers._client import pull_sources
+from .drivers._client import copy_target, pull_sources
 from .drivers.sync import Client
 from .sansio.auth import Credentials
 from .sansio.errors import (
@@ -334,15 +334,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _copy(args: argparse.Namespace) -> int:
     """One copy; --creds is refused when the two ends are on different registries."""
-    source, destination = Reference.parse(args.source), Reference.parse(args.destination)
-    platforms = [Platform.parse(p) for p in args.platform] if args.platform else None
+    source, destination, tag, platforms = copy_target(args.source, args.destination, args.platform)
     kwargs = _client_kwargs(args, [source.registry, destination.registry])
     with Client(**kwargs) as client:
         try:
             digest = client.copy(source, destination, platforms)
         finally:
             _warn(client.warnings)
-    tag = destination.tag or source.tag or ("" if source.digest else "latest")
     named = f"{destination.registry}/{destination.repository}"
     _print(
         {

@@ -6,11 +6,13 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from regwire import Client
 from regwire.testing import ModelRegistry
+from regwire.testing.drivers import run_with
 from regwire.testing.server import LoopbackServer, serve_model
 
 
@@ -34,25 +36,37 @@ def two() -> Iterator[tuple[LoopbackServer, ModelRegistry, LoopbackServer, Model
         b.close()
 
 
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
 def test_a_copy_between_two_registries_keeps_every_digest(
-    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry], tmp_path: Path
+    driver: str,
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry],
+    tmp_path: Path,
 ) -> None:
     a, src, b, dst = two
     auth = tmp_path / "config.json"  # the destination's password, and only the destination's
     token = base64.b64encode(b"u:pw").decode()
     auth.write_text(json.dumps({"auths": {b.authority: {"auth": token}}}))
-    with Client(insecure_registries=[a.authority, b.authority], auth_file=str(auth)) as client:
-        digest = client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app")
-        assert digest == src.repositories["team/app"].tags["1"]
-        assert dst.repositories["mirror/app"].tags["1"] == digest  # the source's tag
-        assert dst.repositories["mirror/app"].blobs == src.repositories["team/app"].blobs
-        one = client.copy(
+
+    async def scenario(client: Any) -> tuple[str, str, str]:
+        digest = await client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app")
+        one = await client.copy(
             f"{a.authority}/team/multi:1", f"{b.authority}/mirror/arm:arm", ["linux/arm64"]
         )
-        assert dst.repositories["mirror/arm"].tags["arm"] == one
-        assert client.manifest(f"{b.authority}/mirror/arm:arm").digest == one
+        served = (await client.manifest(f"{b.authority}/mirror/arm:arm")).digest
         with pytest.raises(ValueError, match="not a digest"):
-            client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app@{digest}")
+            await client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app@{digest}")
+        return digest, one, served
+
+    digest, one, served = run_with(
+        driver, scenario, insecure_registries=[a.authority, b.authority], auth_file=str(auth)
+    )
+    assert digest == src.repositories["team/app"].tags["1"]
+    assert dst.repositories["mirror/app"].tags["1"] == digest  # the source's tag
+    assert dst.repositories["mirror/app"].blobs == src.repositories["team/app"].blobs
+    assert dst.repositories["mirror/arm"].tags["arm"] == one == served
+    # The destination's password goes to the destination, and never to the source.
+    assert any(r.header("Authorization") == "Basic dTpwdw==" for r in dst.requests)
+    assert not any(r.header("Authorization") for r in src.requests)
 
 
 def test_a_copy_without_the_destinations_password_is_denied_and_leaves_no_tag(

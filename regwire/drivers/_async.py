@@ -58,6 +58,7 @@ from ._client import (
     ClientCore,
     as_reference,
     as_source,
+    copy_target,
     group_repositories,
     pull_sources,
     registry_name,
@@ -601,6 +602,21 @@ class AsyncClient:
                 registry.push_manifest(reference.repository, tag, manifest.raw, manifest.media_type)
             )
         return manifest.digest
+
+    async def copy(
+        self,
+        source: str | Reference,
+        destination: str | Reference,
+        platforms: Sequence[str | Platform] | None = None,
+    ) -> str:
+        """Copy the image (or index) ``source`` names to ``destination``; as `Client.copy`."""
+        src, dst, tag, wanted = copy_target(source, destination, platforms)
+        src_registry = await self._registry(registry_name(src))
+        dst_registry = await self._registry(registry_name(dst))
+        operation = src_registry.copy_to(
+            dst_registry, src.repository, src.reference, dst.repository, tag, wanted
+        )
+        return await self.run(operation)
 
     async def delete(self, ref: str | Reference) -> None:
         reference = as_reference(ref)

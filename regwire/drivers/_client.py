@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..sansio.auth import Credentials
+from ..sansio.manifests import Platform
 from ..sansio.names import normalize_registry_name
 from ..sansio.reference import DOCKER_HUB, Reference
 from ..sansio.registries_conf import RegistriesConf, Source, is_short_name
@@ -21,6 +22,7 @@ from .credentials import lookup_credentials
 __all__ = [
     "ClientCore",
     "as_reference",
+    "copy_target",
     "as_source",
     "group_repositories",
     "pull_sources",
@@ -31,6 +33,28 @@ __all__ = [
 
 def as_reference(ref: str | Reference) -> Reference:
     return ref if isinstance(ref, Reference) else Reference.parse(ref)
+
+
+def copy_target(
+    source: str | Reference,
+    destination: str | Reference,
+    platforms: Iterable[str | Platform] | None,
+) -> tuple[Reference, Reference, str, list[Platform] | None]:
+    """What a copy's arguments mean: both references, the tag to write (the destination's,
+    else the source's, "" for a source named by digest alone) and the platforms asked."""
+    src, dst = as_reference(source), as_reference(destination)
+    if dst.digest:
+        raise ValueError(
+            f"{destination}: a copy's destination is a repository and a tag, not a digest "
+            "(the digest is the source's, kept as it is)"
+        )
+    tag = dst.tag or src.tag or ("" if src.digest else "latest")
+    wanted = (
+        None
+        if platforms is None
+        else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
+    )
+    return src, dst, tag, wanted
 
 
 class _IterSource:

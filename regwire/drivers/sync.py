@@ -51,6 +51,7 @@ from ._client import (
     ClientCore,
     as_reference,
     as_source,
+    copy_target,
     group_repositories,
     pull_sources,
     registry_name,
@@ -750,20 +751,9 @@ class Client:
         naming an incomplete image. ``platforms`` picks images out of an index; the first
         of them is what the tag names.
         """
-        src, dst = as_reference(source), as_reference(destination)
+        src, dst, tag, wanted = copy_target(source, destination, platforms)
         src_registry = self._core.registry(registry_name(src))
         dst_registry = self._core.registry(registry_name(dst))
-        if dst.digest:
-            raise ValueError(
-                f"{destination}: a copy's destination is a repository and a tag, not a digest "
-                "(the digest is the source's, kept as it is)"
-            )
-        tag = dst.tag or src.tag or ("" if src.digest else "latest")
-        wanted = (
-            None
-            if platforms is None
-            else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
-        )
         operation = src_registry.copy_to(
             dst_registry, src.repository, src.reference, dst.repository, tag, wanted
         )
