@@ -589,3 +589,53 @@ def test_every_driver_pushes_and_pulls_artifacts(
 
     written = run_with(driver, scenario, **client_kwargs(registry))
     assert [p.read_text() for p in written] == ['{"ok": true}']
+
+
+def test_copies_into_and_within_the_real_registry_are_what_skopeo_reads(
+    registry: RealRegistry, tmp_path: Path
+) -> None:
+    """A model registry's index copied into the real one (blobs streamed through), then
+    within it (blobs mounted); skopeo reads both back, and pulls every blob of the copy."""
+    import base64
+    import json
+
+    from regwire.testing import ModelRegistry
+    from regwire.testing.server import serve_model
+
+    a = registry.authority
+    auth = tmp_path / "auth.json"  # the real registry's password, for it alone
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    auth.write_text(
+        json.dumps({"auths": {a: {"auth": token}}}) if registry.mode != "none" else "{}"
+    )
+
+    def make(host: str) -> ModelRegistry:
+        m = ModelRegistry(host, scheme="http")
+        m.push_index("team/multi", "1", [("linux", "amd64", None), ("linux", "arm64", "v8")])
+        return m
+
+    server, model = serve_model(make)
+    try:
+        with Client(
+            insecure_registries=[a, server.authority], auth_file=str(auth), timeout=10
+        ) as c:
+            copied = c.copy(f"{server.authority}/team/multi:1", f"{a}/copies/multi:1")
+            again = c.copy(f"{a}/copies/multi:1", f"{a}/copies/again:2")
+        assert not any(r.header("Authorization") for r in model.requests)
+    finally:
+        server.close()
+    assert copied == again == model.repositories["team/multi"].tags["1"]
+    for name in ("copies/multi:1", "copies/again:2"):
+        raw = registry.skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{a}/{name}")
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == copied
+    registry.skopeo(
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        f"docker://{a}/copies/again:2",
+        f"oci:{tmp_path / 'pulled'}:x",
+        creds="--src-creds",
+    )
+    index = json.loads((tmp_path / "pulled" / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == copied
