@@ -131,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OS/ARCH[/VARIANT]",
         help="copy only this image of an index (repeatable; the tag names the first)",
     )
+    copy.add_argument("--all", action="store_true", help="every platform (the default)")
+    copy.add_argument("--referrers", action="store_true", help="signatures, SBOMs too")
+    for end in ("src", "dest"):
+        copy.add_argument(f"--{end}-creds", metavar="USER[:PASS]", help=f"credentials ({end})")
+        copy.add_argument(
+            f"--{end}-tls-verify", default="true", choices=["true", "false"], help=f"({end})"
+        )
     catalog = sub.add_parser("catalog", parents=[common], help="every repository of REGISTRY")
     catalog.add_argument("registry", metavar="REGISTRY")
     catalog.add_argument("--json", action="store_true")
@@ -333,12 +340,34 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _copy(args: argparse.Namespace) -> int:
-    """One copy; --creds is refused when the two ends are on different registries."""
-    source, destination, tag, platforms = copy_target(args.source, args.destination, args.platform)
+    """One copy. ``--creds`` is refused when the two ends are on different registries; each
+    end has its own ``--src-creds``/``--dest-creds`` and ``--*-tls-verify`` (skopeo's names)."""
+    source, destination, tag, platforms = copy_target(
+        _docker_ref(args.source), _docker_ref(args.destination), args.platform
+    )
     kwargs = _client_kwargs(args, [source.registry, destination.registry])
+    insecure = set(kwargs["insecure_registries"])
+    for ref, verify in ((source, args.src_tls_verify), (destination, args.dest_tls_verify)):
+        if verify == "false":
+            insecure.add(ref.registry)
+    kwargs["insecure_registries"] = sorted(insecure)
+    given = {
+        ref.registry: _parse_creds(text)
+        for ref, text in ((source, args.src_creds), (destination, args.dest_creds))
+        if text is not None
+    }
+    if (
+        args.src_creds is not None
+        and args.dest_creds is not None
+        and source.registry == destination.registry
+        and args.src_creds != args.dest_creds
+    ):
+        raise _UsageError("--src-creds and --dest-creds differ for one registry: give one")
     with Client(**kwargs) as client:
+        for name, credentials in given.items():
+            client._core.registry(name, credentials=credentials)  # this end's account alone
         try:
-            digest = client.copy(source, destination, platforms)
+            digest = client.copy(source, destination, platforms=platforms, referrers=args.referrers)
         finally:
             _warn(client.warnings)
     named = f"{destination.registry}/{destination.repository}"
@@ -350,6 +379,18 @@ def _copy(args: argparse.Namespace) -> int:
         }
     )
     return 0
+
+
+def _docker_ref(text: str) -> str:
+    """skopeo's ``docker://REF`` is a reference; an ``oci:DIR`` layout is not supported yet."""
+    if text.startswith(("oci:", "oci-archive:")):
+        raise _UsageError(f"{text}: OCI image layouts are not supported by regwire copy yet")
+    return text[len("docker://") :] if text.startswith("docker://") else text
+
+
+def _parse_creds(text: str) -> Credentials:
+    user, _, password = text.partition(":")
+    return Credentials(user, password)
 
 
 def _one(args: argparse.Namespace, client: Client, ref: Reference, text: str) -> None:

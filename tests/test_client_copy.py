@@ -50,7 +50,9 @@ def test_a_copy_between_two_registries_keeps_every_digest(
     async def scenario(client: Any) -> tuple[str, str, str]:
         digest = await client.copy(f"{a.authority}/team/app:1", f"{b.authority}/mirror/app")
         one = await client.copy(
-            f"{a.authority}/team/multi:1", f"{b.authority}/mirror/arm:arm", ["linux/arm64"]
+            f"{a.authority}/team/multi:1",
+            f"{b.authority}/mirror/arm:arm",
+            platforms=["linux/arm64"],
         )
         served = (await client.manifest(f"{b.authority}/mirror/arm:arm")).digest
         with pytest.raises(ValueError, match="not a digest"):
@@ -101,3 +103,21 @@ def test_the_copy_command_prints_json_and_refuses_one_password_for_two_registrie
     assert main(["copy", source, target, "--insecure", "--creds", "u:pw"]) == 2
     assert "--creds is for one registry" in capsys.readouterr().err
     assert main(["copy", source, target + "@sha256:" + "0" * 64, "--insecure"]) == 2
+
+
+def test_copy_takes_skopeos_flags_each_end_its_own_account(
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from regwire.cli import main
+
+    a, src, b, dst = two
+    source, target = f"docker://{a.authority}/team/app:1", f"docker://{b.authority}/mirror/c:2"
+    argv = ["copy", source, target, "--all", "--referrers", "--src-tls-verify=false"]
+    assert main([*argv, "--dest-tls-verify=false", "--dest-creds", "u:pw"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert dst.repositories["mirror/c"].tags["2"] == out["Digest"]
+    assert not any(r.header("Authorization") for r in src.requests)  # dest's account stays
+    assert main([*argv, "--dest-tls-verify=false", "--dest-creds", "u:wrong"]) == 4
+    assert main(["copy", "oci:/tmp/x:1", target]) == 2
+    assert "not supported" in capsys.readouterr().err

@@ -251,3 +251,68 @@ def test_any_copy_ends_with_the_image_or_a_typed_error(
     elif copied is not None and "1" in copied.tags:  # the tag goes last: everything is there
         assert copied.tags["1"] == src.repositories[source].tags["1"]
     assert not lossy.leaked
+
+
+def _referrer(src: ModelRegistry, repository: str, subject: str, note: bytes) -> str:
+    """An SBOM-like artifact whose subject is ``subject``, pushed into the source model."""
+    import json
+
+    blob = src.put_blob(repository, note)
+    empty = src.put_blob(repository, b"{}")
+    document = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": empty,
+            "size": 2,
+        },
+        "layers": [{"mediaType": "application/spdx+json", "digest": blob, "size": len(note)}],
+        "subject": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": subject,
+            "size": 1,
+        },
+    }
+    raw = json.dumps(document).encode()
+    return src.put_manifest(repository, raw, "application/vnd.oci.image.manifest.v1+json")
+
+
+@pytest.mark.parametrize("api", [True, False])
+def test_referrers_follow_every_manifest_copied_recursively(api: bool) -> None:
+    from regwire.testing import Quirks
+
+    src, dst, net = pair()
+    dst.quirks = Quirks(referrers_api=api)
+    image = src.repositories["team/app"].tags["1"]
+    sbom = _referrer(src, "team/app", image, b"sbom of the image")
+    signature = _referrer(src, "team/app", sbom, b"signature of the sbom")
+    a, b = registries(net)
+    drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), net)
+    assert sbom not in dst.repositories["mirror/app"].manifests  # only when asked
+    drive(a.copy_to(b, "team/app", "1", "mirror/app", "1", referrers=True), net)
+    copied = dst.repositories["mirror/app"]
+    assert copied.manifests[sbom] == src.repositories["team/app"].manifests[sbom]
+    assert copied.manifests[signature] == src.repositories["team/app"].manifests[signature]
+    found = drive(b.referrers("mirror/app", image), net)
+    assert [d.digest for d in found] == [sbom]
+    assert [d.digest for d in drive(b.referrers("mirror/app", sbom), net)] == [signature]
+    if not api:  # listed by the client in the fallback tags, as the spec asks
+        assert "sha256-" + image.split(":")[1] in copied.tags
+    puts = [r for r in net.requests if r.method == "PUT" and "/manifests/" in r.url]
+    assert puts[-1].url.endswith("/manifests/1")  # the tag still goes last
+
+
+def test_referrers_of_an_index_and_its_images() -> None:
+    src, dst, net = pair()
+    repo = src.repositories["team/multi"]
+    index = repo.tags["1"]
+    child = next(d for d in repo.manifests if d != index)
+    on_index = _referrer(src, "team/multi", index, b"index attestation")
+    on_child = _referrer(src, "team/multi", child, b"child attestation")
+    a, b = registries(net)
+    drive(a.copy_to(b, "team/multi", "1", "mirror/multi", "1", referrers=True), net)
+    copied = dst.repositories["mirror/multi"]
+    assert on_index in copied.manifests and on_child in copied.manifests
+    assert copied.tags["1"] == index

@@ -607,14 +607,16 @@ class AsyncClient:
         self,
         source: str | Reference,
         destination: str | Reference,
+        *,
         platforms: Sequence[str | Platform] | None = None,
+        referrers: bool = False,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; as `Client.copy`."""
         src, dst, tag, wanted = copy_target(source, destination, platforms)
         src_registry = await self._registry(registry_name(src))
         dst_registry = await self._registry(registry_name(dst))
         operation = src_registry.copy_to(
-            dst_registry, src.repository, src.reference, dst.repository, tag, wanted
+            dst_registry, src.repository, src.reference, dst.repository, tag, wanted, referrers
         )
         return await self.run(operation)
 

@@ -740,7 +740,9 @@ class Client:
         self,
         source: str | Reference,
         destination: str | Reference,
+        *,
         platforms: Sequence[str | Platform] | None = None,
+        referrers: bool = False,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
 
@@ -749,13 +751,15 @@ class Client:
         mounted, the rest stream through in constant memory. The destination's tag (the
         source's, if it names none) is written last, so a copy that fails leaves no tag
         naming an incomplete image. ``platforms`` picks images out of an index; the first
-        of them is what the tag names.
+        of them is what the tag names. ``referrers`` copies what refers to every manifest
+        copied (signatures, SBOMs, attestations), recursively, to the destination's referrers
+        API or its fallback tags.
         """
         src, dst, tag, wanted = copy_target(source, destination, platforms)
         src_registry = self._core.registry(registry_name(src))
         dst_registry = self._core.registry(registry_name(dst))
         operation = src_registry.copy_to(
-            dst_registry, src.repository, src.reference, dst.repository, tag, wanted
+            dst_registry, src.repository, src.reference, dst.repository, tag, wanted, referrers
         )
         return self.run(operation)
 

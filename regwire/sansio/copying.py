@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from .access import authorized, credentials_for
 from .digests import Verifier
+from .discovery import referrers as find_referrers
 from .errors import NetworkError, ProtocolError
 from .events import BodyChunk, ConnectionFailed, EndBody, Operation, ReadBody, Response, SendBody
 from .failures import failure
@@ -128,42 +129,90 @@ def copy_image(
     dst_repository: str,
     tag: str,
     platforms: list[Platform] | None,
+    referrers: bool = False,
 ) -> Operation[str]:
     """Copy what ``reference`` names; returns the digest of the manifest written (and tagged
-    ``tag``, unless it is empty). One platform asked of an index copies that image alone."""
+    ``tag``, unless it is empty). One platform asked of an index copies that image alone.
+    With ``referrers``, what refers to each manifest copied (signatures, SBOMs) follows it,
+    recursively, before the tag is written."""
+    done: set[str] = set()
     top = yield from read_manifest(src, src_repository, reference, reference)
-    if not top.is_index:
-        yield from _copy_one(src, src_repository, top, dst, dst_repository)
-        return (yield from push_manifest(dst, dst_repository, tag, top.raw, top.media_type))
-    children = _wanted(top, platforms)
-    if not children:
-        raise ProtocolError(
-            src.v2_url(src_repository, "manifests", quote(reference, safe=":")),
-            "the index has no image for the platforms asked",
+    if top.is_index:
+        children = _wanted(top, platforms)
+        if not children:
+            raise ProtocolError(
+                src.v2_url(src_repository, "manifests", quote(reference, safe=":")),
+                "the index has no image for the platforms asked",
+            )
+        images: list[Manifest] = []
+        for child in children:
+            image = yield from read_manifest(src, src_repository, child.digest, "")
+            yield from _copy_one(src, src_repository, image, dst, dst_repository)
+            if referrers:
+                yield from _copy_referrers(
+                    src, src_repository, image.digest, dst, dst_repository, done
+                )
+            images.append(image)
+        # Platforms picked: the index would name images left behind, so the first one asked
+        # for is what the tag names (the others are copied by digest).
+        written = top if platforms is None else images[0]
+        if platforms is None and referrers:
+            yield from push_manifest(dst, dst_repository, "", top.raw, top.media_type)
+    else:
+        written = top
+        yield from _copy_one(src, src_repository, top, dst, dst_repository, by_digest=referrers)
+    if referrers and written is top:
+        yield from _copy_referrers(src, src_repository, top.digest, dst, dst_repository, done)
+    if not tag and written is not top:
+        return written.digest
+    return (yield from push_manifest(dst, dst_repository, tag, written.raw, written.media_type))
+
+
+def _copy_referrers(
+    src: Session,
+    src_repository: str,
+    subject: str,
+    dst: Session,
+    dst_repository: str,
+    done: set[str],
+) -> Operation[None]:
+    """Every manifest that refers to ``subject`` at the source, and what refers to those.
+
+    Each is pushed after its subject, by digest; a destination without the referrers API
+    lists it in the subject's fallback tag (`push_manifest` does). ``done`` stops cycles."""
+    found = yield from find_referrers(src, src_repository, subject, None)
+    for descriptor in found:
+        if descriptor.digest in done:
+            continue
+        done.add(descriptor.digest)
+        manifest = yield from read_manifest(src, src_repository, descriptor.digest, "")
+        if manifest.is_index:
+            for child in manifest.manifests:
+                image = yield from read_manifest(src, src_repository, child.digest, "")
+                yield from _copy_one(src, src_repository, image, dst, dst_repository)
+            yield from push_manifest(dst, dst_repository, "", manifest.raw, manifest.media_type)
+        else:
+            yield from _copy_one(src, src_repository, manifest, dst, dst_repository)
+        yield from _copy_referrers(
+            src, src_repository, descriptor.digest, dst, dst_repository, done
         )
-    images: list[Manifest] = []
-    for child in children:
-        image = yield from read_manifest(src, src_repository, child.digest, "")
-        yield from _copy_one(src, src_repository, image, dst, dst_repository)
-        images.append(image)
-    if platforms is None:  # every image is there: the index, byte for byte, then its tag
-        return (yield from push_manifest(dst, dst_repository, tag, top.raw, top.media_type))
-    # Platforms picked: the index would name images left behind, so the first one asked for
-    # is what the tag names (the others are copied by digest).
-    first = images[0]
-    if not tag:
-        return first.digest
-    return (yield from push_manifest(dst, dst_repository, tag, first.raw, first.media_type))
 
 
 def _copy_one(
-    src: Session, src_repository: str, image: Manifest, dst: Session, dst_repository: str
+    src: Session,
+    src_repository: str,
+    image: Manifest,
+    dst: Session,
+    dst_repository: str,
+    *,
+    by_digest: bool = True,
 ) -> Operation[None]:
-    """An image's blobs, then the image manifest by digest (byte for byte)."""
+    """An image's blobs, then (``by_digest``) the image manifest by digest, byte for byte."""
     blobs = ([image.config] if image.config else []) + list(image.layers)
     seen: set[str] = set()
     for blob in blobs:
         if blob.digest not in seen and not blob.urls:  # foreign layers stay where they are
             seen.add(blob.digest)
             yield from copy_blob(src, src_repository, dst, dst_repository, blob)
-    yield from push_manifest(dst, dst_repository, "", image.raw, image.media_type)
+    if by_digest:
+        yield from push_manifest(dst, dst_repository, "", image.raw, image.media_type)

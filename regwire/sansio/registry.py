@@ -448,13 +448,15 @@ class Registry:
         destination_repository: str,
         tag: str = "",
         platforms: list[Platform] | None = None,
+        referrers: bool = False,
     ) -> Operation[str]:
         """Copy what ``reference`` names here to ``destination`` (which may be this registry);
         returns the digest of the manifest written, tagged ``tag`` unless it is empty.
 
         Every digest is kept (manifests go byte for byte); blobs the destination has are
         skipped, on one registry they are mounted, the rest stream through in constant
-        memory; blobs first, then images, an index after its images, the tag last.
+        memory; blobs first, then images, an index after its images, the tag last. With
+        ``referrers``, what refers to each manifest copied goes too, before the tag.
 
         Raises:
             TagNotFound, ImageNotFound, DigestMismatch, AccessDenied, ManifestRejected, ...
@@ -473,6 +475,7 @@ class Registry:
                 destination_repository,
                 tag,
                 platforms,
+                referrers,
             ),
             "a copy",
         )
