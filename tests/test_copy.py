@@ -331,3 +331,87 @@ def test_referrers_of_an_index_and_its_images() -> None:
     copied = dst.repositories["mirror/multi"]
     assert on_index in copied.manifests and on_child in copied.manifests
     assert copied.tags["1"] == index
+
+
+@pytest.mark.parametrize("kind", ["open", "read", "send", "end"])
+def test_a_connection_lost_inside_a_streamed_blob_is_a_network_error(kind: str) -> None:
+    """The streaming part of a copy: each of its intents failing ends in a NetworkError that
+    names the side that failed, and nothing is committed."""
+    from regwire import NetworkError
+    from regwire.sansio import ConnectionFailed, EndBody, ReadBody, SendBody
+
+    _, dst, net = pair()
+
+    def perform(intent: Any) -> Any:
+        hit = {
+            "open": isinstance(intent, Request) and intent.send_body,
+            "read": isinstance(intent, ReadBody),
+            "send": isinstance(intent, SendBody),
+            "end": isinstance(intent, EndBody),
+        }[kind]
+        if hit:
+            return ConnectionFailed("reset", "injected")
+        return net(intent)
+
+    a, b = registries(net)
+    with pytest.raises(NetworkError) as caught:
+        drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), perform)
+    side = "src.test" if kind == "read" else "dst.test"
+    assert side in str(caught.value)
+    copied = dst.repositories.get("mirror/app")
+    assert copied is None or (not copied.tags and not copied.blobs)
+
+
+def test_the_destination_refusing_the_streamed_upload_is_typed() -> None:
+    from regwire import UploadRejected
+
+    src, dst, net = pair()
+
+    def handler(request: Request) -> Response:
+        if request.method == "PATCH":
+            return Response(400, (), b'{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"no"}]}')
+        return net.handler(request)
+
+    refusing = FakeNetwork(handler, clock=net.clock)
+    a, b = registries(refusing)
+    with pytest.raises(UploadRejected):
+        drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), refusing)
+    copied = dst.repositories.get("mirror/app")
+    assert copied is None or not copied.tags
+    assert src  # the source is only read
+
+
+def test_a_referrer_index_and_a_shared_referrer_are_copied_once() -> None:
+    import json
+
+    src, dst, net = pair()
+    repo = src.repositories["team/app"]
+    image = repo.tags["1"]
+    sbom = _referrer(src, "team/app", image, b"an sbom")
+    # An index whose subject is the image, holding the sbom (an attestation bundle).
+    document = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "artifactType": "application/vnd.example.bundle",
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": sbom,
+                "size": len(repo.manifests[sbom][1]),
+            }
+        ],
+        "subject": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": image,
+            "size": 1,
+        },
+    }
+    bundle = src.put_manifest(
+        "team/app", json.dumps(document).encode(), "application/vnd.oci.image.index.v1+json"
+    )
+    a, b = registries(net)
+    drive(a.copy_to(b, "team/app", "1", "mirror/app", "1", referrers=True), net)
+    copied = dst.repositories["mirror/app"]
+    assert bundle in copied.manifests and sbom in copied.manifests
+    found = {d.digest for d in drive(b.referrers("mirror/app", image), net)}
+    assert found == {sbom, bundle}
