@@ -171,8 +171,7 @@ def _client_kwargs(args: argparse.Namespace, registries: list[str]) -> dict[str,
                 f"--creds is for one registry, and the images name {len(named)} "
                 f"({', '.join(named)}); run one command per registry, or use --authfile"
             )
-        user, _, password = args.creds.partition(":")
-        credentials = Credentials(user, password)
+        credentials = _parse_creds(args.creds)
     insecure = registries if args.insecure or args.tls_verify == "false" else []
     return {
         "credentials": credentials,

@@ -118,6 +118,29 @@ def parse_skopeo_time(text: str) -> datetime.datetime:
     return value.replace(microsecond=int((frac or "0")[:6].ljust(6, "0")))
 
 
+def one_layer_manifest(config: str, config_size: int, layer: str, layer_size: int) -> bytes:
+    """An OCI image manifest of one config and one layer, as the write tests push it."""
+    import json
+
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config,
+            "size": config_size,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer,
+                "size": layer_size,
+            }
+        ],
+    }
+    return json.dumps(document).encode()
+
+
 def client_kwargs(real: RealRegistry) -> dict[str, Any]:
     creds = Credentials() if real.mode == "none" else Credentials(USER, PASSWORD)
     return {"insecure_registries": [real.authority], "credentials": creds, "timeout": 10}
@@ -310,24 +333,7 @@ def test_the_core_writes_to_the_real_registry(registry: RealRegistry) -> None:
         parts = client.push_blob(f"{a}/written/app", iter([layer[:1000], layer[1000:]]))
         assert parts == layer_digest
         assert client.run(reg.mount_blob("written/other", layer_digest, "written/app"))
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": config_digest,
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": layer_digest,
-                        "size": len(layer),
-                    }
-                ],
-            }
-        ).encode()
+        manifest = one_layer_manifest(config_digest, len(config), layer_digest, len(layer))
         digest = client.run(reg.push_manifest("written/app", "v1", manifest))
         raw = registry.skopeo(
             "inspect", "--raw", "--tls-verify=false", f"docker://{a}/written/app:v1"
@@ -505,24 +511,7 @@ def test_every_driver_writes_to_the_real_registry(
         with open(path, "rb") as file:
             layer_digest = await c.push_blob(f"{a}/{repository}", file)
         config_digest = await c.push_blob(f"{a}/{repository}", config)
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": config_digest,
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": layer_digest,
-                        "size": len(layer),
-                    }
-                ],
-            }
-        ).encode()
+        manifest = one_layer_manifest(config_digest, len(config), layer_digest, len(layer))
         digest = await c.push_manifest(f"{a}/{repository}:v1", manifest)
         assert await c.tag(f"{a}/{repository}:v1", "v2") == digest
         found = await c.referrers(f"{a}/{repository}:v1")

@@ -144,15 +144,9 @@ def copy_image(
                 src.v2_url(src_repository, "manifests", quote(reference, safe=":")),
                 "the index has no image for the platforms asked",
             )
-        images: list[Manifest] = []
-        for child in children:
-            image = yield from read_manifest(src, src_repository, child.digest, "")
-            yield from _copy_one(src, src_repository, image, dst, dst_repository)
-            if referrers:
-                yield from _copy_referrers(
-                    src, src_repository, image.digest, dst, dst_repository, done
-                )
-            images.append(image)
+        images = yield from _copy_images(
+            src, src_repository, children, dst, dst_repository, done if referrers else None
+        )
         # Platforms picked: the index would name images left behind, so the first one asked
         # for is what the tag names (the others are copied by digest).
         written = top if platforms is None else images[0]
@@ -187,15 +181,37 @@ def _copy_referrers(
         done.add(descriptor.digest)
         manifest = yield from read_manifest(src, src_repository, descriptor.digest, "")
         if manifest.is_index:
-            for child in manifest.manifests:
-                image = yield from read_manifest(src, src_repository, child.digest, "")
-                yield from _copy_one(src, src_repository, image, dst, dst_repository)
+            yield from _copy_images(
+                src, src_repository, list(manifest.manifests), dst, dst_repository, None
+            )
             yield from push_manifest(dst, dst_repository, "", manifest.raw, manifest.media_type)
         else:
             yield from _copy_one(src, src_repository, manifest, dst, dst_repository)
         yield from _copy_referrers(
             src, src_repository, descriptor.digest, dst, dst_repository, done
         )
+
+
+def _copy_images(
+    src: Session,
+    src_repository: str,
+    children: list[Descriptor],
+    dst: Session,
+    dst_repository: str,
+    referrers_done: set[str] | None,
+) -> Operation[list[Manifest]]:
+    """The images an index names, each with its blobs, by digest; with ``referrers_done``
+    (the manifests copied as referrers so far), what refers to each image too."""
+    images: list[Manifest] = []
+    for child in children:
+        image = yield from read_manifest(src, src_repository, child.digest, "")
+        yield from _copy_one(src, src_repository, image, dst, dst_repository)
+        if referrers_done is not None:
+            yield from _copy_referrers(
+                src, src_repository, image.digest, dst, dst_repository, referrers_done
+            )
+        images.append(image)
+    return images
 
 
 def _copy_one(
