@@ -18,7 +18,7 @@ from datetime import timezone
 from functools import partial
 from typing import IO, Any
 
-from .drivers._client import copy_target, pull_sources
+from .drivers._client import pull_sources
 from .drivers.sync import Client
 from .sansio.auth import Credentials
 from .sansio.errors import (
@@ -120,24 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     referrers.add_argument("image", metavar="IMAGE")
     referrers.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this type")
     referrers.add_argument("--json", action="store_true")
-    copy = sub.add_parser(
-        "copy", parents=[common], help="copy an image or index to another repository/registry"
-    )
-    copy.add_argument("source", metavar="SOURCE")
-    copy.add_argument("destination", metavar="DESTINATION", help="REGISTRY/REPO[:TAG]")
-    copy.add_argument(
-        "--platform",
-        action="append",
-        metavar="OS/ARCH[/VARIANT]",
-        help="copy only this image of an index (repeatable; the tag names the first)",
-    )
-    copy.add_argument("--all", action="store_true", help="every platform (the default)")
-    copy.add_argument("--referrers", action="store_true", help="signatures, SBOMs too")
-    for end in ("src", "dest"):
-        copy.add_argument(f"--{end}-creds", metavar="USER[:PASS]", help=f"credentials ({end})")
-        copy.add_argument(
-            f"--{end}-tls-verify", default="true", choices=["true", "false"], help=f"({end})"
-        )
+    from .cli_copy import add_copy_parser
+
+    add_copy_parser(sub, common)
     catalog = sub.add_parser("catalog", parents=[common], help="every repository of REGISTRY")
     catalog.add_argument("registry", metavar="REGISTRY")
     catalog.add_argument("--json", action="store_true")
@@ -317,7 +302,9 @@ def _run(args: argparse.Namespace) -> int:
             )
         return 0
     if args.command == "copy":
-        return _copy(args)
+        from .cli_copy import copy_command
+
+        return copy_command(args)
     if args.command == "catalog":
         with _client(args, args.registry) as client:
             try:
@@ -336,55 +323,6 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             _warn(client.warnings)
     return 0
-
-
-def _copy(args: argparse.Namespace) -> int:
-    """One copy. ``--creds`` is refused when the two ends are on different registries; each
-    end has its own ``--src-creds``/``--dest-creds`` and ``--*-tls-verify`` (skopeo's names)."""
-    source, destination, tag, platforms = copy_target(
-        _docker_ref(args.source), _docker_ref(args.destination), args.platform
-    )
-    kwargs = _client_kwargs(args, [source.registry, destination.registry])
-    insecure = set(kwargs["insecure_registries"])
-    for ref, verify in ((source, args.src_tls_verify), (destination, args.dest_tls_verify)):
-        if verify == "false":
-            insecure.add(ref.registry)
-    kwargs["insecure_registries"] = sorted(insecure)
-    given = {
-        ref.registry: _parse_creds(text)
-        for ref, text in ((source, args.src_creds), (destination, args.dest_creds))
-        if text is not None
-    }
-    if (
-        args.src_creds is not None
-        and args.dest_creds is not None
-        and source.registry == destination.registry
-        and args.src_creds != args.dest_creds
-    ):
-        raise _UsageError("--src-creds and --dest-creds differ for one registry: give one")
-    with Client(**kwargs) as client:
-        for name, credentials in given.items():
-            client._core.registry(name, credentials=credentials)  # this end's account alone
-        try:
-            digest = client.copy(source, destination, platforms=platforms, referrers=args.referrers)
-        finally:
-            _warn(client.warnings)
-    named = f"{destination.registry}/{destination.repository}"
-    _print(
-        {
-            "Source": str(source),
-            "Destination": f"{named}:{tag}" if tag else f"{named}@{digest}",
-            "Digest": digest,
-        }
-    )
-    return 0
-
-
-def _docker_ref(text: str) -> str:
-    """skopeo's ``docker://REF`` is a reference; an ``oci:DIR`` layout is not supported yet."""
-    if text.startswith(("oci:", "oci-archive:")):
-        raise _UsageError(f"{text}: OCI image layouts are not supported by regwire copy yet")
-    return text[len("docker://") :] if text.startswith("docker://") else text
 
 
 def _parse_creds(text: str) -> Credentials:

@@ -108,6 +108,7 @@ def test_the_copy_command_prints_json_and_refuses_one_password_for_two_registrie
 def test_copy_takes_skopeos_flags_each_end_its_own_account(
     two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry],
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     from regwire.cli import main
 
@@ -119,5 +120,8 @@ def test_copy_takes_skopeos_flags_each_end_its_own_account(
     assert dst.repositories["mirror/c"].tags["2"] == out["Digest"]
     assert not any(r.header("Authorization") for r in src.requests)  # dest's account stays
     assert main([*argv, "--dest-tls-verify=false", "--dest-creds", "u:wrong"]) == 4
-    assert main(["copy", "oci:/tmp/x:1", target]) == 2
-    assert "not supported" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["copy", "oci-archive:/tmp/x.tar", target]) == 2
+    assert "oci-archive: is not supported" in capsys.readouterr().err
+    assert main(["copy", f"oci:{tmp_path}/none:1", target]) == 1
+    assert "has no oci-layout file" in capsys.readouterr().err

@@ -31,6 +31,7 @@ from typing import IO, Any, Protocol, TypeVar
 import h11
 
 from ..sansio.auth import Credentials
+from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
 from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.events import (
@@ -50,6 +51,7 @@ from ..sansio.events import (
     Sleep,
 )
 from ..sansio.image import Image
+from ..sansio.layout import Layout
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
@@ -610,13 +612,16 @@ class AsyncClient:
         *,
         platforms: Sequence[str | Platform] | None = None,
         referrers: bool = False,
+        progress: Callable[[CopyProgress], object] | None = None,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; as `Client.copy`."""
-        src, dst, tag, wanted = copy_target(source, destination, platforms)
-        src_registry = await self._registry(registry_name(src))
-        dst_registry = await self._registry(registry_name(dst))
-        operation = src_registry.copy_to(
-            dst_registry, src.repository, src.reference, dst.repository, tag, wanted, referrers
+        target = copy_target(source, destination, platforms)
+        src, dst = target.source, target.destination
+        operation = target.operation(
+            None if isinstance(src, Layout) else await self._registry(registry_name(src)),
+            None if isinstance(dst, Layout) else await self._registry(registry_name(dst)),
+            referrers,
+            progress,
         )
         return await self.run(operation)
 

@@ -12,16 +12,21 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..sansio.auth import Credentials
+from ..sansio.copying import Report
+from ..sansio.events import Operation
+from ..sansio.layout import Layout, parse_layout_reference
 from ..sansio.manifests import Platform
 from ..sansio.names import normalize_registry_name
 from ..sansio.reference import DOCKER_HUB, Reference
 from ..sansio.registries_conf import RegistriesConf, Source, is_short_name
 from ..sansio.registry import Limits, Registry
 from .credentials import lookup_credentials
+from .layout import open_layout
 
 __all__ = [
     "ClientCore",
     "as_reference",
+    "CopyTarget",
     "copy_target",
     "as_source",
     "group_repositories",
@@ -35,26 +40,85 @@ def as_reference(ref: str | Reference) -> Reference:
     return ref if isinstance(ref, Reference) else Reference.parse(ref)
 
 
+@dataclass(frozen=True)
+class CopyTarget:
+    """What a copy's arguments mean: each end a registry reference or an OCI layout, the
+    source's tag or digest, the tag to write (the destination's, else the source's, "" for a
+    source named by digest alone) and the platforms asked."""
+
+    source: Reference | Layout
+    destination: Reference | Layout
+    reference: str
+    tag: str
+    platforms: list[Platform] | None
+
+    def operation(
+        self,
+        src: Registry | None,
+        dst: Registry | None,
+        referrers: bool,
+        report: Report | None = None,
+    ) -> Operation[str]:
+        """The core's copy, given the `Registry` of each end that is not a layout."""
+        target = self.destination if isinstance(self.destination, Layout) else dst
+        assert target is not None
+        repository = "" if isinstance(self.destination, Layout) else self.destination.repository
+        if isinstance(self.source, Layout):
+            return self.source.copy_to(
+                target, self.reference, repository, self.tag, self.platforms, referrers, report
+            )
+        assert src is not None
+        return src.copy_to(
+            target,
+            self.source.repository,
+            self.reference,
+            repository,
+            self.tag,
+            self.platforms,
+            referrers,
+            report,
+        )
+
+
+def _copy_end(end: str | Reference) -> tuple[Reference | Layout, str, str]:
+    """An end, its tag (or digest) and whether that is a digest ("d") or a tag ("t")."""
+    if isinstance(end, str):
+        layout = parse_layout_reference(end)
+        if layout is not None:
+            return open_layout(layout[0]), layout[1], "t"
+        if end.startswith("oci-archive:"):
+            raise ValueError(f"{end}: oci-archive: is not supported; unpack it and use oci:DIR")
+        end = end.removeprefix("docker://")
+    reference = as_reference(end)
+    if reference.digest:
+        return reference, reference.digest, "d"
+    return reference, reference.tag or "", "t"
+
+
 def copy_target(
     source: str | Reference,
     destination: str | Reference,
     platforms: Iterable[str | Platform] | None,
-) -> tuple[Reference, Reference, str, list[Platform] | None]:
-    """What a copy's arguments mean: both references, the tag to write (the destination's,
-    else the source's, "" for a source named by digest alone) and the platforms asked."""
-    src, dst = as_reference(source), as_reference(destination)
-    if dst.digest:
+) -> CopyTarget:
+    src, src_ref, src_kind = _copy_end(source)
+    dst, dst_ref, dst_kind = _copy_end(destination)
+    if dst_kind == "d":
         raise ValueError(
             f"{destination}: a copy's destination is a repository and a tag, not a digest "
             "(the digest is the source's, kept as it is)"
         )
-    tag = dst.tag or src.tag or ("" if src.digest else "latest")
+    if isinstance(src, Reference):
+        reference = src_ref or "latest"
+        tag = dst_ref or ("" if src_kind == "d" else src_ref or "latest")
+    else:
+        reference = src_ref
+        tag = dst_ref or src_ref or ("" if isinstance(dst, Layout) else "latest")
     wanted = (
         None
         if platforms is None
         else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
     )
-    return src, dst, tag, wanted
+    return CopyTarget(src, dst, reference, tag, wanted)
 
 
 class _IterSource:

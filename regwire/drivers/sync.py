@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol, TypeVar
 import h11
 
 from ..sansio.auth import Credentials
+from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
 from ..sansio.drive import drive
 from ..sansio.errors import DigestMismatch, RegistryError
@@ -43,6 +44,7 @@ from ..sansio.events import (
     Sleep,
 )
 from ..sansio.image import Image
+from ..sansio.layout import Layout
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
@@ -743,6 +745,7 @@ class Client:
         *,
         platforms: Sequence[str | Platform] | None = None,
         referrers: bool = False,
+        progress: Callable[[CopyProgress], object] | None = None,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
 
@@ -753,13 +756,17 @@ class Client:
         naming an incomplete image. ``platforms`` picks images out of an index; the first
         of them is what the tag names. ``referrers`` copies what refers to every manifest
         copied (signatures, SBOMs, attestations), recursively, to the destination's referrers
-        API or its fallback tags.
+        API or its fallback tags. Either end may be an OCI image layout, ``oci:DIR[:TAG]``
+        (created if it does not exist; a blob appears in it only once verified, its
+        ``index.json`` is written last). ``progress`` hears of every blob and manifest.
         """
-        src, dst, tag, wanted = copy_target(source, destination, platforms)
-        src_registry = self._core.registry(registry_name(src))
-        dst_registry = self._core.registry(registry_name(dst))
-        operation = src_registry.copy_to(
-            dst_registry, src.repository, src.reference, dst.repository, tag, wanted, referrers
+        target = copy_target(source, destination, platforms)
+        src, dst = target.source, target.destination
+        operation = target.operation(
+            None if isinstance(src, Layout) else self._core.registry(registry_name(src)),
+            None if isinstance(dst, Layout) else self._core.registry(registry_name(dst)),
+            referrers,
+            progress,
         )
         return self.run(operation)
 

@@ -1,4 +1,5 @@
-"""Copying an image between registries: a plan from the source, each missing blob streamed.
+"""Copying an image between registries and OCI layouts: a plan from the source, each missing
+blob streamed.
 
 Theory of operation. A copy is one operation over two sessions. It reads the source's manifest
 (an index and, with ``platforms=None``, every image in it; else the images of the platforms
@@ -10,41 +11,106 @@ and the upload is committed only when the digest matches. Manifests are sent byt
 (every digest kept): blobs first, then image manifests, an index after its images, the tag
 last, so that no tag at the destination ever names content that is not all there. A copy that
 fails anywhere can be run again: what the destination has is skipped.
+
+Either end may be an OCI image layout (`Layout`, whose files the driver reads and writes): a
+blob is then read from, or written to, the layout's files instead of a registry, through the
+same checks (a blob is renamed into place only once verified, ``index.json`` is written last).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote
 
 from .access import authorized, credentials_for
 from .digests import Verifier
 from .discovery import referrers as find_referrers
-from .errors import NetworkError, ProtocolError
-from .events import BodyChunk, ConnectionFailed, EndBody, Operation, ReadBody, Response, SendBody
+from .errors import LayoutError, ManifestRejected, NetworkError, ProtocolError
+from .events import (
+    BodyChunk,
+    ConnectionFailed,
+    EndBody,
+    Event,
+    Intent,
+    Operation,
+    ReadBody,
+    ReadSource,
+    Response,
+    RestartSink,
+    SeekSource,
+    SendBody,
+)
 from .failures import failure
-from .manifests import Descriptor, Manifest, Platform
+from .layout import Layout, blob_name
+from .manifests import SCHEMA1_TYPES, Descriptor, Manifest, Platform
 from .platforms import normalize, platform_vector
+from .pull import blob_into
 from .pull import manifest as read_manifest
 from .push import push_manifest
 from .scopes import pull, push
 from .session import Session
 from .transport import clean_url, read_pending
-from .uploads import OCTETS, _close, _location, _start, blob_exists
+from .uploads import OCTETS, _close, _location, _start, blob_exists, push_blob_from
 
-__all__ = ["copy_blob", "copy_image"]
+__all__ = ["CopyProgress", "Remote", "copy", "copy_blob"]
+
+T = TypeVar("T")
+_PIECE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """A repository of a registry, as one end of a copy."""
+
+    session: Session
+    repository: str
+
+    @property
+    def url(self) -> str:
+        return self.session.v2_url(self.repository)
+
+
+End = Remote | Layout
+
+
+@dataclass(frozen=True, slots=True)
+class CopyProgress:
+    """What a copy just did, for a progress display: ``state`` is "bytes" (``size`` more
+    bytes of blob ``digest`` went through), "sent" (a blob was written), "present" (the
+    destination had it), "mounted", or "manifest" (a manifest was written)."""
+
+    state: str
+    digest: str
+    size: int = 0
+
+
+Report = Callable[[CopyProgress], object]
+
+
+def quiet(event: CopyProgress) -> None:
+    pass
 
 
 def copy_blob(
-    src: Session, src_repository: str, dst: Session, dst_repository: str, blob: Descriptor
+    src: Session,
+    src_repository: str,
+    dst: Session,
+    dst_repository: str,
+    blob: Descriptor,
+    report: Report = quiet,
 ) -> Operation[bool]:
     """Make ``blob`` exist in the destination repository; True if bytes were sent."""
     if (yield from blob_exists(dst, dst_repository, blob.digest)):
+        report(CopyProgress("present", blob.digest))
         return False
     same = src.url == dst.url
     location, _, _ = yield from _start(
         dst, dst_repository, blob.digest, src_repository if same else None
     )
     if location is None:  # mounted
+        report(CopyProgress("mounted", blob.digest))
         return False
     scopes = push(dst_repository)
     # Everything the destination needs before the source's body is open: the upload session,
@@ -88,6 +154,7 @@ def copy_blob(
         if not data:
             break
         verifier.update(data)
+        report(CopyProgress("bytes", blob.digest, len(data)))
         sent = yield SendBody(data, channel=1)
         if isinstance(sent, ConnectionFailed):
             raise NetworkError(clean_url(url), sent.reason, sent.message)
@@ -102,6 +169,7 @@ def copy_blob(
     if answer.header("Location"):
         url = _location(answer, url)
     yield from _close(dst, dst_repository, url, blob.digest)
+    report(CopyProgress("sent", blob.digest, blob.size))
     return True
 
 
@@ -121,114 +189,255 @@ def _wanted(index: Manifest, platforms: list[Platform] | None) -> list[Descripto
     return chosen
 
 
-def copy_image(
-    src: Session,
-    src_repository: str,
+# -- what each kind of end does ------------------------------------------------------------
+
+
+def _read(end: End, reference: str, user: str = "") -> Operation[Manifest]:
+    if isinstance(end, Layout):
+        return end.manifest(reference)
+    return (yield from read_manifest(end.session, end.repository, reference, user))
+
+
+def _referrers(end: End, digest: str) -> Operation[list[Descriptor]]:
+    if isinstance(end, Layout):
+        return end.referrers(digest)
+    return (yield from find_referrers(end.session, end.repository, digest, None))
+
+
+def _put_manifest(
+    end: End, tag: str, manifest: Manifest, *, listed: bool = False
+) -> Operation[str]:
+    """Write ``manifest`` byte for byte: tagged ``tag``, or by digest (``listed``: in a
+    layout's ``index.json`` even without a tag, as referrers are kept there)."""
+    if isinstance(end, Remote):
+        return (
+            yield from push_manifest(
+                end.session, end.repository, tag, manifest.raw, manifest.media_type
+            )
+        )
+    if manifest.media_type in SCHEMA1_TYPES:
+        raise ManifestRejected(
+            end.url,
+            "an OCI image layout cannot hold a Docker schema1 manifest; "
+            "copy it to a registry that accepts schema1, or convert it first",
+        )
+    digest = end.put_blob(manifest.raw, manifest.digest)
+    if tag or listed:
+        entry = Descriptor(
+            manifest.media_type,
+            digest,
+            len(manifest.raw),
+            artifact_type=manifest.artifact_type,
+        )
+        end.add(entry, tag)
+    return digest
+
+
+def _filtered(
+    operation: Operation[T], answer: Callable[[Intent], tuple[bool, Event]]
+) -> Operation[T]:
+    """Run ``operation``, answering here the intents ``answer`` takes (it returns True and the
+    event) and passing the others on to the driver."""
+    event: Event = None
+    while True:
+        try:
+            intent = operation.send(event)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        handled, reply = answer(intent)
+        event = reply if handled else (yield intent)
+
+
+def _blob_to_layout(src: Remote, dst: Layout, blob: Descriptor, report: Report) -> Operation[None]:
+    """Stream a registry's blob into the layout: a temporary file renamed once verified."""
+    writer = dst.files.create(blob_name(blob.digest))
+
+    def answer(intent: Intent) -> tuple[bool, Event]:
+        if isinstance(intent, RestartSink):  # the registry resent the whole blob
+            writer.restart()
+            return True, None
+        return False, None
+
+    def sink(data: bytes | bytearray) -> None:
+        writer.write(data)
+        report(CopyProgress("bytes", blob.digest, len(data)))
+
+    try:
+        yield from _filtered(blob_into(src.session, src.repository, blob.digest, sink), answer)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+
+
+def _blob_from_layout(
+    src: Layout, dst: Remote, blob: Descriptor, report: Report
+) -> Operation[None]:
+    """Upload a layout's blob file: read in pieces, its digest checked before the commit."""
+    reader = src.files.open(blob_name(blob.digest))
+
+    def answer(intent: Intent) -> tuple[bool, Event]:
+        if isinstance(intent, ReadSource):
+            data = reader.read(intent.size)
+            report(CopyProgress("bytes", blob.digest, len(data)))
+            return True, BodyChunk(data)
+        if isinstance(intent, SeekSource):
+            reader.seek(intent.offset)
+            return True, None
+        return False, None
+
+    try:
+        yield from _filtered(
+            push_blob_from(dst.session, dst.repository, blob.digest, blob.size, None, None),
+            answer,
+        )
+    finally:
+        reader.close()
+
+
+def _blob_between_layouts(src: Layout, dst: Layout, blob: Descriptor, report: Report) -> None:
+    reader = src.files.open(blob_name(blob.digest))
+    writer = dst.files.create(blob_name(blob.digest))
+    try:
+        verifier = Verifier(blob.digest, f"{src.url}/{blob_name(blob.digest)}")
+        while piece := reader.read(_PIECE):
+            verifier.update(piece)
+            writer.write(piece)
+            report(CopyProgress("bytes", blob.digest, len(piece)))
+        verifier.check()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        reader.close()
+    writer.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The two ends of one copy, and who hears of its progress."""
+
+    src: End
+    dst: End
+    report: Report
+
+
+def _copy_blob(plan: _Plan, blob: Descriptor) -> Operation[None]:
+    src, dst, report = plan.src, plan.dst, plan.report
+    if isinstance(src, Remote) and isinstance(dst, Remote):
+        yield from copy_blob(src.session, src.repository, dst.session, dst.repository, blob, report)
+        return
+    if isinstance(dst, Layout):
+        present = dst.has_blob(blob.digest)
+    else:
+        present = yield from blob_exists(dst.session, dst.repository, blob.digest)
+    if present:
+        report(CopyProgress("present", blob.digest))
+        return
+    if isinstance(src, Remote) and isinstance(dst, Layout):
+        yield from _blob_to_layout(src, dst, blob, report)
+    elif isinstance(src, Layout) and isinstance(dst, Remote):
+        if not src.has_blob(blob.digest):
+            raise LayoutError(src.path, f"blob {blob.digest} is missing")
+        yield from _blob_from_layout(src, dst, blob, report)
+    elif isinstance(src, Layout) and isinstance(dst, Layout):
+        _blob_between_layouts(src, dst, blob, report)
+    report(CopyProgress("sent", blob.digest, blob.size))
+
+
+def _put(plan: _Plan, tag: str, manifest: Manifest, *, listed: bool = False) -> Operation[str]:
+    digest = yield from _put_manifest(plan.dst, tag, manifest, listed=listed)
+    plan.report(CopyProgress("manifest", digest, len(manifest.raw)))
+    return digest
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+def copy(
+    src: End,
     reference: str,
-    dst: Session,
-    dst_repository: str,
+    dst: End,
     tag: str,
     platforms: list[Platform] | None,
     referrers: bool = False,
+    report: Report = quiet,
 ) -> Operation[str]:
     """Copy what ``reference`` names; returns the digest of the manifest written (and tagged
     ``tag``, unless it is empty). One platform asked of an index copies that image alone.
     With ``referrers``, what refers to each manifest copied (signatures, SBOMs) follows it,
-    recursively, before the tag is written."""
+    recursively, before the tag is written. ``report`` hears of each step (`CopyProgress`)."""
+    plan = _Plan(src, dst, report)
     done: set[str] = set()
-    top = yield from read_manifest(src, src_repository, reference, reference)
+    top = yield from _read(src, reference, reference)
+    if isinstance(dst, Layout):
+        dst.begin()
     if top.is_index:
         children = _wanted(top, platforms)
         if not children:
             raise ProtocolError(
-                src.v2_url(src_repository, "manifests", quote(reference, safe=":")),
+                f"{src.url}/manifests/{quote(reference, safe=':')}",
                 "the index has no image for the platforms asked",
             )
-        images = yield from _copy_images(
-            src, src_repository, children, dst, dst_repository, done if referrers else None
-        )
+        images = yield from _copy_images(plan, children, done if referrers else None)
         # Platforms picked: the index would name images left behind, so the first one asked
         # for is what the tag names (the others are copied by digest).
         written = top if platforms is None else images[0]
         if platforms is None and referrers:
-            yield from push_manifest(dst, dst_repository, "", top.raw, top.media_type)
+            yield from _put(plan, "", top)
     else:
         written = top
-        yield from _copy_one(src, src_repository, top, dst, dst_repository, by_digest=referrers)
+        yield from _copy_one(plan, top, by_digest=referrers)
     if referrers and written is top:
-        yield from _copy_referrers(src, src_repository, top.digest, dst, dst_repository, done)
-    if not tag and written is not top:
+        yield from _copy_referrers(plan, top.digest, done)
+    if not tag and written is not top and isinstance(dst, Remote):
         return written.digest
-    return (yield from push_manifest(dst, dst_repository, tag, written.raw, written.media_type))
+    return (yield from _put(plan, tag, written, listed=True))
 
 
-def _copy_referrers(
-    src: Session,
-    src_repository: str,
-    subject: str,
-    dst: Session,
-    dst_repository: str,
-    done: set[str],
-) -> Operation[None]:
+def _copy_referrers(plan: _Plan, subject: str, done: set[str]) -> Operation[None]:
     """Every manifest that refers to ``subject`` at the source, and what refers to those.
 
     Each is pushed after its subject, by digest; a destination without the referrers API
-    lists it in the subject's fallback tag (`push_manifest` does). ``done`` stops cycles."""
-    found = yield from find_referrers(src, src_repository, subject, None)
+    lists it in the subject's fallback tag (`push_manifest` does), a layout in its
+    ``index.json``. ``done`` stops cycles."""
+    found = yield from _referrers(plan.src, subject)
     for descriptor in found:
         if descriptor.digest in done:
             continue
         done.add(descriptor.digest)
-        manifest = yield from read_manifest(src, src_repository, descriptor.digest, "")
+        manifest = yield from _read(plan.src, descriptor.digest)
         if manifest.is_index:
-            yield from _copy_images(
-                src, src_repository, list(manifest.manifests), dst, dst_repository, None
-            )
-            yield from push_manifest(dst, dst_repository, "", manifest.raw, manifest.media_type)
+            yield from _copy_images(plan, list(manifest.manifests), None)
         else:
-            yield from _copy_one(src, src_repository, manifest, dst, dst_repository)
-        yield from _copy_referrers(
-            src, src_repository, descriptor.digest, dst, dst_repository, done
-        )
+            yield from _copy_one(plan, manifest, by_digest=False)
+        yield from _put(plan, "", manifest, listed=True)
+        yield from _copy_referrers(plan, descriptor.digest, done)
 
 
 def _copy_images(
-    src: Session,
-    src_repository: str,
-    children: list[Descriptor],
-    dst: Session,
-    dst_repository: str,
-    referrers_done: set[str] | None,
+    plan: _Plan, children: list[Descriptor], referrers_done: set[str] | None
 ) -> Operation[list[Manifest]]:
     """The images an index names, each with its blobs, by digest; with ``referrers_done``
     (the manifests copied as referrers so far), what refers to each image too."""
     images: list[Manifest] = []
     for child in children:
-        image = yield from read_manifest(src, src_repository, child.digest, "")
-        yield from _copy_one(src, src_repository, image, dst, dst_repository)
+        image = yield from _read(plan.src, child.digest)
+        yield from _copy_one(plan, image)
         if referrers_done is not None:
-            yield from _copy_referrers(
-                src, src_repository, image.digest, dst, dst_repository, referrers_done
-            )
+            yield from _copy_referrers(plan, image.digest, referrers_done)
         images.append(image)
     return images
 
 
-def _copy_one(
-    src: Session,
-    src_repository: str,
-    image: Manifest,
-    dst: Session,
-    dst_repository: str,
-    *,
-    by_digest: bool = True,
-) -> Operation[None]:
+def _copy_one(plan: _Plan, image: Manifest, *, by_digest: bool = True) -> Operation[None]:
     """An image's blobs, then (``by_digest``) the image manifest by digest, byte for byte."""
     blobs = ([image.config] if image.config else []) + list(image.layers)
     seen: set[str] = set()
     for blob in blobs:
         if blob.digest not in seen and not blob.urls:  # foreign layers stay where they are
             seen.add(blob.digest)
-            yield from copy_blob(src, src_repository, dst, dst_repository, blob)
+            yield from _copy_blob(plan, blob)
     if by_digest:
-        yield from push_manifest(dst, dst_repository, "", image.raw, image.media_type)
+        yield from _put(plan, "", image)

@@ -16,6 +16,7 @@ __all__ = [
     "DigestMismatch",
     "ImageNotFound",
     "InvalidReference",
+    "LayoutError",
     "NetworkError",
     "NotFound",
     "PlatformNotFound",
@@ -212,6 +213,15 @@ class UploadRejected(RegistryError):
     def __init__(self, url: str, problem: str, codes: tuple[str, ...] = ()) -> None:
         self.url, self.problem, self.codes = url, problem, codes
         super().__init__(f"{url}: the registry refused the upload: {problem}")
+
+
+class LayoutError(RegistryError):
+    """An OCI image layout on disk cannot be read or written as asked (a missing or malformed
+    ``index.json``, a blob that is absent or not what its name says, a file system error)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"OCI layout {_q(path)}: {problem}")
 
 
 def is_not_found(error: BaseException) -> bool:

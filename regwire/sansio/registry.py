@@ -33,10 +33,12 @@ from . import copying, discovery, manage, pull, push, uploads, v1
 from .access import authorize as _authorize
 from .auth import Credentials
 from .challenges import Challenge
+from .copying import Remote
 from .digests import digest_of
 from .errors import InvalidReference, ProtocolError
 from .events import Operation
 from .image import Image
+from .layout import Layout
 from .manifests import Descriptor, Manifest, Platform, media_type_of
 from .names import RegistryURL
 from .reference import check_digest, check_repository, check_tag
@@ -442,40 +444,40 @@ class Registry:
 
     def copy_to(
         self,
-        destination: Registry,
+        destination: Registry | Layout,
         repository: str,
         reference: str,
-        destination_repository: str,
+        destination_repository: str = "",
         tag: str = "",
         platforms: list[Platform] | None = None,
         referrers: bool = False,
+        report: copying.Report | None = None,
     ) -> Operation[str]:
-        """Copy what ``reference`` names here to ``destination`` (which may be this registry);
-        returns the digest of the manifest written, tagged ``tag`` unless it is empty.
+        """Copy what ``reference`` names here to ``destination`` (which may be this registry,
+        or an OCI layout, where ``destination_repository`` is not used); returns the digest of
+        the manifest written, tagged ``tag`` unless it is empty.
 
         Every digest is kept (manifests go byte for byte); blobs the destination has are
         skipped, on one registry they are mounted, the rest stream through in constant
         memory; blobs first, then images, an index after its images, the tag last. With
         ``referrers``, what refers to each manifest copied goes too, before the tag.
+        ``report`` hears of each blob and manifest (`CopyProgress`), for a progress display.
 
         Raises:
             TagNotFound, ImageNotFound, DigestMismatch, AccessDenied, ManifestRejected, ...
         """
         check_repository(repository)
-        check_repository(destination_repository)
         _check_reference(reference)
-        if tag:
-            check_tag(tag)
+        target = copy_end(destination, destination_repository, tag)
         return self._v2_only(
-            lambda: copying.copy_image(
-                self.session,
-                repository,
+            lambda: copying.copy(
+                Remote(self.session, repository),
                 reference,
-                destination.session,
-                destination_repository,
+                target,
                 tag,
                 platforms,
                 referrers,
+                report or copying.quiet,
             ),
             "a copy",
         )
@@ -542,6 +544,16 @@ class Registry:
                 lambda: v1.image_by_id(self.session, repository, image_id),
             )
         )
+
+
+def copy_end(destination: Registry | Layout, repository: str, tag: str) -> copying.End:
+    """A copy's destination as the copy plan takes it, its names checked."""
+    if tag and isinstance(destination, Registry):
+        check_tag(tag)
+    if isinstance(destination, Layout):
+        return destination
+    check_repository(repository)
+    return Remote(destination.session, repository)
 
 
 def _check_reference(reference: str) -> None:

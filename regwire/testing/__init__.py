@@ -1,5 +1,6 @@
 """Test helpers for regwire and its users: an in-memory registry and a fake network."""
 
+from .layouts import MemoryFiles, memory_layout
 from .model import AuthMode, ModelRegistry, sha256
 from .network import FAULTS, FakeClock, FakeNetwork, Fault
 from .server import LoopbackServer, serve_model
@@ -12,8 +13,10 @@ __all__ = [
     "FakeNetwork",
     "Fault",
     "LoopbackServer",
+    "MemoryFiles",
     "ModelRegistry",
     "Quirks",
+    "memory_layout",
     "serve_model",
     "sha256",
 ]

@@ -1,0 +1,295 @@
+"""OCI image layouts (image-spec "Image Layout"): what a layout's files say, and in what order
+they change.
+
+Theory of operation. A layout is a directory: ``oci-layout`` (``{"imageLayoutVersion":
+"1.0.0"}``), ``index.json`` (an OCI index whose ``manifests`` are the layout's entry points, a
+tag being the ``org.opencontainers.image.ref.name`` annotation) and ``blobs/<alg>/<encoded>``,
+every manifest and config and layer a file named by its digest. The core decides what the files
+say; the driver's `LayoutFiles` reads and writes them (the core opens no file, as it reads no
+clock). Writing keeps the layout valid at every instant: a blob appears under its name only
+once it is complete and its digest checked (the files' writer renames it into place), and
+``index.json``, replaced whole, is written last, so that it never names a blob the layout
+does not hold. A layout read is trusted no more than a registry: every blob read is verified.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .decoding import decode_json
+from .digests import Verifier, digest_of
+from .errors import LayoutError, TagNotFound
+from .manifests import OCI_INDEX, Descriptor, Manifest, decode_descriptor, decode_manifest
+from .reference import check_digest
+
+if TYPE_CHECKING:
+    from .copying import Report
+    from .events import Operation
+    from .manifests import Platform
+    from .registry import Registry
+
+__all__ = [
+    "REF_NAME",
+    "BlobReader",
+    "BlobWriter",
+    "Layout",
+    "LayoutFiles",
+    "check_ref_name",
+    "parse_layout_reference",
+]
+
+REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_FILE = "oci-layout"
+INDEX_FILE = "index.json"
+LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
+_MANIFEST_BYTES = 4 * 1024 * 1024
+_INDEX_BYTES = 64 * 1024 * 1024
+
+# image-spec annotations.md: ref ::= component ("/" component)*, with
+# component ::= alphanum (separator alphanum)*, separator ::= [-._:@+] | "--".
+_REF_NAME = re.compile(
+    r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*\Z"
+)
+
+
+def check_ref_name(name: str, where: str) -> str:
+    """Return ``name`` if it is a valid ``org.opencontainers.image.ref.name``, else raise."""
+    if not _REF_NAME.match(name):
+        raise LayoutError(where, f"{name!r} is not a valid image name in a layout")
+    return name
+
+
+def parse_layout_reference(text: str) -> tuple[str, str] | None:
+    """``oci:DIR[:TAG]`` as skopeo writes it: ``(DIR, TAG)`` ("" for no tag), or None when
+    ``text`` names no layout. As in skopeo, the directory ends at the first colon."""
+    if not text.startswith("oci:"):
+        return None
+    path, _, tag = text[len("oci:") :].partition(":")
+    if not path:
+        raise LayoutError(text, "an OCI layout reference is oci:DIRECTORY[:TAG]")
+    if tag:
+        check_ref_name(tag, path)
+    return path, tag
+
+
+class BlobReader(Protocol):
+    """A blob's file opened for reading, in pieces."""
+
+    def read(self, size: int) -> bytes: ...
+    def seek(self, offset: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class BlobWriter(Protocol):
+    """A file being written under a temporary name: `commit` puts it under its own name (an
+    atomic rename), `abort` removes it; `restart` empties it to be written again."""
+
+    def write(self, data: bytes | bytearray) -> None: ...
+    def restart(self) -> None: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class LayoutFiles(Protocol):
+    """The file operations a layout needs, given by the driver (names are ``/``-separated,
+    relative to the layout's directory, and made by the core from checked digests)."""
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        """The whole file, or None if it does not exist; `LayoutError` past ``limit`` bytes."""
+        ...
+
+    def exists(self, name: str) -> bool: ...
+    def open(self, name: str) -> BlobReader: ...
+    def create(self, name: str) -> BlobWriter: ...
+    def replace(self, name: str, data: bytes) -> None:
+        """Write ``data`` as ``name`` at once: readers see the old file or the new, whole."""
+        ...
+
+
+def blob_name(digest: str) -> str:
+    algorithm, _, encoded = check_digest(digest).partition(":")
+    return f"blobs/{algorithm}/{encoded}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    document: dict[str, Any]
+    entries: tuple[Descriptor, ...]
+
+
+class Layout:
+    """An OCI image layout, read and changed through the driver's ``files``.
+
+    A `Layout` is one end of a copy (`copy_to`, or a `Registry.copy_to` destination); ``path``
+    is what messages call it.
+    """
+
+    def __init__(self, files: LayoutFiles, path: str) -> None:
+        self.files, self.path = files, path
+
+    @property
+    def url(self) -> str:
+        return f"oci:{self.path}"
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _index(self) -> _Index:
+        raw = self.files.read(INDEX_FILE, _INDEX_BYTES)
+        if raw is None:
+            return _Index({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}, ())
+        where = f"{self.url}/{INDEX_FILE}"
+        document = decode_json(raw, where, "index.json")
+        if not isinstance(document, dict) or not isinstance(document.get("manifests", []), list):
+            raise LayoutError(self.path, "index.json is not an OCI image index")
+        entries = tuple(
+            decode_descriptor(entry, where, f"manifests[{i}].")
+            for i, entry in enumerate(document.get("manifests", []))
+        )
+        return _Index(document, entries)
+
+    def exists(self) -> bool:
+        """Whether the directory holds a layout (its ``oci-layout`` file)."""
+        return self.files.exists(LAYOUT_FILE)
+
+    def _require(self) -> None:
+        if not self.exists():
+            raise LayoutError(self.path, "no OCI image layout here (it has no oci-layout file)")
+
+    def entries(self) -> list[Descriptor]:
+        """What ``index.json`` lists: the layout's images and indexes, tagged or not."""
+        self._require()
+        return list(self._index().entries)
+
+    def tags(self) -> list[str]:
+        """The names of the layout's entries (their ``ref.name`` annotations), sorted."""
+        return sorted(
+            {e.annotations[REF_NAME] for e in self.entries() if REF_NAME in e.annotations}
+        )
+
+    def resolve(self, tag: str) -> Descriptor:
+        """The entry named ``tag``; with "" the layout's one entry (skopeo's rule)."""
+        entries = self.entries()
+        if not tag:
+            if len(entries) == 1:
+                return entries[0]
+            raise LayoutError(
+                self.path,
+                f"the layout holds {len(entries)} images; name one (oci:{self.path}:TAG)",
+            )
+        for entry in entries:
+            if entry.annotations.get(REF_NAME) == tag:
+                return entry
+        raise TagNotFound(self.url, tag)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.files.exists(blob_name(digest))
+
+    def read_blob(self, digest: str, limit: int) -> bytes:
+        """A small blob's bytes (a manifest, a config), digest checked."""
+        raw = self.files.read(blob_name(digest), limit)
+        if raw is None:
+            raise LayoutError(self.path, f"blob {digest} is missing")
+        verifier = Verifier(digest, f"{self.url}/{blob_name(digest)}")
+        verifier.update(raw)
+        verifier.check()
+        return raw
+
+    def manifest(self, reference: str) -> Manifest:
+        """The manifest a tag ("" for the only one) or a digest names, verified and decoded."""
+        if reference.startswith(("sha256:", "sha512:")):
+            listed = (e.media_type for e in self._index().entries if e.digest == reference)
+            media_type = next(listed, None)
+            digest = reference
+        else:
+            entry = self.resolve(reference)
+            media_type, digest = entry.media_type, entry.digest
+        raw = self.read_blob(digest, _MANIFEST_BYTES)
+        return decode_manifest(raw, digest, media_type, f"{self.url}/{blob_name(digest)}")
+
+    def referrers(self, digest: str) -> list[Descriptor]:
+        """The entries of ``index.json`` whose manifest has ``digest`` as its subject (how
+        oras and skopeo keep referrers in a layout: listed, untagged)."""
+        found = []
+        for entry in self._index().entries if self.exists() else ():
+            if entry.digest == digest or REF_NAME in entry.annotations:
+                continue
+            manifest = self.manifest(entry.digest)
+            if manifest.subject is not None and manifest.subject.digest == digest:
+                found.append(entry)
+        return found
+
+    def copy_to(
+        self,
+        destination: Registry | Layout,
+        reference: str = "",
+        destination_repository: str = "",
+        tag: str = "",
+        platforms: list[Platform] | None = None,
+        referrers: bool = False,
+        report: Report | None = None,
+    ) -> Operation[str]:
+        """Copy what ``reference`` (a tag, a digest, "" for the layout's one entry) names to
+        ``destination``, as `Registry.copy_to` does; returns the digest written."""
+        from .copying import copy, quiet
+        from .registry import copy_end
+
+        target = copy_end(destination, destination_repository, tag)
+        return copy(self, reference, target, tag, platforms, referrers, report or quiet)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Make the directory a layout (its ``oci-layout`` file) before any blob is written."""
+        if not self.exists():
+            self.files.replace(LAYOUT_FILE, LAYOUT_VERSION)
+
+    def put_blob(self, data: bytes, digest: str | None = None) -> str:
+        """Write a small blob (a manifest) unless the layout has it; returns its digest."""
+        actual = digest_of(data)
+        if digest is not None and actual != digest:
+            raise LayoutError(self.path, f"blob {digest} to write has digest {actual}")
+        if not self.has_blob(actual):
+            writer = self.files.create(blob_name(actual))
+            try:
+                writer.write(data)
+            except BaseException:
+                writer.abort()
+                raise
+            writer.commit()
+        return actual
+
+    def add(self, entry: Descriptor, tag: str) -> None:
+        """List ``entry`` in ``index.json``: named ``tag`` (replacing what had that name), or
+        untagged when ``tag`` is "" (a referrer). Every blob it needs must be written first."""
+        if tag:
+            check_ref_name(tag, self.path)
+        self.begin()
+        index = self._index()
+        kept = []
+        for old in index.document.get("manifests", []):
+            if not isinstance(old, dict):
+                continue
+            names = old.get("annotations") or {}
+            name = names.get(REF_NAME) if isinstance(names, dict) else None
+            if tag and name == tag:
+                continue  # the tag moves
+            if not tag and name is None and old.get("digest") == entry.digest:
+                return  # already listed
+            kept.append(old)
+        annotations = {k: v for k, v in entry.annotations.items() if k != REF_NAME}
+        if tag:
+            annotations[REF_NAME] = tag
+        new = Descriptor(
+            entry.media_type,
+            entry.digest,
+            entry.size,
+            platform=entry.platform,
+            annotations=annotations,
+            artifact_type=entry.artifact_type,
+        ).to_json()
+        document = {**index.document, "schemaVersion": 2, "manifests": [*kept, new]}
+        document.setdefault("mediaType", OCI_INDEX)
+        self.files.replace(INDEX_FILE, json.dumps(document, separators=(",", ":")).encode())
