@@ -120,9 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     referrers.add_argument("image", metavar="IMAGE")
     referrers.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this type")
     referrers.add_argument("--json", action="store_true")
-    from .cli_copy import add_copy_parser
+    from .cli_copy import add_copy_parser, add_sync_parser
 
     add_copy_parser(sub, common)
+    add_sync_parser(sub, common)
     catalog = sub.add_parser("catalog", parents=[common], help="every repository of REGISTRY")
     catalog.add_argument("registry", metavar="REGISTRY")
     catalog.add_argument("--json", action="store_true")
@@ -267,6 +268,11 @@ def _report(exc: BaseException, args: argparse.Namespace) -> int:
     if getattr(args, "debug", False):
         traceback.print_exception(exc)
     sys.stderr.write(f"regwire: {exc}\n")
+    return exit_code(exc)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code that says what kind of failure ``exc`` is (see the module's docstring)."""
     if isinstance(exc, RegistryNotFound):
         # Unreachable (refused): "try again later", not "it is not there", for a script.
         return EXIT_NETWORK
@@ -305,6 +311,10 @@ def _run(args: argparse.Namespace) -> int:
         from .cli_copy import copy_command
 
         return copy_command(args)
+    if args.command == "sync":
+        from .cli_copy import sync_command
+
+        return sync_command(args)
     if args.command == "catalog":
         with _client(args, args.registry) as client:
             try:

@@ -12,11 +12,13 @@ from typing import Any
 
 from .drivers._client import CopyTarget, copy_target
 from .drivers.sync import Client
+from .mirroring import Item
 from .sansio.copying import CopyProgress
+from .sansio.errors import NotFound, RegistryError
 from .sansio.layout import Layout
 from .sansio.reference import Reference
 
-__all__ = ["add_copy_parser", "copy_command", "Meter"]
+__all__ = ["Meter", "add_copy_parser", "add_sync_parser", "copy_command", "sync_command"]
 
 
 def add_copy_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -167,3 +169,208 @@ def copy_command(args: argparse.Namespace) -> int:
         }
     )
     return 0
+
+
+# -- sync ---------------------------------------------------------------------------------------
+
+
+def add_sync_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    sync = sub.add_parser(
+        "sync",
+        parents=[common],
+        help="copy many images: every tag of a repository, or a skopeo sync YAML file",
+    )
+    sync.add_argument("--src", required=True, choices=["docker", "yaml"], help="SOURCE's kind")
+    sync.add_argument("--dest", required=True, choices=["docker", "oci"], help="DESTINATION's kind")
+    sync.add_argument("source", metavar="SOURCE", help="REGISTRY/REPO[:TAG], or a YAML file")
+    sync.add_argument(
+        "destination", metavar="DESTINATION", help="REGISTRY[/PREFIX], or a directory of layouts"
+    )
+    sync.add_argument("--dry-run", action="store_true", help="print the plan, copy nothing")
+    sync.add_argument("--keep-going", action="store_true", help="copy the rest after a failure")
+    sync.add_argument(
+        "--shard", metavar="K/N", help="only every N-th image of the plan, from the K-th (0-based)"
+    )
+    sync.add_argument("--scoped", action="store_true", help="keep the registry and whole path")
+    sync.add_argument("--all", action="store_true", help="every platform (the default)")
+    sync.add_argument("--jobs", "-j", type=int, default=4, metavar="N", help="images at once")
+    add_end_flags(sync)
+
+
+def _sync_sources(args: argparse.Namespace) -> list[Any]:
+    from .cli import _parse_creds, _UsageError
+    from .mirroring import SyncSource, Wanted, parse_sync_file
+
+    if args.src == "yaml":
+        try:
+            import yaml
+        except ImportError:
+            raise _UsageError("--src yaml reads YAML: pip install 'regwire[yaml]'") from None
+        try:
+            with open(args.source, encoding="utf-8") as file:
+                document = yaml.safe_load(file)
+        except yaml.YAMLError as exc:
+            raise _UsageError(f"{args.source} is not YAML: {exc}") from None
+        return parse_sync_file(document, args.source)
+    ref = Reference.parse(args.source.removeprefix("docker://"))
+    repository = Reference.parse(f"{ref.registry}/{ref.repository}")
+    chosen = ref.digest or ref.tag
+    credentials = _parse_creds(args.src_creds) if args.src_creds else None
+    wanted = Wanted(repository, (chosen,) if chosen else ())
+    return [SyncSource(ref.registry, (wanted,), credentials, args.src_tls_verify == "true")]
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    """Plan (list tags, choose, name destinations, order, shard), then copy concurrently."""
+    from .cli import _client_kwargs, _parse_creds, _print, _UsageError, _warn, exit_code
+    from .mirroring import destination, parse_shard, plan, source_text
+
+    shard = parse_shard(args.shard) if args.shard else None
+    if args.jobs < 1:
+        raise _UsageError("--jobs must be at least 1")
+    sources = _sync_sources(args)
+    dest_registry = None
+    if args.dest == "docker":
+        dest_registry = Reference.parse(f"{args.destination.rstrip('/')}/x").registry
+    names = [s.registry for s in sources] + ([dest_registry] if dest_registry else [])
+    kwargs = _client_kwargs(args, names)
+    insecure = set(kwargs["insecure_registries"])
+    insecure.update(
+        Reference.parse(f"{s.registry}/x").registry for s in sources if not s.tls_verify
+    )
+    if dest_registry and args.dest_tls_verify == "false":
+        insecure.add(dest_registry)
+    kwargs["insecure_registries"] = sorted(insecure)
+    cert_dirs = {s.registry: s.cert_dir for s in sources if s.cert_dir}
+    if cert_dirs and not kwargs["cert_dir"]:
+        kwargs["cert_dir"] = cert_dirs
+    failures: list[tuple[str, str, BaseException]] = []
+    with Client(**kwargs) as client:
+        for source in sources:
+            if source.credentials is not None:
+                client._core.registry(source.registry, credentials=source.credentials)
+        if dest_registry and args.dest_creds:
+            client._core.registry(dest_registry, credentials=_parse_creds(args.dest_creds))
+        items: list[Item] = []
+        for source in sources:
+            for wanted in source.wanted:
+                repository = f"{wanted.reference.registry}/{wanted.reference.repository}"
+                try:
+                    listed = client.tags(repository) if wanted.needs_listing else []
+                except RegistryError as exc:
+                    if not args.keep_going:
+                        raise
+                    failures.append((repository, "", exc))
+                    continue
+                for chosen in wanted.select(listed):
+                    items.append(
+                        Item(
+                            source_text(wanted.reference, chosen),
+                            destination(
+                                wanted.reference, chosen, args.dest, args.destination, args.scoped
+                            ),
+                        )
+                    )
+        ordered = plan(items)
+        if shard is not None:
+            ordered = ordered[shard[0] :: shard[1]]
+        if args.dry_run:
+            _print([{"Source": i.source, "Destination": i.destination} for i in ordered])
+            return 0
+        results = _run_plan(client, ordered, args.jobs, args.keep_going, failures)
+        _warn(client.warnings)
+    copied = [r for r in results if r["Status"] == "copied"]
+    current = [r for r in results if r["Status"] == "up to date"]
+    for where, to, error in failures:
+        sys.stderr.write(f"regwire: {where}{' -> ' + to if to else ''}: {error}\n")
+    _print(
+        {
+            "Copied": copied,
+            "UpToDate": current,
+            "Failed": [{"Source": s, "Destination": d, "Error": str(e)} for s, d, e in failures],
+            "NotAttempted": len(ordered) - len(results) - sum(1 for f in failures if f[1]),
+        }
+    )
+    shard_text = f" in shard {args.shard}" if args.shard else ""
+    sys.stderr.write(
+        f"regwire: sync: {len(copied)} copied, {len(current)} already up to date, "
+        f"{len(failures)} failed, of {len(ordered)} images{shard_text}\n"
+    )
+    return exit_code(failures[0][2]) if failures else 0
+
+
+def _up_to_date(client: Client, item: Item) -> str | None:
+    """The digest the destination already has for this item, if it is the source's."""
+    from .drivers.layout import open_layout
+    from .sansio.layout import parse_layout_reference
+
+    if "@" in item.source:
+        digest: str = item.source.rpartition("@")[2]
+        layout = parse_layout_reference(item.destination)
+        if layout is not None:
+            return digest if open_layout(layout[0]).has_blob(digest) else None
+        try:
+            client.manifest(f"{item.destination}@{digest}")
+        except NotFound:
+            return None
+        return digest
+    wanted: str = client.digest(item.source)
+    layout = parse_layout_reference(item.destination)
+    try:
+        if layout is not None:
+            there = open_layout(layout[0])
+            have = there.resolve(layout[1]).digest if there.exists() else None
+        else:
+            have = client.digest(item.destination)
+    except NotFound:
+        have = None
+    return wanted if have == wanted else None
+
+
+def _run_plan(
+    client: Client,
+    items: list[Item],
+    jobs: int,
+    keep_going: bool,
+    failures: list[tuple[str, str, BaseException]],
+) -> list[dict[str, str]]:
+    """Copy every item, ``jobs`` at once, each a thread over the one shared client; after a
+    failure, without ``keep_going``, nothing new is started."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    def one(item: Item) -> dict[str, str]:
+        have = _up_to_date(client, item)
+        if have is not None:
+            status, digest = "up to date", have
+        else:
+            status, digest = "copied", client.copy(item.source, item.destination)
+        return {
+            "Source": item.source,
+            "Destination": item.destination,
+            "Digest": digest,
+            "Status": status,
+        }
+
+    results: list[dict[str, str]] = []
+    pending = list(reversed(items))
+    running: dict[Future[dict[str, str]], Item] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while pending or running:
+            while pending and len(running) < jobs and (keep_going or not failures):
+                item = pending.pop()
+                running[pool.submit(one, item)] = item
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = running.pop(future)
+                try:
+                    result = future.result()
+                except RegistryError as exc:
+                    failures.append((item.source, item.destination, exc))
+                    continue
+                results.append(result)
+                if sys.stderr.isatty():
+                    sys.stderr.write(f"regwire: {result['Status']}: {item.destination}\n")
+    results.sort(key=lambda r: (r["Source"], r["Destination"]))
+    return results

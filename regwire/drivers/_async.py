@@ -22,6 +22,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Mapping,
     Sequence,
 )
 from functools import partial
@@ -443,7 +444,7 @@ class AsyncClient:
         credentials: Credentials | None = None,
         insecure_registries: Sequence[str] | frozenset[str] = (),
         ca_file: str | None = None,
-        cert_dir: str | None = None,
+        cert_dir: str | Mapping[str, str] | None = None,
         timeout: float = 30.0,
         max_connections: int = 16,
         auth_file: str | None = None,

@@ -12,7 +12,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -208,20 +208,26 @@ class TLSConfig:
 
     For ``HOST[:PORT]`` we look in ``cert_dir`` (skopeo's ``--cert-dir``) if given, else in
     ``/etc/docker/certs.d/HOST[:PORT]/`` and ``/etc/containers/certs.d/HOST[:PORT]/``: ``*.crt``
-    files are extra CAs, ``NAME.cert`` with ``NAME.key`` a client certificate.
+    files are extra CAs, ``NAME.cert`` with ``NAME.key`` a client certificate. ``cert_dir`` may
+    also map registry names (``HOST[:PORT]``) to their own directories, as a sync file's
+    ``cert-dir`` does; a host it does not name falls back to certs.d.
     """
 
     CERTS_D = (Path("/etc/docker/certs.d"), Path("/etc/containers/certs.d"))
 
-    def __init__(self, ca_file: str | None = None, cert_dir: str | None = None) -> None:
+    def __init__(
+        self, ca_file: str | None = None, cert_dir: str | Mapping[str, str] | None = None
+    ) -> None:
         self.ca_file, self.cert_dir = ca_file, cert_dir
         # Keyed by the certificate directory that applies (None: none does) and verification,
         # not by host: loading the system trust store costs ~20 ms, so hosts share contexts.
         self._contexts: dict[tuple[Path | None, bool], ssl.SSLContext] = {}
 
     def _directory(self, authority: str) -> Path | None:
-        if self.cert_dir is not None:
+        if isinstance(self.cert_dir, str):
             return Path(self.cert_dir)
+        if self.cert_dir is not None and authority in self.cert_dir:
+            return Path(self.cert_dir[authority])
         if not _AUTHORITY.match(authority):
             return None  # "..", "a/b": not a folder name certs.d can hold for a host
         for root in self.CERTS_D:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,9 +23,20 @@ from ..sansio.layout import Layout
 __all__ = ["DirectoryFiles", "open_layout"]
 
 
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
 def open_layout(path: str | os.PathLike[str]) -> Layout:
-    """The layout at ``path`` (created, when written to, if it does not exist)."""
-    return Layout(DirectoryFiles(path), os.fspath(path))
+    """The layout at ``path`` (created, when written to, if it does not exist).
+
+    Every `Layout` of one directory in this process shares one lock for its ``index.json``
+    (threads copying tags into one layout); other processes writing it at once are not
+    guarded against, as skopeo does not guard either.
+    """
+    with _LOCKS_LOCK:
+        lock = _LOCKS.setdefault(os.path.realpath(path), threading.Lock())
+    return Layout(DirectoryFiles(path), os.fspath(path), lock)
 
 
 class _Reader:

@@ -15,7 +15,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol, TypeVar
@@ -519,7 +519,7 @@ class Client:
         credentials: Credentials | None = None,
         insecure_registries: tuple[str, ...] | list[str] | frozenset[str] = (),
         ca_file: str | None = None,
-        cert_dir: str | None = None,
+        cert_dir: str | Mapping[str, str] | None = None,
         timeout: float = 30.0,
         auth_file: str | None = None,
         limits: Limits | None = None,

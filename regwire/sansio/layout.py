@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -124,11 +125,15 @@ class Layout:
     """An OCI image layout, read and changed through the driver's ``files``.
 
     A `Layout` is one end of a copy (`copy_to`, or a `Registry.copy_to` destination); ``path``
-    is what messages call it.
+    is what messages call it. ``lock`` (given by a driver whose threads share a layout) is held
+    while ``index.json`` is read, changed and written back, so that no tag added is lost.
     """
 
-    def __init__(self, files: LayoutFiles, path: str) -> None:
+    def __init__(
+        self, files: LayoutFiles, path: str, lock: AbstractContextManager[Any] | None = None
+    ) -> None:
         self.files, self.path = files, path
+        self._lock = lock if lock is not None else nullcontext()
 
     @property
     def url(self) -> str:
@@ -267,6 +272,10 @@ class Layout:
         if tag:
             check_ref_name(tag, self.path)
         self.begin()
+        with self._lock:
+            self._add(entry, tag)
+
+    def _add(self, entry: Descriptor, tag: str) -> None:
         index = self._index()
         kept = []
         for old in index.document.get("manifests", []):
