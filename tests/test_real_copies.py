@@ -233,3 +233,31 @@ def test_the_command_copies_to_a_layout_and_back(
     assert main(["copy", f"oci:{layout}:v1", target, "--dest-tls-verify=false"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert first["Digest"] == second["Digest"] == digest_of(raw(two, "cli/index:v1", creds=False))
+
+
+def test_sync_from_a_file_mirrors_the_corpus_and_saves_it_as_layouts(
+    pair: tuple[RealRegistry, RealRegistry], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from regwire.cli import main
+
+    one, two = pair
+    config = tmp_path / "sync.yml"
+    config.write_text(
+        f"{one.authority}:\n  tls-verify: false\n"
+        f"  credentials:\n    username: {USER}\n    password: {PASSWORD}\n"
+        "  images:\n    corpus/index: []\n    corpus/list: []\n"
+        "  images-by-tag-regex:\n    corpus/oci: '^1$'\n"
+    )
+    argv = ["sync", "--src", "yaml", str(config), "--dest", "docker", f"{two.authority}/synced"]
+    assert main([*argv, "--dest-tls-verify=false"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["Copied"]) == 3
+    for name in ("index", "list", "oci"):
+        source = raw(one, f"corpus/{name}:1")
+        assert raw(two, f"synced/{name}:1", creds=False) == source
+    saved = tmp_path / "layouts"
+    assert main(["sync", "--src", "yaml", str(config), "--dest", "oci", str(saved)]) == 0
+    capsys.readouterr()
+    for name in ("index", "oci"):
+        got = bytes(one.skopeo("inspect", "--raw", f"oci:{saved / name}:1"))
+        assert got == raw(one, f"corpus/{name}:1")
