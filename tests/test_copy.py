@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from regwire import DigestMismatch, Platform
 from regwire.sansio import Registry, Request, Response, drive
+from regwire.sansio.events import Joined, Parallel
 from regwire.testing import FakeNetwork, ModelRegistry
 
 
@@ -415,3 +417,100 @@ def test_a_referrer_index_and_a_shared_referrer_are_copied_once() -> None:
     assert bundle in copied.manifests and sbom in copied.manifests
     found = {d.digest for d in drive(b.referrers("mirror/app", image), net)}
     assert found == {sbom, bundle}
+
+
+# -- several at once -------------------------------------------------------------------------------
+
+
+def interleave(
+    operations: tuple[Any, ...], network: Callable[[], FakeNetwork], choose: Callable[[int], int]
+) -> tuple[object, ...]:
+    """Run ``operations`` with their steps interleaved as ``choose`` picks (each with its own
+    network state, as each has its own connections in a driver): what an event loop may do."""
+    states: list[list[Any]] = [[op, network(), None] for op in operations]
+    outcomes: list[object] = [None] * len(operations)
+    pending = list(range(len(operations)))
+    while pending:
+        index = pending[choose(len(pending))]
+        op, perform, event = states[index]
+        try:
+            intent = op.send(event)
+        except StopIteration as done:
+            outcomes[index] = done.value
+            pending.remove(index)
+            continue
+        except Exception as exc:
+            outcomes[index] = exc
+            pending.remove(index)
+            continue
+        if isinstance(intent, Parallel):
+            states[index][2] = Joined(interleave(intent.operations, network, choose))
+        else:
+            states[index][2] = perform(intent)
+    return tuple(outcomes)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=60)
+@given(data=st.data(), concurrency=st.integers(2, 5), present=st.sets(st.integers(0, 6)))
+def test_blobs_and_images_copied_at_once_in_any_interleaving_end_the_same(
+    data: st.DataObject, concurrency: int, present: set[int]
+) -> None:
+    src, dst, net = pair()
+    platforms = [("linux", "amd64", None), ("linux", "arm64", "v8"), ("linux", "s390x", None)]
+    src.push_index("team/wide", "1", platforms)
+    for i, (_, blob) in enumerate(sorted(src.repositories["team/wide"].blobs.items())):
+        if i in present:  # some blobs there already
+            dst.put_blob("mirror/wide", blob)
+    a, b = registries(net)
+
+    def network() -> FakeNetwork:
+        return FakeNetwork(net.handler, clock=net.clock)
+
+    def choose(n: int) -> int:
+        return data.draw(st.integers(0, n - 1))
+
+    yielded = []
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, Parallel):
+            yielded.append(len(intent.operations))
+            return Joined(interleave(intent.operations, network, choose))
+        return net(intent)
+
+    digest = drive_plain(
+        a.copy_to(b, "team/wide", "1", "mirror/wide", "1", concurrency=concurrency), perform
+    )
+    assert (
+        digest
+        == src.repositories["team/wide"].tags["1"]
+        == dst.repositories["mirror/wide"].tags["1"]
+    )
+    assert dst.repositories["mirror/wide"].manifests == src.repositories["team/wide"].manifests
+    assert dst.repositories["mirror/wide"].blobs == src.repositories["team/wide"].blobs
+    assert yielded  # the core did ask for several at once
+    again = drive(a.copy_to(b, "team/wide", "1", "mirror/wide", "1", concurrency=1), net)
+    assert again == digest
+
+
+def drive_plain(operation: Any, perform: Callable[[Any], Any]) -> Any:
+    """`drive` without its own handling of Parallel: ``perform`` answers every intent."""
+    event = None
+    while True:
+        try:
+            intent = operation.send(event)
+        except StopIteration as done:
+            return done.value
+        event = perform(intent)
+
+
+def test_an_error_in_one_of_several_is_the_copys_error_and_the_tag_is_not_written() -> None:
+    src, dst, net = pair()
+    layer = src.put_blob("team/app", b"layer two")
+    src.repositories["team/app"].blobs[layer] = b"layer 2wo"
+    a, b = registries(net)
+    with pytest.raises(DigestMismatch):
+        drive(a.copy_to(b, "team/app", "1", "mirror/app", "1", concurrency=4), net)
+    held = dst.repositories.get("mirror/app")
+    assert held is None or "1" not in held.tags
+    with pytest.raises(ValueError, match="at least 1"):
+        drive(a.copy_to(b, "team/app", "1", "mirror/app", "1", concurrency=0), net)

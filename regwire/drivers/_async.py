@@ -41,7 +41,9 @@ from ..sansio.events import (
     EndBody,
     Event,
     Intent,
+    Joined,
     Operation,
+    Parallel,
     ReadBody,
     ReadSource,
     Request,
@@ -237,6 +239,8 @@ class AsyncTransport:
                 self._abandon(task, channel)
 
     async def perform(self, intent: Intent, task: _Task) -> Event:
+        if isinstance(intent, Parallel):
+            return await self._parallel(intent)
         if isinstance(intent, Sleep):
             await self.backend.sleep(intent.seconds)
             return None
@@ -258,6 +262,19 @@ class AsyncTransport:
         if intent.send_body:
             return await self._open_upload(intent, task)
         return await self._round_trip(intent, task)
+
+    async def _parallel(self, intent: Parallel) -> Joined:
+        """Each operation a task of its own (its own channels), ``limit`` at once; each
+        connection still under the endpoint's permit, so the pool stays bounded."""
+
+        async def one(operation: Operation[object]) -> object:
+            try:
+                return await self.drive(operation)
+            except Exception as exc:
+                return exc
+
+        jobs = [partial(one, operation) for operation in intent.operations]
+        return Joined(tuple(await self.backend.gather(jobs, intent.limit)))
 
     def _abandon(self, task: _Task, channel: int = 0) -> None:
         """Drop an exchange nobody will finish: close its connection, free its permit."""
@@ -614,8 +631,11 @@ class AsyncClient:
         platforms: Sequence[str | Platform] | None = None,
         referrers: bool = False,
         progress: Callable[[CopyProgress], object] | None = None,
+        concurrency: int = 8,
     ) -> str:
-        """Copy the image (or index) ``source`` names to ``destination``; as `Client.copy`."""
+        """Copy the image (or index) ``source`` names to ``destination``; as `Client.copy`,
+        with up to ``concurrency`` blobs (and images of an index) at once, each connection
+        still under the client's ``max_connections`` per endpoint."""
         target = copy_target(source, destination, platforms)
         src, dst = target.source, target.destination
         operation = target.operation(
@@ -623,6 +643,7 @@ class AsyncClient:
             None if isinstance(dst, Layout) else await self._registry(registry_name(dst)),
             referrers,
             progress,
+            concurrency,
         )
         return await self.run(operation)
 

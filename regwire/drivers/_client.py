@@ -58,6 +58,7 @@ class CopyTarget:
         dst: Registry | None,
         referrers: bool,
         report: Report | None = None,
+        concurrency: int = 1,
     ) -> Operation[str]:
         """The core's copy, given the `Registry` of each end that is not a layout."""
         target = self.destination if isinstance(self.destination, Layout) else dst
@@ -65,7 +66,14 @@ class CopyTarget:
         repository = "" if isinstance(self.destination, Layout) else self.destination.repository
         if isinstance(self.source, Layout):
             return self.source.copy_to(
-                target, self.reference, repository, self.tag, self.platforms, referrers, report
+                target,
+                self.reference,
+                repository,
+                self.tag,
+                self.platforms,
+                referrers,
+                report,
+                concurrency,
             )
         assert src is not None
         return src.copy_to(
@@ -77,6 +85,7 @@ class CopyTarget:
             self.platforms,
             referrers,
             report,
+            concurrency,
         )
 
 

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol, TypeVar
@@ -25,7 +26,7 @@ import h11
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
-from ..sansio.drive import drive
+from ..sansio.drive import drive, outcome
 from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.events import (
     BodyChunk,
@@ -33,7 +34,9 @@ from ..sansio.events import (
     EndBody,
     Event,
     Intent,
+    Joined,
     Operation,
+    Parallel,
     ReadBody,
     ReadSource,
     Request,
@@ -197,6 +200,9 @@ class Transport:
 
     def perform(self, intent: Intent, call: Call | None = None) -> Event:
         call = call or self._default
+        if isinstance(intent, Parallel):  # in turn: the blocking driver does one at a time
+            perform = partial(self.perform, call=call)
+            return Joined(tuple(outcome(partial(drive, op, perform)) for op in intent.operations))
         if isinstance(intent, Sleep):
             time.sleep(intent.seconds)
             return None

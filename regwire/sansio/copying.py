@@ -34,7 +34,9 @@ from .events import (
     EndBody,
     Event,
     Intent,
+    Joined,
     Operation,
+    Parallel,
     ReadBody,
     ReadSource,
     Response,
@@ -321,6 +323,26 @@ class _Plan:
     src: End
     dst: End
     report: Report
+    concurrency: int = 1
+
+
+def _together(plan: _Plan, operations: list[Operation[T]]) -> Operation[list[T]]:
+    """Run ``operations`` (independent of each other), as a `Parallel` when the copy may run
+    several at once, else in turn; their results in order, or the first error raised."""
+    if plan.concurrency <= 1 or len(operations) <= 1:
+        results = []
+        for operation in operations:
+            results.append((yield from operation))
+        return results
+    answer = yield Parallel(tuple(operations), plan.concurrency)
+    if not isinstance(answer, Joined):
+        raise TypeError(f"Parallel must be answered with Joined, got {answer!r}")
+    if len(answer.outcomes) != len(operations):
+        raise TypeError("Joined must hold one outcome per operation of the Parallel")
+    for outcome in answer.outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return list(answer.outcomes)  # type: ignore[arg-type]
 
 
 def _copy_blob(plan: _Plan, blob: Descriptor) -> Operation[None]:
@@ -363,12 +385,17 @@ def copy(
     platforms: list[Platform] | None,
     referrers: bool = False,
     report: Report = quiet,
+    concurrency: int = 1,
 ) -> Operation[str]:
     """Copy what ``reference`` names; returns the digest of the manifest written (and tagged
     ``tag``, unless it is empty). One platform asked of an index copies that image alone.
     With ``referrers``, what refers to each manifest copied (signatures, SBOMs) follows it,
-    recursively, before the tag is written. ``report`` hears of each step (`CopyProgress`)."""
-    plan = _Plan(src, dst, report)
+    recursively, before the tag is written. ``report`` hears of each step (`CopyProgress`).
+    With ``concurrency`` above 1, the blobs of an image and the images of an index go up to
+    that many at once (`Parallel`), the first of each alone so that it fetches the tokens."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    plan = _Plan(src, dst, report, concurrency)
     done: set[str] = set()
     top = yield from _read(src, reference, reference)
     if isinstance(dst, Layout):
@@ -421,23 +448,27 @@ def _copy_images(
 ) -> Operation[list[Manifest]]:
     """The images an index names, each with its blobs, by digest; with ``referrers_done``
     (the manifests copied as referrers so far), what refers to each image too."""
-    images: list[Manifest] = []
-    for child in children:
+
+    def one(child: Descriptor) -> Operation[Manifest]:
         image = yield from _read(plan.src, child.digest)
         yield from _copy_one(plan, image)
         if referrers_done is not None:
             yield from _copy_referrers(plan, image.digest, referrers_done)
-        images.append(image)
-    return images
+        return image
+
+    if not children:
+        return []
+    first = yield from one(children[0])
+    rest = yield from _together(plan, [one(child) for child in children[1:]])
+    return [first, *rest]
 
 
 def _copy_one(plan: _Plan, image: Manifest, *, by_digest: bool = True) -> Operation[None]:
     """An image's blobs, then (``by_digest``) the image manifest by digest, byte for byte."""
     blobs = ([image.config] if image.config else []) + list(image.layers)
-    seen: set[str] = set()
-    for blob in blobs:
-        if blob.digest not in seen and not blob.urls:  # foreign layers stay where they are
-            seen.add(blob.digest)
-            yield from _copy_blob(plan, blob)
+    unique = list({b.digest: b for b in blobs if not b.urls}.values())  # foreign layers stay
+    if unique:
+        yield from _copy_blob(plan, unique[0])
+        yield from _together(plan, [_copy_blob(plan, blob) for blob in unique[1:]])
     if by_digest:
         yield from _put(plan, "", image)

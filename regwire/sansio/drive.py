@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
-from .events import Event, Intent, Operation
+from .events import Event, Intent, Joined, Operation, Parallel
 
-__all__ = ["drive"]
+__all__ = ["drive", "outcome"]
 
 T = TypeVar("T")
 
@@ -16,7 +17,8 @@ def drive(operation: Operation[T], perform: Callable[[Intent], Event]) -> T:
     """Run ``operation`` to completion, performing each intent with ``perform``.
 
     ``perform`` answers a `Request` with a `Response` or `ConnectionFailed`, and a `Sleep` with
-    None. The operation's return value is returned; its errors propagate.
+    None. The operation's return value is returned; its errors propagate. A `Parallel` is run
+    here, its operations one after another.
     """
     event: Event = None
     while True:
@@ -25,4 +27,15 @@ def drive(operation: Operation[T], perform: Callable[[Intent], Event]) -> T:
         except StopIteration as done:
             result: T = done.value
             return result
-        event = perform(intent)
+        if isinstance(intent, Parallel):
+            event = Joined(tuple(outcome(partial(drive, op, perform)) for op in intent.operations))
+        else:
+            event = perform(intent)
+
+
+def outcome(run: Callable[[], object]) -> object:
+    """What `Joined` holds for one operation: its result, or the exception it raised."""
+    try:
+        return run()
+    except Exception as exc:
+        return exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 __all__ = [
     "BodyChunk",
@@ -241,10 +241,41 @@ class RestartSink:
     """
 
 
+@dataclass(frozen=True, slots=True)
+class Parallel:
+    """Run ``operations`` (each an `Operation` of its own, with its own channels) to their ends,
+    at most ``limit`` at once; answered with `Joined`.
+
+    A driver that runs them one after another is as correct as one that runs them together:
+    the core yields this only where order does not matter (the blobs of an image, the images
+    of an index), and only when asked for concurrency, so loops that never see one need not
+    know it. `regwire.sansio.drive` runs them in turn.
+    """
+
+    operations: tuple[Generator[Any, Any, Any], ...]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """How each operation of a `Parallel` ended, in order: its return value, or the
+    `Exception` it raised (the core raises the first again)."""
+
+    outcomes: tuple[object, ...]
+
+
 Intent: TypeAlias = (
-    Request | Sleep | ReadBody | SendBody | EndBody | ReadSource | SeekSource | RestartSink
+    Request
+    | Sleep
+    | ReadBody
+    | SendBody
+    | EndBody
+    | ReadSource
+    | SeekSource
+    | RestartSink
+    | Parallel
 )
-Event: TypeAlias = Response | ConnectionFailed | BodyChunk | None
+Event: TypeAlias = Response | ConnectionFailed | BodyChunk | Joined | None
 T = TypeVar("T")
 Operation: TypeAlias = Generator[Intent, Event, T]
 

@@ -235,6 +235,7 @@ class Layout:
         platforms: list[Platform] | None = None,
         referrers: bool = False,
         report: Report | None = None,
+        concurrency: int = 1,
     ) -> Operation[str]:
         """Copy what ``reference`` (a tag, a digest, "" for the layout's one entry) names to
         ``destination``, as `Registry.copy_to` does; returns the digest written."""
@@ -242,7 +243,9 @@ class Layout:
         from .registry import copy_end
 
         target = copy_end(destination, destination_repository, tag)
-        return copy(self, reference, target, tag, platforms, referrers, report or quiet)
+        return copy(
+            self, reference, target, tag, platforms, referrers, report or quiet, concurrency
+        )
 
     # -- writing -------------------------------------------------------------------------
 

@@ -452,6 +452,7 @@ class Registry:
         platforms: list[Platform] | None = None,
         referrers: bool = False,
         report: copying.Report | None = None,
+        concurrency: int = 1,
     ) -> Operation[str]:
         """Copy what ``reference`` names here to ``destination`` (which may be this registry,
         or an OCI layout, where ``destination_repository`` is not used); returns the digest of
@@ -462,6 +463,8 @@ class Registry:
         memory; blobs first, then images, an index after its images, the tag last. With
         ``referrers``, what refers to each manifest copied goes too, before the tag.
         ``report`` hears of each blob and manifest (`CopyProgress`), for a progress display.
+        ``concurrency`` above 1 lets the copy run that many blobs or images at once, through
+        `Parallel` intents (which a driver may also run in turn).
 
         Raises:
             TagNotFound, ImageNotFound, DigestMismatch, AccessDenied, ManifestRejected, ...
@@ -478,6 +481,7 @@ class Registry:
                 platforms,
                 referrers,
                 report or copying.quiet,
+                concurrency,
             ),
             "a copy",
         )

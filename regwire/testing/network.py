@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
+from ..sansio.drive import drive, outcome
 from ..sansio.events import (
     BodyChunk,
     ConnectionFailed,
     EndBody,
     Event,
     Intent,
+    Joined,
+    Parallel,
     ReadBody,
     ReadSource,
     Request,
@@ -95,6 +99,8 @@ class FakeNetwork:
         self._sending: dict[int, tuple[Request, bytearray, Fault]] = {}
 
     def __call__(self, intent: Intent) -> Event:
+        if isinstance(intent, Parallel):  # in turn, as the blocking driver does
+            return Joined(tuple(outcome(partial(drive, op, self)) for op in intent.operations))
         if isinstance(intent, Sleep):
             self.slept += intent.seconds
             self.clock.advance(intent.seconds)
