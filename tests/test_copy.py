@@ -514,3 +514,27 @@ def test_an_error_in_one_of_several_is_the_copys_error_and_the_tag_is_not_writte
     assert held is None or "1" not in held.tags
     with pytest.raises(ValueError, match="at least 1"):
         drive(a.copy_to(b, "team/app", "1", "mirror/app", "1", concurrency=0), net)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_schema1_is_copied_as_it_is_where_accepted_and_rejected_clearly_where_not(
+    signed: bool,
+) -> None:
+    from regwire import ManifestRejected
+    from regwire.testing import Quirks
+
+    src, dst, net = pair()
+    digest = src.push_schema1("team/old", "1", {"architecture": "amd64"}, signed=signed)
+    a, b = registries(net)
+    assert drive(a.copy_to(b, "team/old", "1", "mirror/old", "1"), net) == digest
+    assert dst.repositories["mirror/old"].tags["1"] == digest
+    assert (
+        dst.repositories["mirror/old"].manifests[digest]
+        == src.repositories["team/old"].manifests[digest]
+    )
+    dst.quirks = Quirks(schema1_refused=True)  # distribution 2.8
+    with pytest.raises(ManifestRejected, match="does not take Docker schema1") as caught:
+        drive(a.copy_to(b, "team/old", "1", "mirror/refused", "1"), net)
+    assert "try again later" not in str(caught.value)
+    held = dst.repositories.get("mirror/refused")
+    assert held is None or not held.tags

@@ -261,3 +261,34 @@ def test_sync_from_a_file_mirrors_the_corpus_and_saves_it_as_layouts(
     for name in ("index", "oci"):
         got = bytes(one.skopeo("inspect", "--raw", f"oci:{saved / name}:1"))
         assert got == raw(one, f"corpus/{name}:1")
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_schema1_into_docker_registry_is_a_clear_manifest_rejected(
+    pair: tuple[RealRegistry, RealRegistry], signed: bool
+) -> None:
+    """distribution 2.8 takes no schema1 (500 for a signed one, 400 unsigned): the copy says
+    so, as ManifestRejected, and leaves no tag."""
+    from regwire import ManifestRejected
+    from regwire.testing import ModelRegistry
+    from regwire.testing.server import serve_model
+
+    _, two = pair
+
+    def make(host: str) -> ModelRegistry:
+        m = ModelRegistry(host, scheme="http")
+        m.push_schema1("team/old", "1", {"architecture": "amd64"}, signed=signed)
+        return m
+
+    server, _ = serve_model(make)
+    name = f"old/{'signed' if signed else 'unsigned'}"
+    try:
+        with (
+            Client(insecure_registries=[two.authority, server.authority]) as client,
+            pytest.raises(ManifestRejected, match="does not take Docker schema1"),
+        ):
+            client.copy(f"{server.authority}/team/old:1", f"{two.authority}/{name}:1")
+    finally:
+        server.close()
+    with pytest.raises(subprocess.CalledProcessError):
+        raw(two, f"{name}:1", creds=False)

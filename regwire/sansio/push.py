@@ -15,14 +15,20 @@ from urllib.parse import quote
 
 from .access import authorized
 from .decoding import decode_json
-from .digests import digest_of
-from .errors import ProtocolError, RegistryError
+from .digests import digest_of, schema1_payload
+from .errors import ManifestRejected, ProtocolError, RegistryError
 from .events import Operation
 from .failures import failure
-from .manifests import OCI_INDEX, Descriptor, decode_manifest
+from .manifests import (
+    DOCKER_SCHEMA1_SIGNED,
+    OCI_INDEX,
+    SCHEMA1_TYPES,
+    Descriptor,
+    decode_manifest,
+)
 from .scopes import push
 from .session import Session
-from .transport import read_pending
+from .transport import clean_url, read_pending
 from .uploads import check_answer_digest
 
 __all__ = ["fallback_tag", "push_manifest"]
@@ -34,7 +40,10 @@ __all__ = ["fallback_tag", "push_manifest"]
 def push_manifest(
     session: Session, repository: str, reference: str, raw: bytes, media_type: str
 ) -> Operation[str]:
-    digest = digest_of(raw)
+    # A signed schema1 manifest is named by its payload, signatures left out, as registries
+    # name it (and answer in Docker-Content-Digest).
+    signed = media_type == DOCKER_SCHEMA1_SIGNED
+    digest = digest_of(schema1_payload(raw, "the manifest") if signed else raw)
     target = reference or digest
     url = session.v2_url(repository, "manifests", quote(target, safe=":"))
     response = yield from authorized(
@@ -47,6 +56,18 @@ def push_manifest(
         max_body=64 * 1024,
     )
     if response.status not in (200, 201, 202):
+        if media_type in SCHEMA1_TYPES and response.status in (400, 415, 500, 501):
+            # distribution 2.8 answers 500 "manifest schema v1 unsupported" (400 unsigned):
+            # not a failure to try again, but a registry that takes no schema1.
+            codes, message = session.error_codes(response)
+            said = f": {message}" if message else ""
+            raise ManifestRejected(
+                clean_url(url),
+                f"it does not take Docker schema1 manifests (it answered {response.status}{said});"
+                " schema1 is deprecated: copy the image from a source that serves it as schema2"
+                " or OCI",
+                tuple(codes),
+            )
         raise failure(session, response, url, "push-manifest", repository, reference=target)
     check_answer_digest(response, digest, url)
     subject = _subject(raw)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from ..sansio.digests import schema1_payload
 from ..sansio.events import Request, Response
-from ..sansio.manifests import INDEX_TYPES, OCI_INDEX
+from ..sansio.manifests import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, INDEX_TYPES, OCI_INDEX
 
 if TYPE_CHECKING:
     from .model import ModelRegistry
@@ -53,6 +54,7 @@ class Quirks:
     referrers_api: bool = True  # distribution 2.8 has none: 404
     range_answers_200: bool = False  # a CDN that ignores Range: the whole blob again
     deletes: bool = True
+    schema1_refused: bool = False  # distribution 2.8: 500 for signed schema1, 400 unsigned
 
 
 def _error(
@@ -227,7 +229,18 @@ def _put_manifest(
     if denied is not None:
         return denied
     raw = request.body
-    digest = sha256(raw)
+    media_type = (request.header("Content-Type") or "").split(";")[0].strip()
+    if media_type == DOCKER_SCHEMA1_SIGNED:
+        if model.quirks.schema1_refused:
+            error = {"code": "UNKNOWN", "message": "unknown error"}
+            error["detail"] = "manifest schema v1 unsupported"
+            body = json.dumps({"errors": [error]}).encode()
+            return Response(500, (("Content-Type", "application/json"),), body)
+        digest = sha256(schema1_payload(raw, request.url))
+    elif media_type == DOCKER_SCHEMA1 and model.quirks.schema1_refused:
+        return _error(400, "MANIFEST_INVALID", "missing signature key")
+    else:
+        digest = sha256(raw)
     if ":" in reference:
         if reference != digest:
             return _error(400, "DIGEST_INVALID", "manifest digest did not match")
@@ -239,7 +252,6 @@ def _put_manifest(
         return _error(400, "MANIFEST_INVALID", "manifest invalid")
     if not isinstance(document, dict):
         return _error(400, "MANIFEST_INVALID", "manifest invalid")
-    media_type = (request.header("Content-Type") or "").split(";")[0].strip()
     if document.get("mediaType") and document["mediaType"] != media_type:
         return _error(400, "MANIFEST_INVALID", "mediaType does not match Content-Type")
     repo = model._repo(repository)
