@@ -145,7 +145,7 @@ def copy_command(args: argparse.Namespace) -> int:
 
     target = copy_target(args.source, args.destination, args.platform)
     meter = Meter(sys.stderr.isatty())
-    meter.start(args.source)
+    meter.start(args.source.removeprefix("docker://"))
     with client_for(args, target) as client:
         try:
             digest = client.copy(

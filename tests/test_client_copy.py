@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +126,50 @@ def test_copy_takes_skopeos_flags_each_end_its_own_account(
     assert "oci-archive: is not supported" in capsys.readouterr().err
     assert main(["copy", f"oci:{tmp_path}/none:1", target]) == 1
     assert "has no oci-layout file" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_copy_shows_progress_on_a_terminal_and_is_silent_when_piped(
+    two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from regwire.cli import main
+
+    a, src, _, _ = two
+    source = f"docker://{a.authority}/team/app:1"
+    assert main(["copy", source, f"oci:{tmp_path}/piped:1", "--src-tls-verify=false"]) == 0
+    assert capsys.readouterr().err == ""  # piped: nothing but the JSON on stdout
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["copy", source, f"oci:{tmp_path}/shown:1", "--src-tls-verify=false"]) == 0
+    shown = terminal.getvalue()
+    size = sum(len(b) for b in src.repositories["team/app"].blobs.values())
+    assert f"{source.removeprefix('docker://')}:" in shown  # the image, on its line
+    assert "\r" in shown and "blobs sent" in shown
+    summary = shown.rsplit("\r\x1b[K", 1)[-1]
+    assert summary.startswith("regwire: 3 blobs sent (") and summary.endswith(" s\n")
+    assert f"{size / 2**20:.1f} MiB" in summary and "0 already there, 1 manifests" in summary
+
+
+def test_the_meter_counts_what_the_core_reports() -> None:
+    from regwire.cli_copy import Meter
+    from regwire.sansio.copying import CopyProgress
+
+    meter = Meter(enabled=False)
+    meter.start("x")
+    for event in [
+        CopyProgress("present", "sha256:a"),
+        CopyProgress("bytes", "sha256:b", 3 * 2**20),
+        CopyProgress("sent", "sha256:b", 3 * 2**20),
+        CopyProgress("mounted", "sha256:c"),
+        CopyProgress("manifest", "sha256:d", 500),
+    ]:
+        meter(event)
+    assert (meter.sent, meter.present, meter.manifests, meter.bytes) == (1, 2, 1, 3 * 2**20)
+    assert meter.summary().startswith("1 blobs sent (3.0 MiB, ")

@@ -238,3 +238,16 @@ def test_sync_a_repository_into_layouts_keeps_going_past_a_failure(
     out = json.loads(capsys.readouterr().out)
     assert code == 3 and out["Copied"] == [] and out["UpToDate"] == []
     assert out["NotAttempted"] == 1
+
+
+def test_the_readmes_sync_file_is_a_valid_sync_file() -> None:
+    import yaml
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("A nightly mirror, `sync.yml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    sources = parse_sync_file(yaml.safe_load(block), "README.md")
+    assert [s.registry for s in sources] == ["docker.io", "quay.io", "ghcr.io"]
+    exporter = sources[1].wanted[0]
+    assert exporter.select(["v1.8.2", "v1.10.0", "v1.9.1-rc"]) == ["v1.8.2"]
+    nginx = sources[0].wanted[2]
+    assert nginx.select(["1.25.5", "1.26.2", "1.27.0", "1.28.0"]) == ["1.26.2", "1.27.0"]
