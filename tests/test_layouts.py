@@ -283,3 +283,90 @@ def test_an_unwritable_layout_is_a_layout_error(
 
 def test_layout_is_exported() -> None:
     assert isinstance(open_layout("/nonexistent"), Layout)
+
+
+def test_referrers_are_kept_in_a_layouts_index_and_copied_out_again() -> None:
+    from tests.test_copy import _referrer
+
+    model, registry, net = source()
+    image = model.repositories["team/app"].tags["1"]
+    sbom = _referrer(model, "team/app", image, b"sbom of the image")
+    signature = _referrer(model, "team/app", sbom, b"signature of the sbom")
+    layout, files = memory_layout()
+    drive(registry.copy_to(layout, "team/app", "1", tag="app", referrers=True), net)
+    listed = {e["digest"]: e.get("annotations", {}) for e in files.index()["manifests"]}
+    assert listed[image] == {REF_NAME: "app"}
+    assert sbom in listed and signature in listed  # listed untagged, as oras keeps them
+    assert REF_NAME not in listed[sbom]
+    assert [d.digest for d in layout.referrers(image)] == [sbom]
+    assert [d.digest for d in layout.referrers(sbom)] == [signature]
+    drive(registry.copy_to(layout, "team/app", "1", tag="app", referrers=True), net)
+    assert len(files.index()["manifests"]) == 3  # listed once, however often copied
+    target = ModelRegistry("dst.test")
+    net2 = FakeNetwork(target.handle)
+    dst = Registry("dst.test", clock=net2.clock)
+    drive(layout.copy_to(dst, "app", "mirror/app", "1", referrers=True), net2)
+    found = drive(dst.referrers("mirror/app", image), net2)
+    assert [d.digest for d in found] == [sbom]
+    assert target.repositories["mirror/app"].tags["1"] == image
+
+
+def test_a_layout_missing_a_blob_it_names_is_a_layout_error_and_nothing_is_tagged() -> None:
+    _, registry, net = source()
+    layout, files = memory_layout()
+    drive(registry.copy_to(layout, "team/app", "1", tag="app"), net)
+    del files.files[next(n for n, d in files.files.items() if d == b"layer two")]
+    target = ModelRegistry("dst.test")
+    net2 = FakeNetwork(target.handle)
+    with pytest.raises(LayoutError, match="is missing"):
+        drive(layout.copy_to(Registry("dst.test", clock=net2.clock), "app", "m/app", "1"), net2)
+    assert not target.repositories.get("m/app") or not target.repositories["m/app"].tags
+    other, _ = memory_layout("other")
+    with pytest.raises(LayoutError, match="is missing"):
+        drive(layout.copy_to(other, "app", tag="app"), net2)
+
+
+def test_a_download_the_registry_restarts_from_the_start_restarts_the_file() -> None:
+    """A CDN that answers a Range with the whole blob again (200): the layout's temporary
+    file starts over, and what is renamed into place is the blob, once."""
+    from regwire.testing import Quirks
+
+    from regwire.sansio import ConnectionFailed, ReadBody
+
+    model, registry, _ = source()
+    model.quirks = Quirks(range_answers_200=True)
+    net = FakeNetwork(model.handle, chunk_size=64)
+    reads = 0
+
+    def perform(intent: Any) -> Any:
+        nonlocal reads
+        if isinstance(intent, ReadBody):
+            reads += 1
+            if reads == 4:  # a body breaks part way
+                return ConnectionFailed("reset", "injected reset")
+        return net(intent)
+
+    layout, files = memory_layout()
+    drive(registry.copy_to(layout, "team/app", "1", tag="app"), perform)
+    assert any(r.header("Range") for r in net.requests)  # resumed, and sent whole again
+    for digest, data in blobs_of(files).items():
+        assert digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert layout.resolve("app").digest == model.repositories["team/app"].tags["1"]
+
+
+def test_a_driver_that_answers_parallel_wrongly_is_a_type_error() -> None:
+    from regwire.sansio.events import Joined, Parallel
+
+    model, registry, net = source()
+    model.push_index("team/wide", "1", [("linux", a, None) for a in ("amd64", "arm64", "386")])
+    layout, _ = memory_layout()
+    for wrong in (None, Joined(())):
+
+        def perform(intent: Any, wrong: Any = wrong) -> Any:
+            return wrong if isinstance(intent, Parallel) else net(intent)
+
+        operation = registry.copy_to(layout, "team/wide", "1", tag="w", concurrency=3)
+        event = None
+        with pytest.raises(TypeError, match="Joined"):
+            while True:
+                event = perform(operation.send(event))
