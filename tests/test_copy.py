@@ -158,6 +158,10 @@ def test_platforms_that_match_nothing_and_a_platform_copied_by_digest_alone() ->
         {"upload_location": "absolute"},
         {"upload_location": "other-path"},
         {"manifest_put_no_location": True},
+        {"no_chunked": True},
+        {"monolithic_refused": True},
+        {"mount_always_202": True},
+        {"max_chunk": 64},
     ],
 )
 def test_copies_land_on_registries_with_upload_quirks(quirk: dict[str, Any]) -> None:

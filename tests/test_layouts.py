@@ -370,3 +370,19 @@ def test_a_driver_that_answers_parallel_wrongly_is_a_type_error() -> None:
         with pytest.raises(TypeError, match="Joined"):
             while True:
                 event = perform(operation.send(event))
+
+
+@pytest.mark.parametrize(
+    "quirk", [{"no_chunked": True}, {"monolithic_refused": True}, {"patch_201": True}]
+)
+def test_a_layout_loads_into_registries_with_upload_quirks(quirk: dict[str, Any]) -> None:
+    from regwire.testing import Quirks
+
+    _, registry, net = source()
+    layout, _ = memory_layout()
+    index = drive(registry.copy_to(layout, "team/multi", "1", tag="v1"), net)
+    target = ModelRegistry("dst.test", quirks=Quirks(**quirk))
+    net2 = FakeNetwork(target.handle)
+    dst = Registry("dst.test", clock=net2.clock)
+    assert drive(layout.copy_to(dst, "v1", "mirror/multi", "2"), net2) == index
+    assert target.repositories["mirror/multi"].tags["2"] == index

@@ -423,16 +423,35 @@ def test_source_chunks_resume_lose_data_or_stall() -> None:
     assert BodyChunk  # the event a driver answers ReadSource with
 
 
-def test_a_whole_source_refused_in_one_patch_says_to_use_chunks() -> None:
+@pytest.mark.parametrize("quirk", [{"max_chunk": 10}, {"no_chunked": True}])
+@pytest.mark.parametrize("digest_given", [True, False])
+def test_a_whole_source_refused_in_one_patch_goes_in_one_put(
+    quirk: dict[str, Any], digest_given: bool
+) -> None:
+    """GHCR (416 for a large PATCH), Google Artifact Registry (no PATCH): a source that can
+    be read again goes in one streamed PUT ?digest=, and the session remembers; one that
+    cannot is an UploadRejected that says what to give instead."""
     from regwire.testing import Quirks
 
-    m = ModelRegistry(HOST, quirks=Quirks(max_chunk=10))
-    net = FakeNetwork(m.handle, source=b"x" * 100)
-    with pytest.raises(UploadRejected, match="chunk_size"):
-        drive(Registry(HOST, clock=net.clock).push_blob_from("team/app"), net)
-    net = FakeNetwork(m.handle, source=b"x" * 100)
-    digest = drive(Registry(HOST, clock=net.clock).push_blob_from("team/app", chunk_size=10), net)
-    assert m.repositories["team/app"].blobs[digest] == b"x" * 100
+    data = b"x" * 100
+    digest = sha256(data) if digest_given else None
+    m = ModelRegistry(HOST, quirks=Quirks(**quirk))
+    net = FakeNetwork(m.handle, source=data)
+    registry = Registry(HOST, clock=net.clock)
+    assert drive(registry.push_blob_from("team/app", digest=digest), net) == sha256(data)
+    assert m.repositories["team/app"].blobs[sha256(data)] == data
+    assert any(r.method == "PUT" and r.send_body for r in net.requests)
+    before = len(net.requests)
+    net.source, net.source_read = b"y" * 50, 0
+    drive(registry.push_blob_from("team/app"), net)
+    assert not any(r.method == "PATCH" for r in net.requests[before:])  # remembered
+    piped = FakeNetwork(m.handle, source=data, source_seekable=False)
+    with pytest.raises(UploadRejected, match="cannot be"):
+        drive(Registry(HOST, clock=piped.clock).push_blob_from("team/app", digest=digest), piped)
+    net = FakeNetwork(m.handle, source=data)
+    chunked = Registry(HOST, clock=net.clock).push_blob_from("team/app", chunk_size=10)
+    if "max_chunk" in quirk:
+        assert drive(chunked, net) == sha256(data)
 
 
 def test_a_registry_that_loses_a_chunk_gets_it_again_from_a_seekable_source() -> None:

@@ -54,7 +54,19 @@ from .push import push_manifest
 from .scopes import pull, push
 from .session import Session
 from .transport import clean_url, read_pending
-from .uploads import OCTETS, _close, _location, _start, blob_exists, push_blob_from
+from .uploads import (
+    OCTETS,
+    PatchRefused,
+    _cancel,
+    _close,
+    _location,
+    _start,
+    _with_digest,
+    blob_exists,
+    check_answer_digest,
+    push_blob_from,
+    refused_patch,
+)
 
 __all__ = ["CopyProgress", "Remote", "copy", "copy_blob"]
 
@@ -103,7 +115,14 @@ def copy_blob(
     blob: Descriptor,
     report: Report = quiet,
 ) -> Operation[bool]:
-    """Make ``blob`` exist in the destination repository; True if bytes were sent."""
+    """Make ``blob`` exist in the destination repository; True if bytes were sent.
+
+    The bytes go in one streamed PATCH, then an empty ``PUT ?digest=``, as most clients send
+    them; a registry that takes no PATCH (405 or ``UNSUPPORTED``: Google Artifact Registry)
+    gets them in one streamed ``PUT ?digest=`` instead, the source read again, and the
+    session remembers that for the blobs after it; so does one that refuses so large a PATCH
+    (416: GHCR over 4 MiB).
+    """
     if (yield from blob_exists(dst, dst_repository, blob.digest)):
         report(CopyProgress("present", blob.digest))
         return False
@@ -114,10 +133,44 @@ def copy_blob(
     if location is None:  # mounted
         report(CopyProgress("mounted", blob.digest))
         return False
+    monolithic = dst.patch_refused
+    if not monolithic:
+        try:
+            yield from _stream_blob(
+                src, src_repository, dst, dst_repository, blob, location, report
+            )
+        except PatchRefused:
+            dst.refuse_patch()
+            yield from _cancel(dst, location, push(dst_repository))
+            location, _, _ = yield from _start(dst, dst_repository, blob.digest, None)
+            monolithic = True
+    if monolithic and location is not None:
+        yield from _stream_blob(
+            src, src_repository, dst, dst_repository, blob, location, report, monolithic=True
+        )
+    report(CopyProgress("sent", blob.digest, blob.size))
+    return True
+
+
+def _stream_blob(
+    src: Session,
+    src_repository: str,
+    dst: Session,
+    dst_repository: str,
+    blob: Descriptor,
+    location: str,
+    report: Report,
+    *,
+    monolithic: bool = False,
+) -> Operation[None]:
+    """The source's GET read on channel 0 while the upload's PATCH (or, ``monolithic``, its
+    ``PUT ?digest=``) sends on channel 1; committed only once the digest matched."""
     scopes = push(dst_repository)
     # Everything the destination needs before the source's body is open: the upload session,
     # its credentials. Once the body streams, only its reads and the upload's writes go out.
     url = dst.current(location)
+    if monolithic:
+        url = _with_digest(url, blob.digest)
     auth = yield from credentials_for(dst, scopes, url)
     source_url = src.v2_url(src_repository, "blobs", blob.digest)
     got = yield from authorized(src, "GET", source_url, pull(src_repository), stream=True)
@@ -137,8 +190,9 @@ def copy_blob(
         if length and length.isdigit()
         else (("Transfer-Encoding", "chunked"),)
     )
+    method = "PUT" if monolithic else "PATCH"
     opened = yield dst.request(
-        "PATCH", url, (*OCTETS, *framing, *auth), send_body=True, channel=1, max_body=64 * 1024
+        method, url, (*OCTETS, *framing, *auth), send_body=True, channel=1, max_body=64 * 1024
     )
     if isinstance(opened, ConnectionFailed):
         raise NetworkError(clean_url(url), opened.reason, opened.message)
@@ -166,13 +220,19 @@ def copy_blob(
         raise NetworkError(clean_url(url), answer.reason, answer.message)
     if not isinstance(answer, Response):
         raise TypeError(f"EndBody must be answered with a Response, got {answer!r}")
+    if monolithic:
+        if answer.status not in (201, 204):
+            raise failure(dst, answer, url, "upload", dst_repository, reference=blob.digest)
+        check_answer_digest(answer, blob.digest, url)
+        return
+    refused = refused_patch(dst, answer, url)
+    if refused is not None:
+        raise refused
     if answer.status not in (201, 202, 204):
         raise failure(dst, answer, url, "upload", dst_repository, reference=blob.digest)
     if answer.header("Location"):
         url = _location(answer, url)
     yield from _close(dst, dst_repository, url, blob.digest)
-    report(CopyProgress("sent", blob.digest, blob.size))
-    return True
 
 
 def _wanted(index: Manifest, platforms: list[Platform] | None) -> list[Descriptor]:

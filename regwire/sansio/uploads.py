@@ -296,8 +296,17 @@ def push_blob_from(
         chunk_size = max(chunk_size, int(minimum))
     verifier = Verifier(digest or "sha256:", clean_url(location))
     try:
+        if chunk_size is None and session.patch_refused:
+            return (yield from _put_whole(session, repository, location, digest, size, False))
         if chunk_size is None:
-            location = yield from _stream_patch(session, location, scopes, verifier, size)
+            try:
+                location = yield from _stream_patch(session, location, scopes, verifier, size)
+            except PatchRefused as refused:
+                session.refuse_patch()
+                yield from _cancel(session, location, scopes)
+                location = None  # nothing left to cancel
+                rest = _put_whole(session, repository, None, digest, size, True, refused.error)
+                return (yield from rest)
         else:
             location = yield from _source_chunks(
                 session, repository, location, scopes, verifier, chunk_size
@@ -311,23 +320,103 @@ def push_blob_from(
             raise DigestMismatch("the source", digest, actual)
         yield from _close(session, repository, location, actual)
     except BaseException:
-        yield from _cancel(session, location, scopes)
+        if location is not None:
+            yield from _cancel(session, location, scopes)
         raise
     return actual
 
 
-def _stream_patch(
-    session: Session, location: str, scopes: Scopes, verifier: Verifier, size: int | None
+class PatchRefused(Exception):
+    """The registry would not take a blob in one PATCH: 405 or ``UNSUPPORTED`` (Google
+    Artifact Registry takes no PATCH), or 416 for its size (GHCR over 4 MiB)."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def refused_patch(session: Session, answer: Response, url: str) -> PatchRefused | None:
+    if answer.status in (405, 416) or "UNSUPPORTED" in session.error_codes(answer)[0]:
+        return PatchRefused(failure(session, answer, url, "upload", "", reference=None))
+    return None
+
+
+def _put_whole(
+    session: Session,
+    repository: str,
+    location: str | None,
+    digest: str | None,
+    size: int | None,
+    read: bool,
+    refused: RegistryError | None = None,
 ) -> Operation[str]:
-    """One PATCH whose body is the whole source, piece by piece; returns the next Location."""
+    """The source in one streamed ``PUT ?digest=``, for a registry that takes no PATCH.
+
+    The URL names the digest, so it must be known first: not given, the source is read once
+    to learn it. ``read``: the source was read already (by the refused PATCH), so it is read
+    again from its start; a source that cannot be (a pipe, an iterator) is an `UploadRejected`
+    that says why. ``location``: an upload session to use, else one is opened.
+    """
+    scopes = push(repository)
+    if digest is None:
+        if read:
+            yield from _rewind(location or "", refused)
+        hasher = Verifier("sha256:", "the source")
+        while True:
+            piece = yield ReadSource(PIECE)
+            if not isinstance(piece, BodyChunk):
+                raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
+            if not piece.data:
+                break
+            hasher.update(piece.data)
+        digest, read = hasher.actual, True
+    if read:
+        yield from _rewind(location or "", refused)
+    if location is None:
+        location, _, _ = yield from _start(session, repository, digest, None)
+        assert location is not None
+    verifier = Verifier(digest, "the source")
+    try:
+        yield from _stream_patch(session, location, scopes, verifier, size, put_digest=digest)
+    except BaseException:
+        yield from _cancel(session, location, scopes)
+        raise
+    return digest
+
+
+def _rewind(where: str, refused: RegistryError | None) -> Operation[None]:
+    answer = yield SeekSource(0)
+    if isinstance(answer, ConnectionFailed):
+        why = f" ({refused})" if refused is not None else ""
+        raise UploadRejected(
+            clean_url(where) if where else "the source",
+            f"the registry takes no blob in one PATCH{why}, and a PUT needs the source read "
+            f"again, which it cannot be ({answer.message}): give a file, or bytes",
+        )
+
+
+def _stream_patch(
+    session: Session,
+    location: str,
+    scopes: Scopes,
+    verifier: Verifier,
+    size: int | None,
+    *,
+    put_digest: str | None = None,
+) -> Operation[str]:
+    """One PATCH whose body is the whole source, piece by piece; returns the next Location.
+    With ``put_digest``, one ``PUT ?digest=`` instead, which commits the upload."""
     url = session.current(location)
+    if put_digest is not None:
+        url = _with_digest(url, put_digest)
     auth = yield from credentials_for(session, scopes, url)
     # A length known is sent as such; else the body goes in HTTP/1.1 chunks.
     length = (
         (("Transfer-Encoding", "chunked"),) if size is None else (("Content-Length", str(size)),)
     )
+    method = "PATCH" if put_digest is None else "PUT"
     request = session.request(
-        "PATCH", url, (*OCTETS, *length, *auth), send_body=True, max_body=64 * 1024
+        method, url, (*OCTETS, *length, *auth), send_body=True, max_body=64 * 1024
     )
     if not session.is_registry_host(url):
         request = replace(request, verify=True)
@@ -344,19 +433,22 @@ def _stream_patch(
         sent = yield SendBody(piece.data)
         if isinstance(sent, ConnectionFailed):
             raise NetworkError(clean_url(url), sent.reason, sent.message)
+    if put_digest is not None:
+        verifier.check()  # the PUT commits as its body ends: not with other bytes
     answer = yield EndBody()
     if isinstance(answer, ConnectionFailed):
         raise NetworkError(clean_url(url), answer.reason, answer.message)
     if not isinstance(answer, Response):
         raise TypeError(f"EndBody must be answered with a Response, got {answer!r}")
     session.collect_warnings(answer)
-    if answer.status == 416:
-        # The source is spent, so this cannot be retried in smaller pieces now.
-        raise UploadRejected(
-            clean_url(url),
-            "the registry refused the whole blob in one PATCH (416); upload it in chunks "
-            "(chunk_size), as registries such as GHCR require",
-        )
+    if put_digest is not None:
+        if answer.status not in (201, 204):
+            raise failure(session, answer, url, "upload", "", reference=put_digest)
+        check_answer_digest(answer, put_digest, url)
+        return url
+    refused = refused_patch(session, answer, url)
+    if refused is not None:
+        raise refused
     if answer.status not in (201, 202, 204):
         raise failure(session, answer, url, "upload", "", reference=None)
     held = _held(answer)
