@@ -329,9 +329,8 @@ def test_a_layout_missing_a_blob_it_names_is_a_layout_error_and_nothing_is_tagge
 def test_a_download_the_registry_restarts_from_the_start_restarts_the_file() -> None:
     """A CDN that answers a Range with the whole blob again (200): the layout's temporary
     file starts over, and what is renamed into place is the blob, once."""
-    from regwire.testing import Quirks
-
     from regwire.sansio import ConnectionFailed, ReadBody
+    from regwire.testing import Quirks
 
     model, registry, _ = source()
     model.quirks = Quirks(range_answers_200=True)
@@ -366,10 +365,15 @@ def test_a_driver_that_answers_parallel_wrongly_is_a_type_error() -> None:
             return wrong if isinstance(intent, Parallel) else net(intent)
 
         operation = registry.copy_to(layout, "team/wide", "1", tag="w", concurrency=3)
-        event = None
         with pytest.raises(TypeError, match="Joined"):
-            while True:
-                event = perform(operation.send(event))
+            run_plainly(operation, perform)
+
+
+def run_plainly(operation: Any, perform: Any) -> None:
+    """Every intent to ``perform``, `Parallel` included (which `drive` would run itself)."""
+    event = None
+    while True:
+        event = perform(operation.send(event))
 
 
 @pytest.mark.parametrize(
