@@ -615,3 +615,50 @@ def test_no_resume_without_accept_ranges() -> None:
     with pytest.raises(NetworkError, match="peer gone"):
         drive(Registry(HOST).blob_into("team/app", digest, lambda _: None), plain)
     assert len(requests) == 1
+
+
+@pytest.mark.parametrize("kept", [0.5, 1.0])
+def test_a_reset_mid_stream_resumes_where_the_registry_says_it_stands(kept: float) -> None:
+    """The PATCH breaks after the registry kept part (or all) of the body: GET the upload,
+    read the source again from that offset (the bytes before hashed once more), send the rest
+    with its Content-Range, and commit; the blob is whole and sent about once."""
+    from regwire.sansio import ConnectionFailed, EndBody
+
+    data = bytes(range(256)) * 40
+    m = ModelRegistry(HOST)
+    net = FakeNetwork(m.handle, source=data)
+    broke: list[bool] = []
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, EndBody) and not broke:
+            broke.append(True)
+            body = net._sending[intent.channel][1]
+            del body[int(len(body) * kept) :]  # what reached the registry before the reset
+            net(intent)
+            return ConnectionFailed("reset", "injected reset")
+        return net(intent)
+
+    operation = Registry(HOST, clock=net.clock).push_blob_from("team/app", size=len(data))
+    digest = drive(operation, perform)
+    assert digest == sha256(data) and m.repositories["team/app"].blobs[digest] == data
+    patches = [r for r in net.requests if r.method == "PATCH"]
+    assert len(patches) == (1 if kept == 1.0 else 2)
+    if kept < 1.0:
+        assert patches[1].header("Content-Range") == f"{len(data) // 2}-{len(data) - 1}"
+    assert any(r.method == "GET" and "/blobs/uploads/" in r.url for r in net.requests)
+
+
+def test_a_reset_mid_stream_of_a_source_that_cannot_be_read_again_is_typed() -> None:
+    from regwire.sansio import ConnectionFailed, SendBody
+
+    m = ModelRegistry(HOST)
+    net = FakeNetwork(m.handle, source=b"z" * 5000, source_seekable=False)
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, SendBody):
+            return ConnectionFailed("reset", "injected reset")
+        return net(intent)
+
+    with pytest.raises(UploadRejected, match="cannot be read again"):
+        drive(Registry(HOST, clock=net.clock).push_blob_from("team/app", size=5000), perform)
+    assert not m.repositories["team/app"].blobs if "team/app" in m.repositories else True

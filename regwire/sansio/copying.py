@@ -27,7 +27,7 @@ from urllib.parse import quote
 from .access import authorized, credentials_for
 from .digests import Verifier
 from .discovery import referrers as find_referrers
-from .errors import LayoutError, ManifestRejected, NetworkError, ProtocolError
+from .errors import LayoutError, ManifestRejected, NetworkError, ProtocolError, RegistryError
 from .events import (
     BodyChunk,
     ConnectionFailed,
@@ -64,8 +64,10 @@ from .uploads import (
     _with_digest,
     blob_exists,
     check_answer_digest,
+    check_upload_url,
     push_blob_from,
     refused_patch,
+    restartable,
 )
 
 __all__ = ["CopyProgress", "Remote", "copy", "copy_blob"]
@@ -121,7 +123,8 @@ def copy_blob(
     them; a registry that takes no PATCH (405 or ``UNSUPPORTED``: Google Artifact Registry)
     gets them in one streamed ``PUT ?digest=`` instead, the source read again, and the
     session remembers that for the blobs after it; so does one that refuses so large a PATCH
-    (416: GHCR over 4 MiB).
+    (416: GHCR over 4 MiB). A connection reset on either side, or an upload session the
+    registry lost, sends the blob again in a new session (``max_connection_retries`` times).
     """
     if (yield from blob_exists(dst, dst_repository, blob.digest)):
         report(CopyProgress("present", blob.digest))
@@ -133,21 +136,32 @@ def copy_blob(
     if location is None:  # mounted
         report(CopyProgress("mounted", blob.digest))
         return False
-    monolithic = dst.patch_refused
-    if not monolithic:
+    restarts = 0
+    while location is not None:
         try:
             yield from _stream_blob(
-                src, src_repository, dst, dst_repository, blob, location, report
+                src,
+                src_repository,
+                dst,
+                dst_repository,
+                blob,
+                location,
+                report,
+                monolithic=dst.patch_refused,
             )
+            break
         except PatchRefused:
-            dst.refuse_patch()
-            yield from _cancel(dst, location, push(dst_repository))
-            location, _, _ = yield from _start(dst, dst_repository, blob.digest, None)
-            monolithic = True
-    if monolithic and location is not None:
-        yield from _stream_blob(
-            src, src_repository, dst, dst_repository, blob, location, report, monolithic=True
-        )
+            if dst.patch_refused:
+                raise
+            dst.refuse_patch()  # and again, in one PUT
+        except RegistryError as exc:
+            # A reset on either side, or a session the registry lost: the blob again, from
+            # its start, in a new session (the source is read again).
+            if not restartable(exc) or restarts >= dst.limits.max_connection_retries:
+                raise
+            restarts += 1
+        yield from _cancel(dst, location, push(dst_repository))
+        location, _, _ = yield from _start(dst, dst_repository, blob.digest, None)
     report(CopyProgress("sent", blob.digest, blob.size))
     return True
 
@@ -171,6 +185,7 @@ def _stream_blob(
     url = dst.current(location)
     if monolithic:
         url = _with_digest(url, blob.digest)
+    check_upload_url(dst, url)
     auth = yield from credentials_for(dst, scopes, url)
     source_url = src.v2_url(src_repository, "blobs", blob.digest)
     got = yield from authorized(src, "GET", source_url, pull(src_repository), stream=True)

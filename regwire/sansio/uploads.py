@@ -86,14 +86,29 @@ def _held(response: Response) -> int | None:
     return int(end) + 1 if int(end) >= int(start) else 0
 
 
+def check_upload_url(session: Session, url: str) -> None:
+    """An upload Location may move to another host (a presigned bucket), never from https to
+    plain http, where anyone on the way would read, or change, what we send."""
+    if url.startswith("http://") and session.base(True).startswith("https://"):
+        raise ProtocolError(clean_url(url), "refusing an upload Location that leaves https")
+
+
+def restartable(error: RegistryError) -> bool:
+    """Whether an upload that failed so is worth starting again: a connection reset (never a
+    timeout: a registry that did not answer in time is not asked again), or an upload session
+    the registry lost (``BLOB_UPLOAD_UNKNOWN``)."""
+    if isinstance(error, NetworkError):
+        return error.reason in ("reset", "other")
+    return "BLOB_UPLOAD_UNKNOWN" in error.codes
+
+
 def _upload_send(
     session: Session, method: str, url: str, scopes: Scopes, **kw: Any
 ) -> Operation[Response]:
     """A request to an upload URL: with credentials on the registry, without them elsewhere."""
     if session.is_registry_origin(session.current(url)):
         return (yield from authorized(session, method, url, scopes, **kw))
-    if url.startswith("http://") and session.base(True).startswith("https://"):
-        raise ProtocolError(clean_url(url), "refusing an upload Location that leaves https")
+    check_upload_url(session, url)
     request = session.request(method, url, kw.pop("headers", ()), **kw)
     if not session.is_registry_host(url):
         request = replace(request, verify=True)
@@ -164,22 +179,47 @@ def push_blob(
 def _monolithic(
     session: Session, repository: str, location: str, data: bytes, digest: str
 ) -> Operation[str]:
+    """One ``PUT ?digest=`` with the bytes; a connection reset on the way, or a session the
+    registry lost, starts a new upload session (the bytes are ours to send again)."""
     scopes = push(repository)
-    url = _with_digest(location, digest)
-    response = yield from _upload_send(
-        session, "PUT", url, scopes, headers=OCTETS, body=data, max_body=64 * 1024
-    )
+    restarts = 0
+    while True:
+        url = _with_digest(location, digest)
+        try:
+            response = yield from _upload_send(
+                session, "PUT", url, scopes, headers=OCTETS, body=data, max_body=64 * 1024
+            )
+            if response.status == 404:
+                raise failure(session, response, url, "upload", repository, reference=digest)
+        except RegistryError as exc:
+            if not restartable(exc) or restarts >= session.limits.max_connection_retries:
+                raise
+            restarts += 1
+            yield from _cancel(session, location, scopes)
+            started, _, _ = yield from _start(session, repository, digest, None)
+            if started is None:  # pragma: no cover - a mount was not asked for
+                return digest
+            location = started
+            continue
+        break
     if response.status in (201, 204):
         check_answer_digest(response, digest, url)
         return digest
     if response.status not in (400, 405, 416):
         raise failure(session, response, url, "upload", repository, reference=digest)
     # Some registries (Artifactory) take the bytes only by PATCH: send them so, then close.
-    return (yield from _chunked(session, repository, location, data, digest, max(len(data), 1)))
+    whole = max(len(data), 1)
+    return (yield from _chunked(session, repository, location, data, digest, whole, True))
 
 
 def _chunked(
-    session: Session, repository: str, location: str, data: bytes, digest: str, size: int
+    session: Session,
+    repository: str,
+    location: str,
+    data: bytes,
+    digest: str,
+    size: int,
+    monolithic_tried: bool = False,
 ) -> Operation[str]:
     """PATCH ``data`` in chunks of ``size``, then close the upload with an empty PUT.
 
@@ -223,6 +263,9 @@ def _chunked(
         if reached <= offset:
             stalls += 1
             if stalls > 4:
+                if offset == 0 and not monolithic_tried:
+                    # A Range that never moves (ECR says 0-0): try the whole in one PUT.
+                    return (yield from _monolithic(session, repository, location, data, digest))
                 raise UploadRejected(
                     clean_url(location), f"the upload does not advance past byte {offset}"
                 )
@@ -300,7 +343,9 @@ def push_blob_from(
             return (yield from _put_whole(session, repository, location, digest, size, False))
         if chunk_size is None:
             try:
-                location = yield from _stream_patch(session, location, scopes, verifier, size)
+                location, verifier = yield from _stream_resuming(
+                    session, repository, location, scopes, digest, size
+                )
             except PatchRefused as refused:
                 session.refuse_patch()
                 yield from _cancel(session, location, scopes)
@@ -324,6 +369,73 @@ def push_blob_from(
             yield from _cancel(session, location, scopes)
         raise
     return actual
+
+
+def _stream_resuming(
+    session: Session,
+    repository: str,
+    location: str,
+    scopes: Scopes,
+    digest: str | None,
+    size: int | None,
+) -> Operation[tuple[str, Verifier]]:
+    """`_stream_patch`, resumed after a connection reset: where the registry says the upload
+    stands (``GET`` it: ``Range: 0-N``) the source is read again from (`SeekSource`; the
+    bytes before are read once more to hash them), and the rest goes with its
+    ``Content-Range``; a session the registry lost, or a length we do not know, starts over
+    in a new one. A source that cannot be read again makes the reset an error that says so.
+    Returns the next Location and the verifier that hashed the whole source.
+    """
+    restarts = 0
+    start = 0
+    while True:
+        verifier = Verifier(digest or "sha256:", clean_url(location))
+        if start:
+            yield from _rehash(verifier, start, location)
+            if start == size:  # the registry has every byte: only the commit is left
+                return location, verifier
+        try:
+            following = yield from _stream_patch(
+                session, location, scopes, verifier, size, start=start
+            )
+            return following, verifier
+        except RegistryError as exc:
+            if not restartable(exc) or restarts >= session.limits.max_connection_retries:
+                raise
+            restarts += 1
+            broke = exc
+        start = 0
+        status = None
+        if size is not None and isinstance(broke, NetworkError):
+            status = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
+        if status is not None and size is not None and status.status in (200, 204):
+            held = _held(status)
+            start = held if held is not None and 1 < held <= size else 0
+            if status.header("Location"):
+                location = _location(status, location)
+        else:
+            yield from _cancel(session, location, scopes)
+            started, _, _ = yield from _start(session, repository, digest or "", None)
+            assert started is not None  # no mount asked
+            location = started
+        answer = yield SeekSource(0)
+        if isinstance(answer, ConnectionFailed):
+            raise UploadRejected(
+                clean_url(location),
+                f"the upload broke ({broke}) and the source cannot be read again "
+                f"({answer.message}) to resume it: give a file, or bytes",
+            ) from broke
+
+
+def _rehash(verifier: Verifier, count: int, location: str) -> Operation[None]:
+    """Read (and hash) the first ``count`` bytes of the source, which the registry holds."""
+    while verifier.size < count:
+        piece = yield ReadSource(min(PIECE, count - verifier.size))
+        if not isinstance(piece, BodyChunk):
+            raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
+        if not piece.data:
+            raise ProtocolError(clean_url(location), "the source is shorter than before")
+        verifier.update(piece.data)
 
 
 class PatchRefused(Exception):
@@ -403,17 +515,24 @@ def _stream_patch(
     size: int | None,
     *,
     put_digest: str | None = None,
+    start: int = 0,
 ) -> Operation[str]:
     """One PATCH whose body is the whole source, piece by piece; returns the next Location.
-    With ``put_digest``, one ``PUT ?digest=`` instead, which commits the upload."""
+    With ``put_digest``, one ``PUT ?digest=`` instead, which commits the upload. ``start``:
+    the registry holds the first bytes already (the source is read from there)."""
     url = session.current(location)
     if put_digest is not None:
         url = _with_digest(url, put_digest)
+    check_upload_url(session, url)
     auth = yield from credentials_for(session, scopes, url)
-    # A length known is sent as such; else the body goes in HTTP/1.1 chunks.
-    length = (
-        (("Transfer-Encoding", "chunked"),) if size is None else (("Content-Length", str(size)),)
-    )
+    # A length known is sent as such; else the body goes in HTTP/1.1 chunks. Resumed at
+    # ``start``, the rest goes with the Content-Range it fills.
+    if size is None:
+        length: tuple[tuple[str, str], ...] = (("Transfer-Encoding", "chunked"),)
+    elif start:
+        length = (("Content-Length", str(size - start)), ("Content-Range", f"{start}-{size - 1}"))
+    else:
+        length = (("Content-Length", str(size)),)
     method = "PATCH" if put_digest is None else "PUT"
     request = session.request(
         method, url, (*OCTETS, *length, *auth), send_body=True, max_body=64 * 1024

@@ -5,7 +5,8 @@ sockets on loopback, and lets a test pick, per request, one of the ways real ser
 networks fail: resets in the middle of the headers or the body, a ``Content-Length`` longer than
 the body, broken chunked encoding, a server that accepts and never answers, one that drips a
 byte at a time, megabytes of headers, a body that never ends, half a body and then silence
-(counting the clients that hang up on it). HTTP-level misbehaviour (storms
+(counting the clients that hang up on it); for uploads, a reset or a stall half way through
+the request's body. HTTP-level misbehaviour (storms
 of 5xx, redirect loops, bad tokens, tampered content) is a handler wrapped around the model,
 which the scenarios in `SCENARIOS` build; the test suite and ``python -m benchmarks.hostile``
 run the same scenarios against every driver.
@@ -36,7 +37,12 @@ RawFault = Literal[
     "endless-body",
     "close-after",
     "half-then-stall",
+    "reset-upload",
+    "stall-upload",
 ]
+
+
+_UPLOAD_FAULTS = frozenset({"reset-upload", "stall-upload"})
 
 
 @dataclass
@@ -112,9 +118,13 @@ class HostileServer:
             self._threads.append(thread)
             thread.start()
 
-    def _pick(self, target: str) -> RawFault | None:
+    def _pick(self, target: str, upload: bool = False) -> RawFault | None:
+        """The fault for this request: among the upload faults (for a request with a body,
+        before it is read), or the others."""
         with self._lock:
             for rule in self.rules:
+                if (rule.fault in _UPLOAD_FAULTS) != upload:
+                    continue
                 if rule.matches(target) and rule.times != 0:
                     if rule.times is not None:
                         rule.times -= 1
@@ -142,10 +152,32 @@ class HostileServer:
                 pairs = (line.partition(":") for line in lines[1:])
                 headers = tuple((k.strip(), v.strip()) for k, _, v in pairs)
                 named = {k.lower(): v for k, v in headers}
+                chunked = "chunked" in named.get("transfer-encoding", "").lower()
                 length = int(named.get("content-length", "0"))
-                while len(buffer) < length:
-                    buffer += sock.recv(65536)
-                body, buffer = buffer[:length], buffer[length:]
+                fault = self._pick(target, upload=True) if length or chunked else None
+                if fault is not None:
+                    half = length // 2 if length else 64 * 1024
+                    while len(buffer) < half:  # half the body, then give up on it
+                        data = sock.recv(65536)
+                        if not data:
+                            return
+                        buffer += data
+                    with self._lock:
+                        self.requests.append(Request(method, f"{self.scheme}://{target}", headers))
+                    if fault == "reset-upload":
+                        _reset(sock)
+                    else:
+                        self._stop.wait(60)
+                    return
+                if chunked:
+                    body, buffer = _read_chunked(sock, buffer)
+                else:
+                    while len(buffer) < length:
+                        data = sock.recv(65536)
+                        if not data:
+                            return
+                        buffer += data
+                    body, buffer = buffer[:length], buffer[length:]
                 host = named.get("host", self.authority)
                 request = Request(method, f"{self.scheme}://{host}{target}", headers, body)
                 with self._lock:
@@ -216,6 +248,29 @@ class HostileServer:
             with self._lock:
                 self.peer_closed += 1
         return True
+
+
+def _read_chunked(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
+    """A body in HTTP/1.1 chunks (a client streaming a source of unknown length)."""
+    body = bytearray()
+    while True:
+        while b"\r\n" not in buffer:
+            buffer += _receive(sock)
+        line, _, buffer = buffer.partition(b"\r\n")
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+        while len(buffer) < size + 2:
+            buffer += _receive(sock)
+        body += buffer[:size]
+        buffer = buffer[size + 2 :]
+        if size == 0:
+            return bytes(body), buffer
+
+
+def _receive(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)
+    if not data:
+        raise OSError("the client closed the connection mid-body")
+    return data
 
 
 def _render(response: Response, head_only: bool, length: int | None = None) -> bytes:

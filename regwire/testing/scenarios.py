@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,10 @@ __all__ = ["SCENARIOS", "Outcome", "Scenario", "run_scenario"]
 USER, SECRET = "mallory-victim", "pa55-w0rd-never-leak"
 REPO = "lib/app"
 LAYER = b"layer" * 100
+USER2, SECRET2 = "other-account", "s3cond-s3cret-of-the-mirror"
 Wrap = Callable[[Callable[[Request], Response]], Callable[[Request], Response]]
+# A call of its own: (client, the registry's authority, the second server's or None).
+Call = Callable[[Any, str, "str | None"], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Scenario:
     expect: type[RegistryError] | None  # None: the call must succeed
     faults: tuple[tuple[str, str, int | None], ...] = ()  # (raw fault, target contains, times)
     wrap: Wrap | None = None
-    call: str = "image"
+    call: str | Call = "image"
     auth: str = "bearer"
     limits: Limits | None = None
     timeout: float = 0.5
@@ -65,6 +68,11 @@ class Scenario:
     cdn_tls: bool = False  # the CDN serves https from a CA the client does not trust
     elsewhere: bool = False  # the second server is addressed as localhost: another host name
     quirks: dict[str, Any] = field(default_factory=dict)  # the model's Quirks
+    # Writes: change the model(s) before the call (the registry's, the second server's if it
+    # is a registry of its own, and the second server's authority), and check them after.
+    setup: Callable[[ModelRegistry, ModelRegistry | None, str | None], None] | None = None
+    verify: Callable[[ModelRegistry, ModelRegistry | None], None] | None = None
+    accounts: bool = False  # the second server is another registry, with its own account
 
 
 @dataclass
@@ -431,7 +439,7 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
     tls_context, ca_file = _tls() if scenario.tls else (None, None)
     server = HostileServer(tls=tls_context)
     untrusted = _tls()[0] if scenario.cdn_tls else None
-    second = scenario.cdn or scenario.tls or scenario.elsewhere
+    second = scenario.cdn or scenario.tls or scenario.elsewhere or scenario.accounts
     cdn = HostileServer(tls=untrusted) if second else None
     cdn_authority = None
     if cdn is not None:
@@ -455,20 +463,38 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
             cdn.scheme if cdn else "http",
             scenario.quirks,
         )
+        other = None
+        if scenario.accounts and cdn is not None and cdn_authority is not None:
+            other = ModelRegistry(
+                cdn_authority,
+                scheme=cdn.scheme,
+                auth="bearer",
+                realm_host=cdn_authority,
+                service="mirror",
+                users={USER2: SECRET2},
+                anonymous=False,
+            )
+        if scenario.setup is not None:
+            scenario.setup(model, other, cdn_authority)
         serve: Callable[[Request], Response] = model.handle
         if scenario.wrap is not None:
             serve = scenario.wrap(serve)
         server.handler = serve
         if cdn is not None:
-            cdn.handler = scenario.cdn_wrap(model.handle) if scenario.cdn_wrap else model.handle
+            behind = other.handle if other is not None else model.handle
+            cdn.handler = scenario.cdn_wrap(behind) if scenario.cdn_wrap else behind
         for fault, where, times in scenario.faults:
             server.fault(fault, where, times)  # type: ignore[arg-type]
         a = server.authority
         insecure = [a] if scenario.call != "http-basic" and not scenario.tls else []
         if cdn is not None and not scenario.cdn_tls and not scenario.elsewhere:
             insecure.append(cdn.authority)
+        if scenario.accounts and cdn_authority is not None:
+            insecure.append(cdn_authority)
 
         async def call(client: Any) -> Any:
+            if callable(scenario.call):
+                return await scenario.call(client, a, cdn_authority)
             if scenario.call == "tags":
                 return await client.tags(f"{a}/{REPO}")
             if scenario.call == "blob":
@@ -483,15 +509,18 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
                 return await conn.image_tags("lib", "app")
             return await client.image(f"{a}/{REPO}:1")
 
+        accounts: dict[str, Any] = {"credentials": Credentials(USER, SECRET)}
+        if other is not None and cdn_authority is not None:
+            accounts = {"credentials": None, "auth_file": _auth_file(a, cdn_authority)}
         try:
             run_with(
                 driver,
                 call,
-                credentials=Credentials(USER, SECRET),
                 insecure_registries=insecure,
                 timeout=scenario.timeout,
                 limits=scenario.limits,
                 ca_file=ca_file,
+                **accounts,
             )
         except RegistryError as exc:
             error = exc
@@ -505,8 +534,13 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
         if elapsed > scenario.bound:
             problems.append(f"took {elapsed:.1f} s, over the {scenario.bound} s bound")
         text = "\n".join(records) + f"\n{error}\n{error!r}"
-        if SECRET in text:
+        if SECRET in text or SECRET2 in text:
             problems.append("the password appears in a log line or an error")
+        if scenario.verify is not None:
+            try:
+                scenario.verify(model, other)
+            except AssertionError as exc:
+                problems.append(str(exc))
         for request in server.requests:
             auth = request.header("Authorization") or ""
             if auth.startswith("Basic") and scenario.call == "http-basic":
@@ -523,6 +557,31 @@ def run_scenario(scenario: Scenario, driver: str) -> Outcome:
         if cdn is not None:
             cdn.close()
     return Outcome(scenario.name, driver, result, elapsed, error, problems)
+
+
+def _auth_file(first: str, second: str) -> str:
+    """A Docker config.json giving each registry its own account (removed at exit)."""
+    import atexit
+    import base64
+    import os
+    import tempfile
+
+    def entry(user: str, secret: str) -> dict[str, str]:
+        return {"auth": base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+    handle, path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(handle, "w") as file:
+        json.dump({"auths": {first: entry(USER, SECRET), second: entry(USER2, SECRET2)}}, file)
+    atexit.register(_remove, path)
+    return path
+
+
+def _remove(path: str) -> None:
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 class _Capture(logging.Handler):
