@@ -1,4 +1,5 @@
-"""``python -m benchmarks.hostile``: every hostile scenario through every driver, as a table.
+"""``python -m benchmarks.hostile``: every hostile scenario (reads, then writes) through every
+driver, as a table.
 
 Prints the markdown table the README holds: per scenario, the outcome for each driver and the
 worst time any driver took to reach it (client timeout 0.5 s, default retry limits unless the
@@ -11,13 +12,15 @@ import sys
 
 from regwire.testing.drivers import DRIVERS
 from regwire.testing.scenarios import SCENARIOS, run_scenario
+from regwire.testing.write_scenarios import WRITE_SCENARIOS
 
 
 def main() -> int:
     failures = 0
     print("| scenario | expected | " + " | ".join(DRIVERS) + " | worst time |")
     print("|---|---|" + "---|" * len(DRIVERS) + "---|")
-    for scenario in SCENARIOS:
+    everything = (*SCENARIOS, *WRITE_SCENARIOS)
+    for scenario in everything:
         outcomes = [run_scenario(scenario, driver) for driver in DRIVERS]
         failures += sum(bool(o.problems) for o in outcomes)
         cells = [o.result + ("" if not o.problems else " (FAILED)") for o in outcomes]
@@ -25,7 +28,7 @@ def main() -> int:
         worst = max(o.seconds for o in outcomes)
         print(f"| {scenario.name} | {expected} | " + " | ".join(cells) + f" | {worst:.2f} s |")
         sys.stdout.flush()
-    print(f"\n{len(SCENARIOS)} scenarios x {len(DRIVERS)} drivers, {failures} failed")
+    print(f"\n{len(everything)} scenarios x {len(DRIVERS)} drivers, {failures} failed")
     return 1 if failures else 0
 
 
