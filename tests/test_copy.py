@@ -454,7 +454,7 @@ def interleave(
     return tuple(outcomes)
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=60)
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), concurrency=st.integers(2, 5), present=st.sets(st.integers(0, 6)))
 def test_blobs_and_images_copied_at_once_in_any_interleaving_end_the_same(
     data: st.DataObject, concurrency: int, present: set[int]

@@ -107,7 +107,7 @@ def complete(model: ModelRegistry, repository: str, digest: str) -> bool:
     return all(b["digest"] in held.blobs for b in blobs if not b.get("urls"))
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=200)
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(
     source=sources(),
     destination_quirks=quirks,

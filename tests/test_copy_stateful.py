@@ -152,7 +152,7 @@ def _blobs_of(manifests: dict[str, tuple[str, bytes]], digest: str) -> set[str]:
 
 TestTwoRegistries = TwoRegistries.TestCase
 TestTwoRegistries.settings = settings(
-    max_examples=150,
+    max_examples=settings.default.max_examples,
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -122,7 +122,7 @@ def test_a_registry_blob_that_fails_its_digest_is_never_written_and_index_json_w
     assert files.open_writers == 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fail_after=st.integers(min_value=0, max_value=30))
 def test_a_save_that_fails_at_any_write_leaves_a_valid_layout_and_a_rerun_completes(
     fail_after: int,
