@@ -18,8 +18,8 @@ from functools import total_ordering
 
 __all__ = ["Constraint", "Version"]
 
-_VERSION = re.compile(
-    r"v?(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?"
+_VERSION = re.compile(  # Masterminds' loose form: leading zeros allowed (2024.04.29)
+    r"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z"
 )
 _PART = r"(?:0|[1-9][0-9]*|[xX*])"

@@ -1,0 +1,55 @@
+"""Sphinx configuration for regwire's documentation (built with warnings as errors)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "examples"))  # the httpx driver, imported by its page
+
+project = "regwire"
+author = "the regwire developers"
+copyright = "2026, the regwire developers"
+release = "0.1.0"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",  # the docstrings' "Raises:" sections
+    "sphinx.ext.doctest",  # every example runs (sphinx-build -b doctest)
+    "regwire_command",  # the command's reference, from its argument parser
+    "myst_parser",  # the guide is Markdown, as the README it grew out of
+]
+myst_heading_anchors = 3
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+nitpicky = False
+default_role = "py:obj"
+suppress_warnings = ["ref.python"]  # short names in docstrings that resolve to several objects
+html_theme = "alabaster"
+html_theme_options = {"description": "a sans-IO client for container registries"}
+exclude_patterns = ["_build"]
+# Every page's examples run against the demo registry on loopback (`regwire demo`'s model:
+# an OCI image, a Docker image, a multi-arch index, 120 tags, Bearer auth through a realm),
+# ``registry``, and an empty one that takes writes, ``mirror``.
+doctest_global_setup = """
+import json, tempfile, pathlib
+from regwire.testing.demo import demo_registry
+from regwire.testing.server import serve_model
+server, model = serve_model(demo_registry)
+registry = server.authority
+from regwire.testing import ModelRegistry
+mirror_server, mirror_model = serve_model(lambda host: ModelRegistry(host, scheme="http"))
+mirror = mirror_server.authority
+workdir = pathlib.Path(tempfile.mkdtemp())
+"""
+doctest_global_cleanup = """
+server.close()
+mirror_server.close()
+"""
