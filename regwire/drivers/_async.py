@@ -484,6 +484,7 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close every connection of the pool."""
         await self._transport.aclose()
 
     @property
@@ -497,6 +498,7 @@ class AsyncClient:
 
     @property
     def transport(self) -> AsyncTransport:
+        """The transport that performs this client's intents (its connection pool)."""
         return self._transport
 
     async def run(self, operation: Operation[T]) -> T:
@@ -512,6 +514,8 @@ class AsyncClient:
         return self._core.registry(name, insecure, credentials)
 
     async def connect(self, registry: str = "", allow_insecure: bool = False) -> AsyncConnection:
+        """The seed's surface: a connection to ``registry`` with ``image_tags``,
+        ``image_by_tag`` and ``image_by_id``."""
         insecure = allow_insecure or self._core.is_insecure(registry)
         return AsyncConnection(await self._registry(registry, insecure), self._transport)
 
@@ -540,6 +544,7 @@ class AsyncClient:
         raise AssertionError("unreachable: there is always a source")
 
     async def image(self, ref: str | Reference, platform: Platform | str | None = None) -> Image:
+        """The `Image` ``ref`` names (an index resolved to ``platform``, default linux/amd64)."""
         chosen = Platform.parse(platform) if isinstance(platform, str) else platform
 
         async def job(reference: Reference, registry: Registry) -> Image:
@@ -548,18 +553,24 @@ class AsyncClient:
         return await self._pulling(ref, job)
 
     async def tags(self, ref: str | Reference) -> list[str]:
+        """Every tag of the repository ``ref`` names, every page followed."""
+
         async def job(reference: Reference, registry: Registry) -> list[str]:
             return await self.run(registry.tags(reference.repository))
 
         return await self._pulling(ref, job)
 
     async def manifest(self, ref: str | Reference) -> Manifest:
+        """The manifest ``ref`` names, decoded, with its digest and the bytes as served."""
+
         async def job(reference: Reference, registry: Registry) -> Manifest:
             return await self.run(registry.manifest(reference.repository, reference.reference))
 
         return await self._pulling(ref, job)
 
     async def digest(self, ref: str | Reference) -> str:
+        """The digest of the manifest ``ref`` names (by HEAD, falling back to GET)."""
+
         async def job(reference: Reference, registry: Registry) -> str:
             return await self.run(registry.digest(reference.repository, reference.reference))
 
@@ -579,6 +590,7 @@ class AsyncClient:
     # -- writing and discovery (the blocking client's methods, awaited) ----------------------
 
     async def blob_exists(self, ref: str | Reference) -> bool:
+        """Whether the blob ``ref`` names by digest is in its repository (HEAD)."""
         reference, registry = await self._with_digest(ref, "blob")
         return await self.run(registry.blob_exists(reference.repository, reference.digest or ""))
 
@@ -608,12 +620,15 @@ class AsyncClient:
     async def push_manifest(
         self, ref: str | Reference, raw: bytes, media_type: str | None = None
     ) -> str:
+        """Push ``raw`` byte for byte, tagged as ``ref`` says (a tag, a digest, or neither);
+        returns its digest."""
         reference = as_reference(ref)
         registry = await self._registry(registry_name(reference))
         target = reference.digest or reference.tag or ""
         return await self.run(registry.push_manifest(reference.repository, target, raw, media_type))
 
     async def tag(self, ref: str | Reference, *tags: str) -> str:
+        """Tag the manifest ``ref`` names again with each of ``tags``; returns its digest."""
         reference = as_reference(ref)
         registry = await self._registry(registry_name(reference))
         manifest = await self.run(registry.manifest(reference.repository, reference.reference))
@@ -648,6 +663,7 @@ class AsyncClient:
         return await self.run(operation)
 
     async def delete(self, ref: str | Reference) -> None:
+        """Delete the manifest ``ref`` names by digest, or its tag."""
         reference = as_reference(ref)
         registry = await self._registry(registry_name(reference))
         target = reference.digest or reference.tag
@@ -656,18 +672,21 @@ class AsyncClient:
         await self.run(registry.delete(reference.repository, target))
 
     async def delete_blob(self, ref: str | Reference) -> None:
+        """Delete the blob ``ref`` names by digest."""
         reference, registry = await self._with_digest(ref, "blob")
         await self.run(registry.delete_blob(reference.repository, reference.digest or ""))
 
     async def referrers(
         self, ref: str | Reference, artifact_type: str | None = None
     ) -> list[Descriptor]:
+        """The manifests whose subject is the one ``ref`` names (a tag is resolved first)."""
         reference = as_reference(ref)
         registry = await self._registry(registry_name(reference))
         digest = reference.digest or await self.digest(reference)
         return await self.run(registry.referrers(reference.repository, digest, artifact_type))
 
     async def catalog(self, registry: str = "") -> list[str]:
+        """Every repository of ``registry`` (``/v2/_catalog``, every page)."""
         target = await self._registry(registry)
         return await self.run(target.catalog())
 
@@ -703,6 +722,7 @@ class AsyncClient:
         return reference, await self._registry(registry_name(reference))
 
     async def probe(self, registry: str = "") -> Registry:
+        """Probe ``registry``: whether it speaks V2 or V1 and how it authenticates."""
         target = await self._registry(registry)
         await self.run(target.probe())
         return target

@@ -108,6 +108,7 @@ class DirectoryFiles:
         return self.root.joinpath(*parts)
 
     def read(self, name: str, limit: int) -> bytes | None:
+        """The whole file, or None if it does not exist; `LayoutError` past ``limit`` bytes."""
         try:
             with open(self._path(name), "rb") as file:
                 data = file.read(limit + 1)
@@ -120,9 +121,11 @@ class DirectoryFiles:
         return data
 
     def exists(self, name: str) -> bool:
+        """Whether ``name`` is a file of the layout."""
         return self._path(name).is_file()
 
     def open(self, name: str) -> _Reader:
+        """``name`` opened for reading in pieces."""
         try:
             return _Reader(open(self._path(name), "rb"), str(self.root))
         except FileNotFoundError:
@@ -131,6 +134,7 @@ class DirectoryFiles:
             raise LayoutError(str(self.root), f"cannot read {name}: {exc.strerror or exc}") from exc
 
     def create(self, name: str) -> _Writer:
+        """A new file that becomes ``name`` only when committed."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -138,6 +142,8 @@ class DirectoryFiles:
         return _Writer(self.root, self._path(name), str(self.root))
 
     def replace(self, name: str, data: bytes) -> None:
+        """Write ``data`` as ``name`` at once (a temporary file renamed over it, then the
+        directory synced)."""
         writer = self.create(name)
         writer.write(data)
         writer.commit()

@@ -546,6 +546,8 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        """Close every connection of the pool, idle or in use; calls in flight end with a
+        `NetworkError`."""
         self._transport.close()
 
     @property
@@ -634,6 +636,7 @@ class Client:
         raise AssertionError("unreachable: there is always a source")
 
     def image(self, ref: str | Reference, platform: Platform | str | None = None) -> Image:
+        """The `Image` ``ref`` names (an index resolved to ``platform``, default linux/amd64)."""
         if isinstance(platform, str):
             platform = Platform.parse(platform)
         chosen = platform
@@ -645,12 +648,16 @@ class Client:
         return self._pulling(ref, job)
 
     def tags(self, ref: str | Reference) -> list[str]:
+        """Every tag of the repository ``ref`` names, every page followed."""
+
         def job(reference: Reference, registry: Registry) -> list[str]:
             return self.run(registry.tags(reference.repository), registry, reference.repository)
 
         return self._pulling(ref, job)
 
     def manifest(self, ref: str | Reference) -> Manifest:
+        """The manifest ``ref`` names, decoded, with its digest and the bytes as served."""
+
         def job(reference: Reference, registry: Registry) -> Manifest:
             operation = registry.manifest(reference.repository, reference.reference)
             return self.run(operation, registry, reference.repository)
@@ -658,6 +665,8 @@ class Client:
         return self._pulling(ref, job)
 
     def digest(self, ref: str | Reference) -> str:
+        """The digest of the manifest ``ref`` names (by HEAD, falling back to GET)."""
+
         def job(reference: Reference, registry: Registry) -> str:
             operation = registry.digest(reference.repository, reference.reference)
             return self.run(operation, registry, reference.repository)

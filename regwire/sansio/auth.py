@@ -47,6 +47,7 @@ class Credentials:
 
     @property
     def has_basic(self) -> bool:
+        """Whether there is a username and password to send as Basic credentials."""
         return bool(self.username or self.password)
 
     def secrets(self) -> tuple[str, ...]:
@@ -78,6 +79,7 @@ class Token:
     refresh_token: str | None = field(default=None, repr=False)
 
     def fresh(self, now: float) -> bool:
+        """Whether the token may still be used at ``now`` (a margin before it expires)."""
         return now < self.expires_at
 
 

@@ -213,6 +213,7 @@ class Manifest:
 
     @property
     def is_index(self) -> bool:
+        """Whether this is an index (OCI image index or Docker manifest list) of other manifests."""
         return self.media_type in INDEX_TYPES
 
 

@@ -45,6 +45,7 @@ class RegistryURL:
 
     @property
     def is_docker_hub(self) -> bool:
+        """Whether this names Docker Hub."""
         return self.host.split(":")[0] in _HUB_HOSTS
 
     def base(self, v2: bool) -> str:

@@ -91,22 +91,27 @@ class Registry:
 
     @property
     def name(self) -> str:
+        """The registry's name as given ("" for Docker Hub, ``host[:port]`` or a URL)."""
         return self.session.name
 
     @property
     def url(self) -> RegistryURL:
+        """The registry's normalised URL (`RegistryURL`)."""
         return self.session.url
 
     @property
     def insecure(self) -> bool:
+        """Whether plain http and unverified TLS are allowed for this registry's own host."""
         return self.session.insecure
 
     @property
     def credentials(self) -> Credentials | None:
+        """The account this registry's requests are authenticated with, if any."""
         return self.session.credentials
 
     @property
     def limits(self) -> Limits:
+        """The bounds on what this registry may make regwire do or buffer (`Limits`)."""
         return self.session.limits
 
     @property
@@ -128,10 +133,12 @@ class Registry:
         return tuple(self.session.warnings)
 
     def base(self, v2: bool) -> str:
+        """The API's base URL as reached now (http once the insecure fallback ran)."""
         return self.session.base(v2)
 
     @property
     def is_docker_hub(self) -> bool:
+        """Whether this is Docker Hub (where a namespace defaults to ``library``)."""
         return self.url.is_docker_hub
 
     def ready_for(self, repository: str) -> bool:

@@ -93,6 +93,7 @@ class HostileServer:
         self.close()
 
     def close(self) -> None:
+        """Stop serving and close every connection, stalled ones included."""
         self._stop.set()
         self._acceptor.join(2)
         self._listener.close()

@@ -19,6 +19,7 @@ __all__ = ["MemoryFiles", "memory_layout"]
 
 
 def memory_layout(name: str = "mem") -> tuple[Layout, MemoryFiles]:
+    """A `Layout` over new `MemoryFiles`, and the files (to look into, or to break)."""
     files = MemoryFiles()
     return Layout(files, name), files
 
@@ -75,24 +76,29 @@ class MemoryFiles:
     created: list[str] = field(default_factory=list)  # every name a writer was opened for
 
     def read(self, name: str, limit: int) -> bytes | None:
+        """The whole file, or None; `LayoutError` past ``limit`` bytes."""
         data = self.files.get(name)
         if data is not None and len(data) > limit:
             raise LayoutError("mem", f"{name} is larger than {limit} bytes")
         return data
 
     def exists(self, name: str) -> bool:
+        """Whether ``name`` is held."""
         return name in self.files
 
     def open(self, name: str) -> _Reader:
+        """``name`` for reading in pieces."""
         if name not in self.files:
             raise LayoutError("mem", f"{name} is missing")
         return _Reader(self.files[name])
 
     def create(self, name: str) -> _Writer:
+        """A writer whose bytes become ``name`` only when committed."""
         self.created.append(name)
         return _Writer(self, name)
 
     def replace(self, name: str, data: bytes) -> None:
+        """Hold ``data`` as ``name`` at once."""
         self.writes += 1
         if self.fail_writes_after is not None and self.writes > self.fail_writes_after:
             raise LayoutError("mem", "no space left on device (a test's fault)")

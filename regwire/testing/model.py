@@ -40,6 +40,7 @@ DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
 def sha256(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -135,6 +136,7 @@ class ModelRegistry:
         return self.repositories.setdefault(name, _Repository())
 
     def put_blob(self, repository: str, data: bytes) -> str:
+        """Hold ``data`` as a blob of ``repository``; returns its digest."""
         digest = sha256(data)
         self._repo(repository).blobs[digest] = data
         return digest
@@ -147,6 +149,8 @@ class ModelRegistry:
         tag: str | None = None,
         digest: str | None = None,
     ) -> str:
+        """Hold ``raw`` as a manifest of ``repository`` (tagged ``tag`` if given); returns its
+        digest."""
         digest = digest or sha256(raw)
         repo = self._repo(repository)
         repo.manifests[digest] = (media_type, raw)
@@ -290,6 +294,7 @@ class ModelRegistry:
     def push_v1_image(
         self, repository: str, tag: str, image_id: str, config: dict[str, Any]
     ) -> None:
+        """Push an image through the V1 API's model (for the seed's V1 paths)."""
         repo = self._repo(repository)
         repo.v1_images[image_id] = json.dumps({"id": image_id, **config}).encode()
         repo.v1_tags[tag] = image_id
@@ -304,6 +309,7 @@ class ModelRegistry:
         return self.handle(request)
 
     def handle(self, request: Request) -> Response:
+        """Answer ``request`` as the registry would (and record it in ``requests``)."""
         self.requests.append(request)
         parts = urlsplit(request.url)
         netloc = parts.netloc

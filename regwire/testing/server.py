@@ -53,10 +53,12 @@ class LoopbackServer:
 
     @property
     def authority(self) -> str:
+        """``127.0.0.1:PORT``."""
         return f"{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
+        """``http(s)://127.0.0.1:PORT``."""
         return f"{'https' if self.tls else 'http'}://{self.authority}"
 
     def __enter__(self) -> LoopbackServer:
@@ -68,6 +70,7 @@ class LoopbackServer:
         self.close()
 
     def close(self) -> None:
+        """Stop serving and close every connection."""
         self._stop.set()
         self._acceptor.join(2)
         self._listener.close()
