@@ -390,3 +390,21 @@ def test_a_layout_loads_into_registries_with_upload_quirks(quirk: dict[str, Any]
     dst = Registry("dst.test", clock=net2.clock)
     assert drive(layout.copy_to(dst, "v1", "mirror/multi", "2"), net2) == index
     assert target.repositories["mirror/multi"].tags["2"] == index
+
+
+def test_a_saved_layout_is_readable_by_others_as_open_would_make_it(
+    served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path
+) -> None:
+    import os
+    import stat
+
+    from regwire import Client
+
+    server, _ = served
+    with Client(insecure_registries=[server.authority], credentials=None) as client:
+        client.copy(f"{server.authority}/team/app:1", f"oci:{tmp_path}/shared:app")
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [tmp_path / "shared" / "index.json", *(tmp_path / "shared" / "blobs").rglob("*")]:
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path

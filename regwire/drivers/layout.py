@@ -39,6 +39,19 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
     return Layout(DirectoryFiles(path), os.fspath(path), lock)
 
 
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """The process's umask, read once (reading it means setting it: under a lock, at once)."""
+    with _LOCKS_LOCK:
+        if not _UMASK:
+            mask = os.umask(0o022)
+            os.umask(mask)
+            _UMASK.append(mask)
+    return _UMASK[0]
+
+
 class _Reader:
     def __init__(self, file: BinaryIO, where: str) -> None:
         self._file, self._where = file, where
@@ -67,6 +80,10 @@ class _Writer:
         except OSError as exc:
             raise LayoutError(where, f"cannot write: {exc.strerror or exc}") from exc
         self._temp = Path(name)
+        try:  # what open() would have made (others may read a layout), not mkstemp's 0600
+            os.fchmod(fd, 0o666 & ~_umask())
+        except OSError:
+            pass
         self._file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes | bytearray) -> None:
