@@ -363,11 +363,119 @@ def workload_push(bench: Bench, corpus: Corpus) -> None:
             path.unlink()
 
 
+def workload_copy(bench: Bench, corpus: Corpus) -> None:
+    """9: copy the corpus (every image and the index) to a second registry, on loopback and
+    at 20 ms RTT; each run into a fresh namespace of the destination."""
+    from benchmarks import copyjob
+    from benchmarks.corpus import WORK
+    from regwire.testing.distribution import RealRegistry
+
+    refs = list(corpus.images)
+    ca = corpus.registry.ca_file
+    destination = RealRegistry(WORK / "copy-destination", "none")
+    runs = iter(range(10_000))
+    with regwire_client(ca, corpus.authority) as client:
+        expected = [client.digest(f"{corpus.authority}/{ref}") for ref in refs]
+
+    def fresh() -> str:
+        return f"r{next(runs)}"
+
+    try:
+        for latency in (False, True):
+            src, dst, proxies = corpus.authority, destination.authority, []
+            chosen = refs
+            if latency:
+                proxies = [ProxyProcess(corpus.registry.port), ProxyProcess(destination.port)]
+                src, dst = proxies[0].authority, proxies[1].authority
+                chosen = refs[: bench.sizes.latency_images]
+            label = (
+                f"9. copy {len(chosen)} images, 20 ms RTT"
+                if latency
+                else f"9. copy {len(chosen)} images"
+            )
+            want = expected[: len(chosen)]
+
+            def check(result: list[str] | None, want: list[str] = want) -> None:
+                if result is not None and result != want:
+                    raise AssertionError("a copy kept other digests than the source's")
+
+            try:
+                bench.measure(
+                    label,
+                    "regwire (blocking)",
+                    lambda s=src, d=dst, c=chosen: copyjob.regwire_sync_copy(ca, s, d, c, fresh()),
+                    check=check,
+                )
+                for driver in ("trio", "asyncio"):
+                    bench.measure(
+                        label,
+                        f"regwire ({driver}, c=16)",
+                        lambda v=driver, s=src, d=dst, c=chosen: copyjob.regwire_async_copy(
+                            v, ca, s, d, c, fresh()
+                        ),
+                        check=check,
+                    )
+                bench.measure(
+                    label,
+                    "skopeo sync",
+                    lambda s=src, d=dst, c=chosen: copyjob.skopeo_sync(ca, s, d, c, fresh()),
+                    runs=1 if latency else None,
+                )
+                if not latency:
+                    bench.measure(
+                        label,
+                        "skopeo copy (per image)",
+                        lambda s=src, d=dst, c=chosen: copyjob.skopeo_copy_each(
+                            ca, s, d, c, fresh()
+                        ),
+                        runs=1,
+                    )
+            finally:
+                for proxy in proxies:
+                    proxy.close()
+            for row in bench.rows:
+                if row.workload == label:
+                    row.baseline = "skopeo sync"
+    finally:
+        destination.close()
+
+
+def regwire_client(ca_file: str | None, authority: str) -> Any:
+    import regwire
+
+    if ca_file:
+        return regwire.Client(ca_file=ca_file, credentials=None)
+    return regwire.Client(insecure_registries=[authority], credentials=None)
+
+
 def judge(bench: Bench) -> None:
     def t(w: str, c: str) -> float | None:
         row = bench.find(w, c)
         return None if row is None else row.median
 
+    for row in bench.rows:  # 9: copies, against skopeo sync in the same run
+        if not row.workload.startswith("9. ") or row.client != "skopeo sync":
+            continue
+        latency = "RTT" in row.workload
+        sync_row = bench.find(row.workload, "regwire (blocking)")
+        if sync_row is not None and not latency:
+            ratio = row.median / sync_row.median
+            bench.target(
+                "copy: the blocking driver no slower than skopeo sync",
+                ratio >= 1.0,
+                f"{ratio:.2f}x",
+            )
+        for driver in ("trio", "asyncio"):
+            found = bench.find(row.workload, f"regwire ({driver}, c=16)")
+            if found is None:
+                continue
+            ratio, wanted = row.median / found.median, 10.0 if latency else 3.0
+            where = "at 20 ms RTT" if latency else "on loopback"
+            bench.target(
+                f"copy: {driver} at c=16 >= {wanted:.0f}x skopeo sync {where}",
+                ratio >= wanted,
+                f"{ratio:.1f}x",
+            )
     w1 = "1. inspect, token auth"
     dxf, sync = t(w1, "python-dxf"), t(w1, "regwire (blocking)")
     if dxf and sync:
@@ -516,7 +624,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny corpus, one run (smoke)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="workloads to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="workloads to run")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes(runs=args.runs)
@@ -532,20 +640,28 @@ def main(argv: list[str]) -> int:
         workload_core(bench)
     corpora: list[Corpus] = []
     try:
-        if only & {1, 2, 3, 4, 6, 7, 8}:
-            started = time.perf_counter()
-            token = build("token", sizes)
-            corpora.append(token)
-            print(
-                f"  corpus (token auth) pushed in {time.perf_counter() - started:.1f} s", flush=True
-            )
-            if 1 in only:
-                workload_inspect(bench, token, "1. inspect, token auth", CREDS, with_skopeo=True)
+        if only & {1, 2, 3, 4, 6, 7, 8, 9}:
+            token = None
+            if only & {1, 2, 3, 4, 6}:
+                started = time.perf_counter()
+                token = build("token", sizes)
+                corpora.append(token)
+                elapsed = time.perf_counter() - started
+                print(f"  corpus (token auth) pushed in {elapsed:.1f} s", flush=True)
+            open_corpus = None
+            if only & {1, 9}:
                 open_corpus = build(
                     "none", Sizes(images=sizes.images, tags=2, blobs_mib=(), runs=sizes.runs)
                 )
                 corpora.append(open_corpus)
+            if 1 in only:
+                assert token is not None
+                workload_inspect(bench, token, "1. inspect, token auth", CREDS, with_skopeo=True)
+                assert open_corpus is not None
                 workload_inspect(bench, open_corpus, "1. inspect, no auth", None, with_skopeo=False)
+            if 9 in only:
+                assert open_corpus is not None
+                workload_copy(bench, open_corpus)
             if only & {7, 8}:
                 plain_sizes = Sizes(
                     images=1, tags=sizes.tags, blobs_mib=sizes.blobs_mib[:1], runs=sizes.runs
@@ -557,12 +673,16 @@ def main(argv: list[str]) -> int:
                 if 8 in only:
                     workload_push(bench, plain_corpus)
             if 2 in only:
+                assert token is not None
                 workload_tags(bench, token)
             if 3 in only:
+                assert token is not None
                 workload_blobs(bench, token)
             if 4 in only:
+                assert token is not None
                 workload_latency(bench, token)
             if 6 in only:
+                assert token is not None
                 workload_processes(bench, token)
     finally:
         for corpus in corpora:

@@ -240,12 +240,11 @@ def test_sync_a_repository_into_layouts_keeps_going_past_a_failure(
     assert out["NotAttempted"] == 1
 
 
-def test_the_readmes_sync_file_is_a_valid_sync_file() -> None:
+def test_the_documented_sync_file_is_a_valid_sync_file() -> None:
     import yaml
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    block = readme.split("A nightly mirror, `sync.yml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
-    sources = parse_sync_file(yaml.safe_load(block), "README.md")
+    block = (Path(__file__).parent.parent / "docs" / "examples" / "sync.yml").read_text()
+    sources = parse_sync_file(yaml.safe_load(block), "docs/examples/sync.yml")
     assert [s.registry for s in sources] == ["docker.io", "quay.io", "ghcr.io"]
     exporter = sources[1].wanted[0]
     assert exporter.select(["v1.8.2", "v1.10.0", "v1.9.1-rc"]) == ["v1.8.2"]
