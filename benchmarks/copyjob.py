@@ -102,7 +102,7 @@ def skopeo_sync(
         file.write("\n".join(lines) + "\n")
     try:
         done = subprocess.run(
-            ["skopeo", "sync", "--all", "--preserve-digests", "--scoped", "--quiet",
+            ["skopeo", "sync", "--all", "--preserve-digests",
              "--dest-tls-verify=false", "--src", "yaml", "--dest", "docker", file.name,
              f"{destination}/{prefix}"],
             capture_output=True, timeout=3600,

@@ -34,6 +34,8 @@ def test_every_workload_runs_on_a_tiny_corpus() -> None:
         "7. plain http, tags as a process",
         "8. push blob 1 MiB",
         "8. push blob 4 MiB",
+        "9. copy 7 images",
+        "9. copy 4 images, 20 ms RTT",
     ):
         assert label in table, label
     for client in (
