@@ -356,7 +356,8 @@ def workload_push(bench: Bench, corpus: Corpus) -> None:
                 file.write(os.urandom(1 << 20))
         label = f"8. push blob {mib} MiB"
         try:
-            for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", "http.client+sha256"):
+            peers = ("python-dxf", "oras", "http.client+sha256")
+            for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", *peers):
                 args = [client, corpus.authority, "", "", str(path)]
                 job_row(bench, label, "benchmarks.pushjob", args, mib, None)
         finally:

@@ -2,7 +2,8 @@
 
 Runs in a fresh process so that its peak RSS is the client's own; prints JSON with the wall
 time of the upload (imports excluded), the digest and the peak RSS in MiB. Clients: regwire's
-three drivers pushing the file object (streamed through the core), and the ceiling, a bare
+three drivers pushing the file object (streamed through the core), python-dxf and oras-py
+pushing the file as their APIs do (each hashes it first), and the ceiling, a bare
 ``http.client`` POST then a streamed PUT with the digest computed beforehand.
 """
 
@@ -63,6 +64,25 @@ def run(client: str, authority: str, user: str, password: str, path: str) -> str
         return asyncio.run(main())
     if client == "http.client+sha256":
         return _bare(authority, user, password, path)
+    if client == "python-dxf":
+        from dxf import DXF
+
+        dxf = DXF(authority, "bench/pushed-dxf", insecure=not CA, tlsverify=CA or True)
+        digest: str = dxf.push_blob(path, check_exists=False)  # hashes the file, then sends it
+        return digest if digest.startswith("sha256:") else f"sha256:{digest}"
+    if client == "oras":
+        import oras.oci
+        import oras.provider
+
+        registry = oras.provider.Registry(
+            hostname=authority, insecure=not CA, tls_verify=CA or True
+        )
+        layer = oras.oci.NewLayer(path)  # hashes the file
+        container = registry.get_container(f"{authority}/bench/pushed-oras:latest")
+        response = registry.upload_blob(path, container, layer)
+        if response.status_code not in (200, 201, 202):
+            raise RuntimeError(f"oras upload answered {response.status_code}")
+        return str(layer["digest"])
     raise SystemExit(f"unknown client {client}")
 
 
