@@ -560,6 +560,14 @@ def judge(bench: Bench) -> None:
                     ceiling / value >= 0.9,
                     f"{100 * ceiling / value:.0f}%",
                 )
+            peers = [p for p in (t(w8, "python-dxf"), t(w8, "oras")) if p]
+            if value and peers:
+                fastest = min(peers)
+                bench.target(
+                    f"{client} push {mib} MiB ahead of python-dxf and oras",
+                    value <= fastest,
+                    f"{fastest / value:.2f}x the faster of them",
+                )
         for row in bench.rows:
             if row.workload == w8 and row.client.startswith("regwire"):
                 rss = float(row.extra.split("peak RSS ")[1].split()[0])

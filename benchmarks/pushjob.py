@@ -32,7 +32,10 @@ def _regwire_kwargs(authority: str, user: str, password: str) -> dict[str, Any]:
 
 
 def run(client: str, authority: str, user: str, password: str, path: str) -> str:
-    ref = f"{authority}/bench/pushed-{client}"
+    # A repository of its own each run: oras-py skips a blob its repository has (HEAD), and
+    # every client must send the bytes to be measured.
+    unique = f"{client.replace('+', '-').replace('.', '-')}-{time.time_ns()}"
+    ref = f"{authority}/bench/pushed-{unique}"
     if client == "regwire-sync":
         import regwire
 
@@ -67,7 +70,7 @@ def run(client: str, authority: str, user: str, password: str, path: str) -> str
     if client == "python-dxf":
         from dxf import DXF
 
-        dxf = DXF(authority, "bench/pushed-dxf", insecure=not CA, tlsverify=CA or True)
+        dxf = DXF(authority, f"bench/pushed-{unique}", insecure=not CA, tlsverify=CA or True)
         digest: str = dxf.push_blob(path, check_exists=False)  # hashes the file, then sends it
         return digest if digest.startswith("sha256:") else f"sha256:{digest}"
     if client == "oras":
@@ -78,7 +81,7 @@ def run(client: str, authority: str, user: str, password: str, path: str) -> str
             hostname=authority, insecure=not CA, tls_verify=CA or True
         )
         layer = oras.oci.NewLayer(path)  # hashes the file
-        container = registry.get_container(f"{authority}/bench/pushed-oras:latest")
+        container = registry.get_container(f"{ref}:latest")
         response = registry.upload_blob(path, container, layer)
         if response.status_code not in (200, 201, 202):
             raise RuntimeError(f"oras upload answered {response.status_code}")
@@ -103,7 +106,7 @@ def _bare(authority: str, user: str, password: str, path: str) -> str:
         )
     else:
         conn = http.client.HTTPConnection(host, int(port))
-    conn.request("POST", "/v2/bench/pushed-bare/blobs/uploads/", headers=headers)
+    conn.request("POST", f"/v2/bench/pushed-bare-{time.time_ns()}/blobs/uploads/", headers=headers)
     response = conn.getresponse()
     response.read()
     location = urlsplit(response.headers["Location"])
