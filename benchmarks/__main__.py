@@ -441,6 +441,76 @@ def workload_copy(bench: Bench, corpus: Corpus) -> None:
         destination.close()
 
 
+def workload_big_copy(bench: Bench, corpus: Corpus) -> None:
+    """10: copy one image with a large layer (the largest blob of the sizes) to a second
+    registry: regwire's drivers and skopeo copy, each in a fresh process (peak RSS)."""
+    import hashlib
+
+    from benchmarks.corpus import WORK
+    from regwire.testing.distribution import RealRegistry
+
+    mib = max(corpus.blobs)
+    source = corpus.registry
+    layer = corpus.blobs[mib]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}}).encode()
+    path = WORK / "big-config"
+    path.write_bytes(config)
+    config_digest = source.put_blob("bench/blobs", path)
+    path.unlink()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer,
+                    "size": mib << 20,
+                }
+            ],
+        }
+    ).encode()
+    source.put_manifest(
+        "bench/blobs", "big", manifest, "application/vnd.oci.image.manifest.v1+json"
+    )
+    expected = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    destination = RealRegistry(WORK / "big-destination", "none")
+    label = f"10. copy an image of {mib} MiB"
+    try:
+        for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", "skopeo"):
+            samples, rss = [], []
+            for run in range(bench.sizes.runs):
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.bigcopyjob", client,
+                     f"{source.authority}/bench/blobs:big",
+                     f"{destination.authority}/{client}/run{run}:big"],
+                    capture_output=True, check=True, text=True,
+                ).stdout  # fmt: skip
+                result = json.loads(out)
+                if result["digest"] and result["digest"] != expected:
+                    raise AssertionError(f"{client} wrote another digest")
+                samples.append(result["seconds"])
+                rss.append(result["rss_mib"])
+            median = statistics.median(samples)
+            row = Row(
+                label,
+                client,
+                median,
+                baseline="skopeo",
+                samples=samples,
+                extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
+            )
+            bench.rows.append(row)
+            print(f"  {label:<28} {client:<28} {median:8.3f} s  {row.extra}", flush=True)
+    finally:
+        destination.close()
+
+
 def regwire_client(ca_file: str | None, authority: str) -> Any:
     import regwire
 
@@ -454,6 +524,18 @@ def judge(bench: Bench) -> None:
         row = bench.find(w, c)
         return None if row is None else row.median
 
+    for row in bench.rows:  # 10: one large image, against skopeo copy
+        if row.workload.startswith("10. ") and row.client.startswith("regwire"):
+            skopeo = bench.find(row.workload, "skopeo")
+            rss = float(row.extra.split("peak RSS ")[1].split()[0])
+            if skopeo is not None:
+                ratio = skopeo.median / row.median
+                bench.target(
+                    f"{row.client} large copy >= 1.0x skopeo copy's MiB/s",
+                    ratio >= 1.0,
+                    f"{ratio:.2f}x",
+                )
+            bench.target(f"{row.client} large copy peak RSS < 64 MiB", rss < 64, f"{rss:.0f} MiB")
     for row in bench.rows:  # 9: copies, against skopeo sync in the same run
         if not row.workload.startswith("9. ") or row.client != "skopeo sync":
             continue
@@ -633,7 +715,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny corpus, one run (smoke)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="workloads to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="workloads to run")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes(runs=args.runs)
@@ -649,7 +731,7 @@ def main(argv: list[str]) -> int:
         workload_core(bench)
     corpora: list[Corpus] = []
     try:
-        if only & {1, 2, 3, 4, 6, 7, 8, 9}:
+        if only & {1, 2, 3, 4, 6, 7, 8, 9, 10}:
             token = None
             if only & {1, 2, 3, 4, 6}:
                 started = time.perf_counter()
@@ -671,9 +753,12 @@ def main(argv: list[str]) -> int:
             if 9 in only:
                 assert open_corpus is not None
                 workload_copy(bench, open_corpus)
-            if only & {7, 8}:
+            if only & {7, 8, 10}:
                 plain_sizes = Sizes(
-                    images=1, tags=sizes.tags, blobs_mib=sizes.blobs_mib[:1], runs=sizes.runs
+                    images=1,
+                    tags=sizes.tags,
+                    blobs_mib=sizes.blobs_mib if 10 in only else sizes.blobs_mib[:1],
+                    runs=sizes.runs,
                 )
                 plain_corpus = build("none", plain_sizes, tls=False, name="plain")
                 corpora.append(plain_corpus)
@@ -681,6 +766,8 @@ def main(argv: list[str]) -> int:
                     workload_plain(bench, plain_corpus)
                 if 8 in only:
                     workload_push(bench, plain_corpus)
+                if 10 in only:
+                    workload_big_copy(bench, plain_corpus)
             if 2 in only:
                 assert token is not None
                 workload_tags(bench, token)

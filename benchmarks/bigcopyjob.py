@@ -1,0 +1,78 @@
+"""``python -m benchmarks.bigcopyjob CLIENT SOURCE DESTINATION``: one copy of a large image.
+
+Runs in a fresh process so that its peak RSS is the client's own (for skopeo: the skopeo
+process's, from the children's rusage); prints JSON with the wall time of the copy (imports
+excluded), the digest written (regwire) and the peak RSS in MiB. SOURCE and DESTINATION are
+references (``HOST:PORT/REPO:TAG``), both registries plain http here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def run(client: str, source: str, destination: str) -> str:
+    hosts = [source.split("/")[0], destination.split("/")[0]]
+    if client == "regwire-sync":
+        import regwire
+
+        with regwire.Client(insecure_registries=hosts, credentials=None) as c:
+            return c.copy(source, destination)
+    if client in ("regwire-trio", "regwire-asyncio"):
+
+        async def main() -> str:
+            if client == "regwire-trio":
+                from regwire.drivers.trio import Client as TrioClient
+
+                async with TrioClient(insecure_registries=hosts, credentials=None) as tc:
+                    return await tc.copy(source, destination)
+            from regwire.drivers.asyncio import Client as AsyncioClient
+
+            async with AsyncioClient(insecure_registries=hosts, credentials=None) as ac:
+                return await ac.copy(source, destination)
+
+        if client == "regwire-trio":
+            import trio
+
+            return trio.run(main)
+        return asyncio.run(main())
+    if client == "skopeo":
+        subprocess.run(
+            ["skopeo", "copy", "--all", "--preserve-digests", "--quiet",
+             "--src-tls-verify=false", "--dest-tls-verify=false",
+             f"docker://{source}", f"docker://{destination}"],
+            check=True, capture_output=True, timeout=1800,
+        )  # fmt: skip
+        return ""
+    raise SystemExit(f"unknown client {client}")
+
+
+def main() -> None:
+    client, source, destination = sys.argv[1:4]
+    import regwire.drivers.sync
+
+    if client == "regwire-trio":
+        import trio  # noqa: F401
+
+        import regwire.drivers.trio
+    elif client == "regwire-asyncio":
+        import regwire.drivers.asyncio  # noqa: F401
+    started = time.perf_counter()
+    digest = run(client, source, destination)
+    seconds = time.perf_counter() - started
+    if client == "skopeo":
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    else:
+        with open("/proc/self/status") as status:
+            hwm = next(line for line in status if line.startswith("VmHWM:"))
+        rss = int(hwm.split()[1]) / 1024
+    print(json.dumps({"seconds": seconds, "digest": digest, "rss_mib": rss}))
+
+
+if __name__ == "__main__":
+    main()
