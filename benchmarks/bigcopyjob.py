@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def run(client: str, source: str, destination: str) -> str:
@@ -42,6 +43,7 @@ def run(client: str, source: str, destination: str) -> str:
             return trio.run(main)
         return asyncio.run(main())
     if client == "skopeo":
+        forget_blob_locations()
         subprocess.run(
             ["skopeo", "copy", "--all", "--preserve-digests", "--quiet",
              "--src-tls-verify=false", "--dest-tls-verify=false",
@@ -76,3 +78,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def forget_blob_locations() -> None:
+    """Remove skopeo's blob info cache, which remembers where it has put blobs before: with
+    it, a later run mounts them from an earlier run's repository instead of copying them."""
+    for root in (Path("/var/lib/containers/cache"), Path.home() / ".local/share/containers/cache"):
+        (root / "blob-info-cache-v1.boltdb").unlink(missing_ok=True)
+        (root / "blob-info-cache-v1.sqlite").unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import asyncio
 import os
 import subprocess
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import regwire
@@ -98,6 +99,7 @@ def skopeo_sync(
     lines += [f"  cert-dir: {src_dir}"] if src_dir else ["  tls-verify: false"]
     lines += ["  images:"]
     lines += [f"    {repo}: [{', '.join(repr(t) for t in tags)}]" for repo, tags in by_repo.items()]
+    forget_blob_locations()
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as file:
         file.write("\n".join(lines) + "\n")
     try:
@@ -117,9 +119,18 @@ def skopeo_copy_each(
     ca_file: str | None, source: str, destination: str, refs: list[str], prefix: str
 ) -> None:
     tls = _skopeo_tls(ca_file)
+    forget_blob_locations()  # once: within the run, what skopeo learns is fair to use
     for ref in refs:
         subprocess.run(
             ["skopeo", "copy", "--all", "--preserve-digests", "--quiet", *tls,
              f"docker://{source}/{ref}", f"docker://{_target(destination, prefix, ref)}"],
             check=True, capture_output=True, timeout=600,
         )  # fmt: skip
+
+
+def forget_blob_locations() -> None:
+    """Remove skopeo's blob info cache, which remembers where it has put blobs before: with
+    it, a later run mounts them from an earlier run's repository instead of copying them."""
+    for root in (Path("/var/lib/containers/cache"), Path.home() / ".local/share/containers/cache"):
+        (root / "blob-info-cache-v1.boltdb").unlink(missing_ok=True)
+        (root / "blob-info-cache-v1.sqlite").unlink(missing_ok=True)
