@@ -485,13 +485,15 @@ def workload_big_copy(bench: Bench, corpus: Corpus) -> None:
         for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", "skopeo"):
             samples, rss = [], []
             for run in range(bench.sizes.runs):
-                out = subprocess.run(
+                done = subprocess.run(
                     [sys.executable, "-m", "benchmarks.bigcopyjob", client,
                      f"{source.authority}/bench/blobs:big",
                      f"{destination.authority}/{client}/run{run}:big"],
-                    capture_output=True, check=True, text=True,
-                ).stdout  # fmt: skip
-                result = json.loads(out)
+                    capture_output=True, text=True,
+                )  # fmt: skip
+                if done.returncode:
+                    raise RuntimeError(f"{client}: {done.stderr[-2000:]}")
+                result = json.loads(done.stdout)
                 if result["digest"] and result["digest"] != expected:
                     raise AssertionError(f"{client} wrote another digest")
                 samples.append(result["seconds"])
@@ -509,6 +511,53 @@ def workload_big_copy(bench: Bench, corpus: Corpus) -> None:
             print(f"  {label:<28} {client:<28} {median:8.3f} s  {row.extra}", flush=True)
     finally:
         destination.close()
+
+
+def workload_layout_round_trip(bench: Bench, corpus: Corpus) -> None:
+    """11: every image of the corpus saved to an OCI layout, then pushed back."""
+    from benchmarks import roundtrips
+
+    refs = list(corpus.images)
+    ca = corpus.registry.ca_file
+    label = f"11. {len(refs)} images to a layout and back"
+    runs = iter(range(10_000))
+    bench.measure(
+        label,
+        "regwire (blocking)",
+        lambda: roundtrips.regwire_layout_round_trip(ca, corpus.authority, refs, f"l{next(runs)}"),
+    )
+    bench.measure(
+        label,
+        "skopeo copy (per image)",
+        lambda: roundtrips.skopeo_layout_round_trip(ca, corpus.authority, refs, f"l{next(runs)}"),
+        runs=1,
+    )
+    for row in bench.rows:
+        if row.workload == label:
+            row.baseline = "skopeo copy (per image)"
+
+
+def workload_artifact(bench: Bench, corpus: Corpus) -> None:
+    """12: push an artifact of 10 small files, as a process (imports included)."""
+    from benchmarks import roundtrips
+
+    paths = roundtrips.write_files(10)
+    label = "12. push an artifact of 10 files"
+    runs = iter(range(10_000))
+    a = corpus.authority
+    bench.measure(
+        label,
+        "regwire push",
+        lambda: roundtrips.regwire_push_artifact(a, paths, f"bench/artifact-r{next(runs)}:v1"),
+    )
+    bench.measure(
+        label,
+        "oras-py push",
+        lambda: roundtrips.oras_push_artifact(a, paths, f"bench/artifact-o{next(runs)}:v1"),
+    )
+    for row in bench.rows:
+        if row.workload == label:
+            row.baseline = "oras-py push"
 
 
 def regwire_client(ca_file: str | None, authority: str) -> Any:
@@ -715,7 +764,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny corpus, one run (smoke)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="workloads to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11,12", help="workloads to run")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes(runs=args.runs)
@@ -731,7 +780,7 @@ def main(argv: list[str]) -> int:
         workload_core(bench)
     corpora: list[Corpus] = []
     try:
-        if only & {1, 2, 3, 4, 6, 7, 8, 9, 10}:
+        if only & {1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12}:
             token = None
             if only & {1, 2, 3, 4, 6}:
                 started = time.perf_counter()
@@ -740,7 +789,7 @@ def main(argv: list[str]) -> int:
                 elapsed = time.perf_counter() - started
                 print(f"  corpus (token auth) pushed in {elapsed:.1f} s", flush=True)
             open_corpus = None
-            if only & {1, 9}:
+            if only & {1, 9, 11}:
                 open_corpus = build(
                     "none", Sizes(images=sizes.images, tags=2, blobs_mib=(), runs=sizes.runs)
                 )
@@ -753,7 +802,10 @@ def main(argv: list[str]) -> int:
             if 9 in only:
                 assert open_corpus is not None
                 workload_copy(bench, open_corpus)
-            if only & {7, 8, 10}:
+            if 11 in only:
+                assert open_corpus is not None
+                workload_layout_round_trip(bench, open_corpus)
+            if only & {7, 8, 10, 12}:
                 plain_sizes = Sizes(
                     images=1,
                     tags=sizes.tags,
@@ -768,6 +820,8 @@ def main(argv: list[str]) -> int:
                     workload_push(bench, plain_corpus)
                 if 10 in only:
                     workload_big_copy(bench, plain_corpus)
+                if 12 in only:
+                    workload_artifact(bench, plain_corpus)
             if 2 in only:
                 assert token is not None
                 workload_tags(bench, token)

@@ -44,12 +44,14 @@ def run(client: str, source: str, destination: str) -> str:
         return asyncio.run(main())
     if client == "skopeo":
         forget_blob_locations()
-        subprocess.run(
+        done = subprocess.run(
             ["skopeo", "copy", "--all", "--preserve-digests", "--quiet",
              "--src-tls-verify=false", "--dest-tls-verify=false",
              f"docker://{source}", f"docker://{destination}"],
-            check=True, capture_output=True, timeout=1800,
+            capture_output=True, timeout=1800,
         )  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"skopeo copy failed: {done.stderr.decode()[-1500:]}")
         return ""
     raise SystemExit(f"unknown client {client}")
 
