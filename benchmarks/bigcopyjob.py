@@ -17,6 +17,14 @@ import time
 from pathlib import Path
 
 
+def forget_blob_locations() -> None:
+    """Remove skopeo's blob info cache, which remembers where it has put blobs before: with
+    it, a later run mounts them from an earlier run's repository instead of copying them."""
+    for root in (Path("/var/lib/containers/cache"), Path.home() / ".local/share/containers/cache"):
+        (root / "blob-info-cache-v1.boltdb").unlink(missing_ok=True)
+        (root / "blob-info-cache-v1.sqlite").unlink(missing_ok=True)
+
+
 def run(client: str, source: str, destination: str) -> str:
     hosts = [source.split("/")[0], destination.split("/")[0]]
     if client == "regwire-sync":
@@ -80,11 +88,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def forget_blob_locations() -> None:
-    """Remove skopeo's blob info cache, which remembers where it has put blobs before: with
-    it, a later run mounts them from an earlier run's repository instead of copying them."""
-    for root in (Path("/var/lib/containers/cache"), Path.home() / ".local/share/containers/cache"):
-        (root / "blob-info-cache-v1.boltdb").unlink(missing_ok=True)
-        (root / "blob-info-cache-v1.sqlite").unlink(missing_ok=True)

@@ -19,6 +19,14 @@ from typing import Any
 import regwire
 
 
+def forget_blob_locations() -> None:
+    """Remove skopeo's blob info cache, which remembers where it has put blobs before: with
+    it, a later run mounts them from an earlier run's repository instead of copying them."""
+    for root in (Path("/var/lib/containers/cache"), Path.home() / ".local/share/containers/cache"):
+        (root / "blob-info-cache-v1.boltdb").unlink(missing_ok=True)
+        (root / "blob-info-cache-v1.sqlite").unlink(missing_ok=True)
+
+
 def _kwargs(ca_file: str | None, source: str, destination: str, **extra: Any) -> dict[str, Any]:
     insecure = [destination] if ca_file else [source, destination]
     return {"ca_file": ca_file, "insecure_registries": insecure, "credentials": None, **extra}
@@ -126,11 +134,3 @@ def skopeo_copy_each(
              f"docker://{source}/{ref}", f"docker://{_target(destination, prefix, ref)}"],
             check=True, capture_output=True, timeout=600,
         )  # fmt: skip
-
-
-def forget_blob_locations() -> None:
-    """Remove skopeo's blob info cache, which remembers where it has put blobs before: with
-    it, a later run mounts them from an earlier run's repository instead of copying them."""
-    for root in (Path("/var/lib/containers/cache"), Path.home() / ".local/share/containers/cache"):
-        (root / "blob-info-cache-v1.boltdb").unlink(missing_ok=True)
-        (root / "blob-info-cache-v1.sqlite").unlink(missing_ok=True)
