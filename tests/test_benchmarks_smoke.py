@@ -37,6 +37,8 @@ def test_every_workload_runs_on_a_tiny_corpus() -> None:
         "9. copy 7 images",
         "9. copy 4 images, 20 ms RTT",
         "10. copy an image of 4 MiB",
+        "11. 7 images to a layout and back",
+        "12. push an artifact of 10 files",
     ):
         assert label in table, label
     for client in (
