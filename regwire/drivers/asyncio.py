@@ -39,6 +39,8 @@ class _AsyncioStream:
 class AsyncioBackend:
     """asyncio's primitives, as the async driver asks for them."""
 
+    hash_in_thread = False
+
     async def connect(
         self, endpoint: Endpoint, context: ssl.SSLContext | None, timeout: float
     ) -> Stream:

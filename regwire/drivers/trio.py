@@ -49,6 +49,8 @@ class _TrioStream:
 class TrioBackend:
     """trio's primitives, as the async driver asks for them."""
 
+    hash_in_thread = True
+
     async def connect(
         self, endpoint: Endpoint, context: ssl.SSLContext | None, timeout: float
     ) -> Stream:
