@@ -166,12 +166,8 @@ def destination(source: Reference, reference: str, kind: str, target: str, scope
         if scoped
         else posixpath.basename(source.repository)
     )
-    is_digest = ":" in reference
-    if kind == "oci":
-        base = f"oci:{target.rstrip('/')}/{name}"
-        return base if is_digest else f"{base}:{reference}"
-    base = f"{target.rstrip('/')}/{name}"
-    return base if is_digest else f"{base}:{reference}"
+    base = f"{'oci:' if kind == 'oci' else ''}{target.rstrip('/')}/{name}"
+    return base if ":" in reference else f"{base}:{reference}"
 
 
 def source_text(source: Reference, reference: str) -> str:

@@ -114,29 +114,24 @@ def _each_account_at_home(model: ModelRegistry, other: ModelRegistry | None) -> 
     assert SECRET not in seen and SECRET2 not in seen
 
 
-def _once(method: str, path: str, answer: Callable[[Request, Response], Response]) -> Wrap:
-    """Rewrite the answer to the first ``method`` request whose URL contains ``path``."""
-    done: list[bool] = []
+def _rewrite(
+    method: str,
+    path: str,
+    answer: Callable[[Request, Response], Response],
+    times: int | None = None,
+) -> Wrap:
+    """Rewrite the answers to ``method`` requests whose URL contains ``path`` (the first
+    ``times`` of them, or all)."""
+    left = [times]
 
     def wrap(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
         def serve(request: Request) -> Response:
             response = handler(request)
-            if not done and request.method == method and path in request.url:
-                done.append(True)
+            if request.method == method and path in request.url and left[0] != 0:
+                if left[0] is not None:
+                    left[0] -= 1
                 return answer(request, response)
             return response
-
-        return serve
-
-    return wrap
-
-
-def _always(method: str, path: str, answer: Callable[[Request, Response], Response]) -> Wrap:
-    def wrap(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
-        def serve(request: Request) -> Response:
-            if request.method == method and path in request.url:
-                return answer(request, handler(request))
-            return handler(request)
 
         return serve
 
@@ -229,14 +224,14 @@ WRITE_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "upload: 416 for a whole-blob PATCH (one PUT instead)",
         None,
-        wrap=_once("PATCH", "/blobs/uploads/", _error(416, "BLOB_UPLOAD_INVALID")),
+        wrap=_rewrite("PATCH", "/blobs/uploads/", _error(416, "BLOB_UPLOAD_INVALID"), 1),
         call=_pushes("file"),
         verify=_tagged,
     ),
     Scenario(
         "upload: session vanished (404 BLOB_UPLOAD_UNKNOWN: started again)",
         None,
-        wrap=_once("PATCH", "/blobs/uploads/", _error(404, "BLOB_UPLOAD_UNKNOWN")),
+        wrap=_rewrite("PATCH", "/blobs/uploads/", _error(404, "BLOB_UPLOAD_UNKNOWN"), 1),
         call=_pushes("file"),
         verify=_tagged,
     ),
@@ -250,7 +245,7 @@ WRITE_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "upload: 201 naming another digest",
         DigestMismatch,
-        wrap=_always("PUT", "/blobs/uploads/", _other_digest),
+        wrap=_rewrite("PUT", "/blobs/uploads/", _other_digest),
         call=_pushes("file"),
         verify=_whole_or_untagged,
     ),
@@ -273,14 +268,14 @@ WRITE_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "manifest: 413",
         TooLarge,
-        wrap=_always("PUT", "/manifests/", lambda q, r: Response(413, (), b"too large")),
+        wrap=_rewrite("PUT", "/manifests/", lambda q, r: Response(413, (), b"too large")),
         call=_pushes("bytes"),
         verify=_whole_or_untagged,
     ),
     Scenario(
         "manifest: MANIFEST_BLOB_UNKNOWN",
         ManifestRejected,
-        wrap=_always("PUT", "/manifests/", _error(400, "MANIFEST_BLOB_UNKNOWN")),
+        wrap=_rewrite("PUT", "/manifests/", _error(400, "MANIFEST_BLOB_UNKNOWN")),
         call=_pushes("bytes"),
         verify=_whole_or_untagged,
     ),
@@ -306,7 +301,7 @@ WRITE_SCENARIOS: tuple[Scenario, ...] = (
         tls=True,
         cdn=True,
         setup=_downgrading,
-        wrap=_always("POST", "/blobs/uploads/", _location_on_http),
+        wrap=_rewrite("POST", "/blobs/uploads/", _location_on_http),
         call=_pushes("file"),
         check=_second_saw_nothing,
         verify=_whole_or_untagged,
