@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import io
 import socket
 import ssl
@@ -362,3 +363,103 @@ def test_clients_pass_their_limits_to_the_core(
         return int(conn.registry.limits.page_size)
 
     assert run_with(driver, scenario, credentials=NONE, limits=Limits(page_size=7)) == 7
+
+
+class CannedServer:
+    """Answers every request on 127.0.0.1 with ``answer(path)``'s raw bytes; counts connections."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer, self.connections = answer, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.authority = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        try:
+            self._talk(conn)
+        except OSError:
+            pass  # the client hung up (it closes a connection it will not reuse)
+
+    def _talk(self, conn: socket.socket) -> None:
+        buffered = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    data = conn.recv(65536)
+                    if not data or data.startswith(b"\x16"):  # gone, or a TLS hello: refuse
+                        return
+                    buffered += data
+                head, _, buffered = buffered.partition(b"\r\n\r\n")
+                conn.sendall(self.answer(head.split(b" ")[1].decode()))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("extra", [b"", b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"])
+def test_a_body_read_off_the_stream_never_reads_into_the_next_answer(
+    driver: str, extra: bytes
+) -> None:
+    """Bodies with a Content-Length are read straight off the socket: exactly their length.
+    A server that sends more than it framed (here a forged second answer) is not reused."""
+    data = bytes(range(256)) * 4096 + b"tail"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def answer(path: str) -> bytes:
+        if path == "/v2/":
+            return b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
+        head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(data)}\r\n\r\n".encode()
+        return head + data + extra
+
+    server = CannedServer(answer)
+    try:
+
+        async def scenario(client: Any) -> None:
+            for _ in range(3):
+                out = io.BytesIO()
+                assert await client.blob(f"{server.authority}/lib/app@{digest}", out) == len(data)
+                assert out.getvalue() == data
+
+        run_with(driver, scenario, insecure_registries=[server.authority], credentials=NONE)
+    finally:
+        server.close()
+    # The https attempt, then one kept-alive connection, or one connection per download.
+    assert server.connections == (2 if not extra else 4)
+
+
+def test_a_body_cut_short_is_a_network_error(driver: str) -> None:
+    data = b"y" * 1_000_000
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def answer(path: str) -> bytes:
+        if path == "/v2/":
+            return b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
+        return f"HTTP/1.1 200 OK\r\ncontent-length: {len(data)}\r\n\r\n".encode() + data[:-10]
+
+    class Closing(CannedServer):
+        def _talk(self, conn: socket.socket) -> None:
+            with conn:
+                head = conn.recv(65536)
+                if head.startswith(b"\x16"):
+                    return
+                conn.sendall(self.answer(head.split(b" ")[1].decode()))
+
+    server = Closing(answer)
+    try:
+
+        async def scenario(client: Any) -> None:
+            await client.blob(f"{server.authority}/lib/app@{digest}", io.BytesIO())
+
+        with pytest.raises(NetworkError):
+            run_with(driver, scenario, insecure_registries=[server.authority], credentials=NONE)
+    finally:
+        server.close()

@@ -27,7 +27,7 @@ from collections.abc import (
 )
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar, cast
+from typing import IO, Any, Protocol, TypeVar
 
 import h11
 
@@ -79,9 +79,11 @@ from ._http import (
     Wire,
     failure,
     finish_request,
+    keeps_alive,
     log,
     loggable,
     new_h11,
+    plain_length,
     read_body,
     read_chunk,
     read_source,
@@ -105,6 +107,16 @@ _CHUNK = 256 * 1024
 class Stream(Protocol):
     async def send_all(self, data: bytes) -> None: ...
     async def receive_some(self, max_bytes: int) -> bytes: ...
+    async def receive_piece(self, size: int) -> bytes | bytearray:
+        """``size`` bytes in one buffer, fewer only where the stream ends."""
+        ...
+
+    def unread(self) -> bool:
+        """Whether bytes nobody asked for (or the end) have arrived: an idle connection that
+        has them is not used again (an answer sent ahead of its request, or the server's close).
+        """
+        ...
+
     def close_now(self) -> None: ...
 
 
@@ -125,16 +137,51 @@ class Backend(Protocol):
     async def gather(self, jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]: ...
     def semaphore(self, value: int) -> Semaphore: ...
 
-    # Whether a download's large pieces go to the core in a worker thread while the next one
-    # is read: worth it where TLS runs in Python on the loop thread (trio: 190 -> 267 MiB/s on a
-    # 256 MiB download here), not where the thread hop costs more than it overlaps (asyncio).
-    hash_in_thread: bool
-
 
 class _Conn:
     def __init__(self, stream: Stream, endpoint: Endpoint) -> None:
         self.stream, self.endpoint, self.h11 = stream, endpoint, new_h11()
         self.guard = RateGuard(30.0)
+        # A streamed body with a Content-Length is read straight off the stream (`plain_length`):
+        # the bytes still to come, and whether the connection is reused after them.
+        self.left: int | None = None
+        self.keep_alive = False
+        self._first = b""
+
+    def stream_body(self, head: h11.Response) -> None:
+        """Take over a plainly framed body from h11, starting with what it buffered."""
+        length = plain_length(head)
+        if length is not None:
+            self.keep_alive = keeps_alive(self.h11, head, length)
+            self._first = bytes(self.h11.trailing_data[0])[:length]
+            self.left = length - len(self._first)
+
+    async def read_direct(
+        self, at_least: int, backend: Backend, timeout: float
+    ) -> bytes | bytearray:
+        """The next piece of a body `stream_body` took over (``b""`` at its end), never a byte
+        past it: one buffer of a fixed size that the stream fills in place."""
+        if self._first:
+            first, self._first = self._first, b""
+            return first
+        if not self.left:
+            return b""
+        size = min(max(at_least, _CHUNK), self.left)
+        piece = await backend.within(self.stream.receive_piece(size), timeout)
+        if not piece:
+            raise ConnectionResetError("connection closed before the body ended")
+        self.guard.received(len(piece))
+        self.left -= len(piece)
+        return piece
+
+    def reusable(self) -> bool:
+        """Whether the exchange ended cleanly, so this connection may carry another."""
+        if self.left is None:
+            return reusable(self.h11)
+        if self.left or not self.keep_alive:
+            return False
+        self.left, self.h11 = None, new_h11()  # the body ended on a message boundary: afresh
+        return True
 
     async def run(self, wire: Wire[T], backend: Backend, timeout: float) -> T:
         """Run one of `_http`'s h11 exchanges over this stream, each read bounded by timeout."""
@@ -153,12 +200,6 @@ class _Conn:
             return result
 
 
-# Pieces this large are hashed in a worker thread while the next is read, in pieces of AHEAD:
-# large enough that the thread hop (tens of microseconds) is small beside the hashing.
-OFFLOAD = 128 * 1024
-AHEAD = 1024 * 1024
-
-
 class _Task:
     """What one running operation holds: its open exchanges by channel (each with its
     connection permit), and the source `ReadSource` reads."""
@@ -170,7 +211,6 @@ class _Task:
         self.sink_start = source_start(sink)
         self.streaming: dict[int, _Conn] = {}
         self.sending: dict[int, tuple[_Conn, Request]] = {}
-        self.ahead: dict[int, BodyChunk | ConnectionFailed] = {}  # pieces read ahead
 
 
 async def _read_source(source: object, size: int, backend: Backend) -> bytes | bytearray:
@@ -238,58 +278,18 @@ class AsyncTransport:
         """
         task = _Task(source, sink)
         event: Event = None
-        last: Intent | None = None
         try:
             while True:
                 try:
-                    if (
-                        self.backend.hash_in_thread
-                        and isinstance(event, BodyChunk)
-                        and len(event.data) >= OFFLOAD
-                        and isinstance(last, ReadBody)
-                    ):
-                        intent = await self._hash_while_reading(operation, event, task, last)
-                    else:
-                        intent = operation.send(event)
+                    intent = operation.send(event)
                 except StopIteration as done:
                     result: T = done.value
                     return result
-                last = intent
                 event = await self.perform(intent, task)
         finally:
             operation.close()
             for channel in {*task.streaming, *task.sending}:
                 self._abandon(task, channel)
-
-    async def _hash_while_reading(
-        self, operation: Operation[T], event: BodyChunk, task: _Task, asked: ReadBody
-    ) -> Intent:
-        """Hand a large piece to the operation in a worker thread (where the core hashes it
-        and the sink writes it, both releasing the GIL) while this task reads the next piece
-        of the same body: the download's hashing overlaps its network reads, off the loop."""
-
-        def resume() -> tuple[bool, object]:
-            try:
-                return False, operation.send(event)
-            except StopIteration as done:  # a Future cannot carry a StopIteration
-                return True, done
-
-        async def hash_piece() -> tuple[bool, object]:
-            return await self.backend.in_thread(resume)
-
-        async def read_next() -> BodyChunk | ConnectionFailed | None:
-            if asked.channel not in task.streaming:
-                return None
-            return await self._read_chunk(task, asked.channel, AHEAD)
-
-        jobs: list[Callable[[], Awaitable[Any]]] = [hash_piece, read_next]
-        (finished, value), ahead = await self.backend.gather(jobs, 2)
-        if ahead is not None:
-            task.ahead[asked.channel] = ahead
-        if finished:
-            assert isinstance(value, StopIteration)
-            raise value
-        return cast(Intent, value)
 
     async def perform(self, intent: Intent, task: _Task) -> Event:
         if isinstance(intent, Parallel):
@@ -298,9 +298,6 @@ class AsyncTransport:
             await self.backend.sleep(intent.seconds)
             return None
         if isinstance(intent, ReadBody):
-            ahead = task.ahead.pop(intent.channel, None)
-            if ahead is not None:
-                return ahead
             return await self._read_chunk(task, intent.channel)
         if isinstance(intent, ReadSource):
             if task.source is None:
@@ -332,9 +329,16 @@ class AsyncTransport:
         jobs = [partial(one, operation) for operation in intent.operations]
         return Joined(tuple(await self.backend.gather(jobs, intent.limit)))
 
+    def _idle(self, endpoint: Endpoint) -> _Conn | None:
+        """A pooled connection to reuse, never one with bytes waiting (`Stream.unread`)."""
+        while (conn := self.pool.take(endpoint)) is not None:
+            if not conn.h11.trailing_data[0] and not conn.stream.unread():
+                return conn
+            conn.stream.close_now()
+        return None
+
     def _abandon(self, task: _Task, channel: int = 0) -> None:
         """Drop an exchange nobody will finish: close its connection, free its permit."""
-        task.ahead.pop(channel, None)
         conn = task.streaming.pop(channel, None)
         sending = task.sending.pop(channel, None)
         for dropped in (conn, sending[0] if sending else None):
@@ -348,7 +352,7 @@ class AsyncTransport:
         endpoint = Endpoint.of(request)
         permit = self._permit(endpoint)
         await permit.acquire()
-        conn = self.pool.take(endpoint)
+        conn = self._idle(endpoint)
         try:
             if conn is None:
                 conn = await self._connect(endpoint)
@@ -390,6 +394,7 @@ class AsyncTransport:
             headers = response_headers(head)
             if request.stream and request.method != "HEAD":
                 task.streaming[channel] = conn  # the permit goes with it
+                conn.stream_body(head)
                 return Response(head.status_code, headers, pending=True)
             body, truncated = await conn.run(
                 read_body(conn.h11, request.max_body), self.backend, self.timeout
@@ -420,7 +425,7 @@ class AsyncTransport:
         started = time.perf_counter()
         try:
             for attempt in range(2):
-                conn = self.pool.take(endpoint)
+                conn = self._idle(endpoint)
                 reused = conn is not None
                 sent = False
                 try:
@@ -434,6 +439,7 @@ class AsyncTransport:
                     headers = response_headers(head)
                     if request.stream and request.method != "HEAD":
                         task.streaming[request.channel], keep_permit = conn, True
+                        conn.stream_body(head)
                         return Response(head.status_code, headers, pending=True)
                     body, truncated = await conn.run(
                         read_body(conn.h11, request.max_body), self.backend, self.timeout
@@ -471,13 +477,16 @@ class AsyncTransport:
         if conn is None:
             return BodyChunk(b"")
         try:
-            chunk = await conn.run(read_chunk(conn.h11, at_least), self.backend, self.timeout)
+            if conn.left is not None:
+                chunk = await conn.read_direct(at_least, self.backend, self.timeout)
+            else:
+                chunk = await conn.run(read_chunk(conn.h11, at_least), self.backend, self.timeout)
         except (OSError, h11.ProtocolError) as exc:
             self._abandon(task, channel)
             return failure(exc)
         if not chunk:
             del task.streaming[channel]
-            if not (reusable(conn.h11) and self.pool.give(conn.endpoint, conn)):
+            if not (conn.reusable() and self.pool.give(conn.endpoint, conn)):
                 conn.stream.close_now()
             self._permit(conn.endpoint).release()
         return BodyChunk(chunk)

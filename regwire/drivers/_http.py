@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import select
 import socket
 import ssl
 import time
@@ -354,6 +355,46 @@ def read_chunk(conn: h11.Connection, at_least: int = STREAM_CHUNK) -> Wire[bytes
         else:
             raise h11.RemoteProtocolError("connection closed before the body ended")
     return parts[0] if len(parts) == 1 else b"".join(parts)  # one piece: no copy at all
+
+
+def plain_length(head: h11.Response) -> int | None:
+    """The length of a plainly framed response body, or None when h11 must frame it (chunked,
+    or read until the connection closes).
+
+    A large body with a ``Content-Length`` is read straight off the stream (exactly that many
+    bytes, so never into the next response) instead of through h11's buffer one event per TLS
+    record: framing is trivial there, and h11 has already checked the header.
+    """
+    if head.status_code in (204, 304):
+        return 0
+    length = None
+    for name, value in head.headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length
+
+
+def keeps_alive(conn: h11.Connection, head: h11.Response, length: int) -> bool:
+    """Whether the connection may carry another exchange once ``length`` body bytes are read
+    past ``head`` off the stream: HTTP/1.1, no ``Connection: close``, and nothing buffered
+    beyond the body (a server that sends more than it framed is not spoken to again)."""
+    if head.http_version != b"1.1" or len(conn.trailing_data[0]) > length:
+        return False
+    return not any(
+        name == b"connection" and b"close" in value.lower() for name, value in head.headers
+    )
+
+
+def readable_now(fileno: int) -> bool:
+    """Whether a socket has bytes (or its end) waiting, without waiting or reading any: how an
+    idle keep-alive connection is checked before it carries another request."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fileno, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fileno], [], [], 0)[0])  # Windows: no poll, no FD_SETSIZE limit
 
 
 def reusable(conn: h11.Connection) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -71,12 +72,15 @@ from ._http import (
     Wire,
     failure,
     finish_request,
+    keeps_alive,
     log,
     loggable,
     new_h11,
+    plain_length,
     read_body,
     read_chunk,
     read_source,
+    readable_now,
     response_headers,
     restart_sink,
     reusable,
@@ -99,6 +103,14 @@ class _Conn:
         self.sock, self.endpoint, self.h11 = sock, endpoint, new_h11()
         self.guard = RateGuard(30.0)
         self.prefetch: _Prefetch | None = None
+
+    def quiet(self) -> bool:
+        """Whether nothing has arrived since the last exchange ended (no bytes, no end)."""
+        if self.h11.trailing_data[0]:
+            return False
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return False
+        return not readable_now(self.sock.fileno())
 
     def run(self, wire: Wire[T]) -> T:
         """Run one of `_http`'s h11 exchanges over this blocking socket."""
@@ -290,8 +302,14 @@ class Transport:
         conn.close()
 
     def _take(self, endpoint: Endpoint) -> _Conn | None:
-        with self._lock:
-            return self.pool.take(endpoint)
+        """A pooled connection to reuse, never one with bytes waiting (an answer sent ahead of
+        its request, or the server's close): those are closed."""
+        while True:
+            with self._lock:
+                conn = self.pool.take(endpoint)
+            if conn is None or conn.quiet():
+                return conn
+            self._discard(conn)
 
     def _round_trip(self, request: Request, call: Call) -> Response | ConnectionFailed:
         if self._closed:
@@ -333,9 +351,11 @@ class Transport:
         headers = response_headers(head)
         if request.stream and request.method != "HEAD":
             call.streaming[request.channel] = conn
-            length = _content_length(head)
+            length = plain_length(head)
             if length is not None:
-                conn.prefetch = _Prefetch(conn, length, keep_alive=_keeps_alive(head))
+                conn.prefetch = _Prefetch(
+                    conn, length, keep_alive=keeps_alive(conn.h11, head, length)
+                )
             return Response(head.status_code, headers, pending=True)
         body, truncated = conn.run(read_body(conn.h11, request.max_body))
         if truncated:
@@ -389,25 +409,6 @@ class Transport:
         sending = call.sending.pop(channel, None)
         if sending is not None:
             self._discard(sending[0])
-
-
-def _content_length(head: h11.Response) -> int | None:
-    """The body length of a plainly framed response (None when chunked or unknown)."""
-    length = None
-    for name, value in head.headers:
-        if name == b"transfer-encoding":
-            return None
-        if name == b"content-length":
-            length = int(value)
-    return length
-
-
-def _keeps_alive(head: h11.Response) -> bool:
-    if head.http_version != b"1.1":
-        return False
-    return not any(
-        name == b"connection" and b"close" in value.lower() for name, value in head.headers
-    )
 
 
 class _Prefetch:
