@@ -265,3 +265,31 @@ def test_a_file_is_read_again_where_the_registry_lost_bytes(tmp_path: Path) -> N
         digest = c.run(operation, registry, "team/app", file)
     assert digest == sha256(BIG[:500_000]) and lost["done"]
     assert model.repositories["team/app"].blobs[digest] == BIG[:500_000]
+
+
+class ReusedBuffer:
+    """A source whose ``read`` hands back one bytearray, refilled on every call (as a
+    readinto-style wrapper might): what is sent must be what was hashed, piece by piece."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.offset, self.buffer = data, 0, bytearray()
+
+    def read(self, size: int) -> bytearray:
+        piece = self.data[self.offset : self.offset + size]
+        self.offset += len(piece)
+        self.buffer[:] = piece
+        return self.buffer
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_source_that_reuses_its_buffer_is_sent_as_it_was_read(
+    served: tuple[LoopbackServer, ModelRegistry], driver: str
+) -> None:
+    server, model = served
+
+    async def scenario(c: Any) -> str:
+        return str(await c.push_blob(f"{server.authority}/team/app", ReusedBuffer(BIG)))
+
+    digest = run(driver, server, scenario)
+    assert digest == sha256(BIG)
+    assert model.repositories["team/app"].blobs[digest] == BIG
