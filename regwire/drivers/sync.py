@@ -103,7 +103,6 @@ class _Conn:
         self.sock, self.endpoint, self.h11 = sock, endpoint, new_h11()
         self.guard = RateGuard(30.0)
         self.prefetch: _Prefetch | None = None
-        self.sender: _Sender | None = None
 
     def quiet(self) -> bool:
         """Whether nothing has arrived since the last exchange ended (no bytes, no end)."""
@@ -132,11 +131,8 @@ class _Conn:
     def close(self) -> None:
         """Close the connection, from any thread: a reader blocked on it wakes up at once."""
         prefetch, self.prefetch = self.prefetch, None
-        sender, self.sender = self.sender, None
         if prefetch is not None:
             prefetch.stop()
-        if sender is not None:
-            sender.stop()
         try:
             # shutdown, not just close: close() does not wake a thread blocked in recv.
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
@@ -144,8 +140,6 @@ class _Conn:
             pass
         if prefetch is not None:
             prefetch.join()
-        if sender is not None:
-            sender.join()
         try:
             self.sock.close()
         except OSError:
@@ -266,11 +260,8 @@ class Transport:
         sending = call.sending.get(intent.channel)
         if sending is None:
             return ConnectionFailed("other", "SendBody without a request sending its body")
-        conn = sending[0]
-        if conn.sender is None:
-            conn.sender = _Sender(conn)
         try:
-            conn.sender.send(intent.data)
+            sending[0].run(send_data(sending[0].h11, intent.data))
         except (OSError, h11.ProtocolError) as exc:
             self.drop_stream(call, intent.channel)
             return failure(exc)
@@ -282,9 +273,6 @@ class Transport:
             return ConnectionFailed("other", "EndBody without a request sending its body")
         conn, request = sending
         try:
-            sender, conn.sender = conn.sender, None
-            if sender is not None:
-                sender.finish()
             head = conn.run(finish_request(conn.h11))
             return self._answer(conn, request, head, call)
         except (OSError, h11.ProtocolError) as exc:
@@ -489,69 +477,6 @@ class _Prefetch:
 
     def join(self) -> None:
         """Wait for the reader thread (the socket is shut down or the body read: quick)."""
-        if self.thread is not threading.current_thread():
-            self.thread.join(5.0)
-
-
-class _Sender:
-    """Sends a request body's pieces on a thread, up to four behind the caller.
-
-    An upload reads a piece from the file, hashes it and sends it; in one thread the three add
-    up, but all of them release the GIL, so sending the last piece while the core reads and
-    hashes the next overlaps them (a 1 GiB push went from 80% of the `http.client` baseline).
-    A failure is reported at the next piece or at the end of the body; h11 is only touched by
-    this thread until `finish` returns.
-    """
-
-    def __init__(self, conn: _Conn) -> None:
-        self.conn = conn
-        self.pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self.error: BaseException | None = None
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._send, daemon=True, name="regwire-sender")
-        self.thread.start()
-
-    def _send(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                piece = self.pieces.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if piece is None:
-                return
-            if self.error is None:
-                try:
-                    self.conn.run(send_data(self.conn.h11, piece))
-                except BaseException as exc:  # handed to the caller at its next step
-                    self.error = exc
-
-    def _put(self, item: bytes | None) -> None:
-        while True:
-            if self.error is not None:
-                raise self.error
-            if self.stopped.is_set() or not self.thread.is_alive():
-                raise ConnectionAbortedError("the connection was closed")
-            try:
-                self.pieces.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def send(self, data: bytes | bytearray | memoryview) -> None:
-        # Sent later: a mutable buffer is copied now, so that what goes out is what was hashed.
-        self._put(data if isinstance(data, bytes) else bytes(data))
-
-    def finish(self) -> None:
-        """Wait until every piece is sent; raise what sending one raised."""
-        self._put(None)
-        self.thread.join()  # bounded: each send is, by the socket's timeout
-        if self.error is not None:
-            raise self.error
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def join(self) -> None:
         if self.thread is not threading.current_thread():
             self.thread.join(5.0)
 
