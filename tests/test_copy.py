@@ -53,8 +53,12 @@ def test_an_image_is_copied_byte_for_byte_and_again_sends_nothing() -> None:
         == src.repositories["team/app"].manifests[digest]
     )
     assert dst.repositories["mirror/app"].blobs == src.repositories["team/app"].blobs
-    uploads = [r for r in net.requests if r.method == "PATCH"]
-    assert all(r.send_body and r.channel == 1 for r in uploads) and len(uploads) == 3
+    # Small blobs go in one streamed PUT ?digest= each, read from the source as they are sent.
+    uploads = [r for r in net.requests if "/blobs/uploads/" in r.url and r.method != "POST"]
+    assert all(r.method == "PUT" and r.send_body and r.channel == 1 for r in uploads)
+    assert len(uploads) == 3 and all(
+        "digest=sha256%3A" in r.url or "digest=sha256:" in r.url for r in uploads
+    )
     before = len(net.requests)
     drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), net)  # run again
     again = net.requests[before:]
@@ -374,7 +378,7 @@ def test_the_destination_refusing_the_streamed_upload_is_typed() -> None:
     src, dst, net = pair()
 
     def handler(request: Request) -> Response:
-        if request.method == "PATCH":
+        if "/blobs/uploads/" in request.url and request.method in ("PATCH", "PUT"):
             return Response(400, (), b'{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"no"}]}')
         return net.handler(request)
 
@@ -382,6 +386,8 @@ def test_the_destination_refusing_the_streamed_upload_is_typed() -> None:
     a, b = registries(refusing)
     with pytest.raises(UploadRejected):
         drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), refusing)
+    sent = [r.method for r in refusing.requests if "/blobs/uploads/" in r.url]
+    assert sent == ["POST", "PUT", "DELETE", "POST", "PATCH"]  # the PUT refused, then a PATCH
     copied = dst.repositories.get("mirror/app")
     assert copied is None or not copied.tags
     assert src  # the source is only read
@@ -542,3 +548,39 @@ def test_schema1_is_copied_as_it_is_where_accepted_and_rejected_clearly_where_no
     assert "try again later" not in str(caught.value)
     held = dst.repositories.get("mirror/refused")
     assert held is None or not held.tags
+
+
+@pytest.mark.parametrize("one_put", [0, 1 << 20], ids=["patch", "one-put"])
+def test_a_tampered_source_never_gets_its_last_byte_to_the_destination(one_put: int) -> None:
+    """A registry commits a ``PUT ?digest=`` as its last byte arrives: the copy holds the last
+    piece back until the digest matched, so even a destination that checks nothing never
+    receives the wrong bytes whole."""
+    from regwire import Credentials
+    from regwire.sansio import Limits
+    from regwire.sansio.events import SendBody
+
+    src, dst, net = pair()
+    repo = src.repositories["team/app"]
+    layer = next(d for d, b in repo.blobs.items() if b == b"layer two")
+    repo.blobs[layer] = b"layer 2wo"  # same length, other bytes
+    sent: list[int] = []
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, Request) and intent.send_body:
+            sent.append(0)
+        elif isinstance(intent, SendBody):
+            sent[-1] += len(intent.data)
+        return net(intent)
+
+    a = Registry("src.test", clock=net.clock)
+    b = Registry(
+        "dst.test",
+        clock=net.clock,
+        credentials=Credentials("u", "pw-dst"),
+        limits=Limits(one_put_bytes=one_put),
+    )
+    with pytest.raises(DigestMismatch):
+        drive(a.copy_to(b, "team/app", "1", "mirror/app", "1"), perform)
+    assert sent and sent[-1] < len(b"layer two")  # the tampered blob's upload stopped short
+    copied = dst.repositories.get("mirror/app")
+    assert copied is None or (layer not in copied.blobs and not copied.tags)

@@ -662,3 +662,30 @@ def test_a_reset_mid_stream_of_a_source_that_cannot_be_read_again_is_typed() -> 
     with pytest.raises(UploadRejected, match="cannot be read again"):
         drive(Registry(HOST, clock=net.clock).push_blob_from("team/app", size=5000), perform)
     assert not m.repositories["team/app"].blobs if "team/app" in m.repositories else True
+
+
+def test_a_source_not_its_digest_never_reaches_a_put_whole() -> None:
+    """A registry without PATCH gets one ``PUT ?digest=``, which it commits as the last byte
+    arrives: the last piece is held back until the bytes matched the digest asked for."""
+    from regwire import DigestMismatch
+    from regwire.sansio.events import SendBody
+    from regwire.testing import Quirks
+
+    m = ModelRegistry(HOST, quirks=Quirks(no_chunked=True))
+    real = b"real bytes, more than one piece " * 20_000  # 640 KB: three pieces
+    net = FakeNetwork(m.handle, source=real)
+    sent: list[int] = []
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, Request) and intent.send_body:
+            sent.append(0)
+        elif isinstance(intent, SendBody):
+            sent[-1] += len(intent.data)
+        return net(intent)
+
+    session = Registry(HOST)
+    session.session.refuse_patch()  # as learnt from an earlier upload
+    with pytest.raises(DigestMismatch):
+        drive(session.push_blob_from("team/app", digest=sha256(b"other")), perform)
+    assert sent and sent[-1] < len(real)
+    assert "team/app" not in m.repositories or not m.repositories["team/app"].blobs

@@ -72,6 +72,7 @@ class _TLSStream:
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
         self.ended = False
+        self.scratch = bytearray(64 * 1024)  # heads and small bodies are decrypted here
 
     async def _flush(self) -> None:
         data = self.outgoing.read()
@@ -135,10 +136,9 @@ class _TLSStream:
         return 0
 
     async def receive_some(self, max_bytes: int) -> bytes:
-        buffer = bytearray(max_bytes)
-        got = await self._receive_into(memoryview(buffer))
-        del buffer[got:]
-        return bytes(buffer)
+        with memoryview(self.scratch) as view:
+            got = await self._receive_into(view[: min(max_bytes, len(view))])
+            return bytes(view[:got])
 
     async def receive_piece(self, size: int) -> bytearray:
         piece = bytearray(size)

@@ -42,7 +42,6 @@ from .events import (
     Response,
     RestartSink,
     SeekSource,
-    SendBody,
 )
 from .failures import failure
 from .layout import Layout, blob_name
@@ -56,7 +55,7 @@ from .session import Session
 from .transport import clean_url, read_pending
 from .uploads import (
     OCTETS,
-    PatchRefused,
+    BytesRefused,
     _cancel,
     _close,
     _location,
@@ -68,6 +67,7 @@ from .uploads import (
     push_blob_from,
     refused_patch,
     restartable,
+    send_piece,
 )
 
 __all__ = ["CopyProgress", "Remote", "copy", "copy_blob"]
@@ -119,11 +119,14 @@ def copy_blob(
 ) -> Operation[bool]:
     """Make ``blob`` exist in the destination repository; True if bytes were sent.
 
-    The bytes go in one streamed PATCH, then an empty ``PUT ?digest=``, as most clients send
-    them; a registry that takes no PATCH (405 or ``UNSUPPORTED``: Google Artifact Registry)
-    gets them in one streamed ``PUT ?digest=`` instead, the source read again, and the
-    session remembers that for the blobs after it; so does one that refuses so large a PATCH
-    (416: GHCR over 4 MiB). A connection reset on either side, or an upload session the
+    A blob up to ``Limits.one_put_bytes`` goes in one streamed ``PUT ?digest=`` (a copy of
+    many small blobs is bound by requests: this saves one per blob, and the registry's work
+    for it); a larger one in one streamed PATCH, then an empty ``PUT ?digest=``, as most
+    clients send them. A registry that takes no PATCH (405 or ``UNSUPPORTED``: Google
+    Artifact Registry) gets every blob in one PUT, the source read again, and the session
+    remembers that for the blobs after it; so does one that refuses so large a PATCH (416:
+    GHCR over 4 MiB), and one that refuses the bytes in a PUT (400, 405 or 416: Artifactory),
+    which then gets PATCHes. A connection reset on either side, or an upload session the
     registry lost, sends the blob again in a new session (``max_connection_retries`` times).
     """
     if (yield from blob_exists(dst, dst_repository, blob.digest)):
@@ -138,6 +141,9 @@ def copy_blob(
         return False
     restarts = 0
     while location is not None:
+        monolithic = dst.patch_refused or (
+            not dst.put_refused and blob.size <= dst.limits.one_put_bytes
+        )
         try:
             yield from _stream_blob(
                 src,
@@ -147,13 +153,18 @@ def copy_blob(
                 blob,
                 location,
                 report,
-                monolithic=dst.patch_refused,
+                monolithic=monolithic,
             )
             break
-        except PatchRefused:
-            if dst.patch_refused:
+        except BytesRefused as refused:
+            if monolithic:
+                if dst.patch_refused or dst.put_refused:
+                    raise refused.error from None
+                dst.refuse_put()  # and again, by PATCH
+            elif dst.patch_refused:
                 raise
-            dst.refuse_patch()  # and again, in one PUT
+            else:
+                dst.refuse_patch()  # and again, in one PUT
         except RegistryError as exc:
             # A reset on either side, or a session the registry lost: the blob again, from
             # its start, in a new session (the source is read again).
@@ -212,6 +223,10 @@ def _stream_blob(
     if isinstance(opened, ConnectionFailed):
         raise NetworkError(clean_url(url), opened.reason, opened.message)
     verifier = Verifier(blob.digest, clean_url(source_url))
+    # The last piece is held back until the digest matched: a registry commits a PUT as its
+    # last byte arrives, so wrong bytes from the source never reach one whole, even where it
+    # would not check the digest itself.
+    held: bytes | bytearray | memoryview = b""
     while True:
         if got.pending:
             event = yield ReadBody()
@@ -226,16 +241,20 @@ def _stream_blob(
             break
         verifier.update(data)
         report(CopyProgress("bytes", blob.digest, len(data)))
-        sent = yield SendBody(data, channel=1)
-        if isinstance(sent, ConnectionFailed):
-            raise NetworkError(clean_url(url), sent.reason, sent.message)
+        if held:
+            yield from send_piece(url, held, channel=1)
+        held = data
     verifier.check()  # wrong bytes from the source are never committed
+    if held:
+        yield from send_piece(url, held, channel=1)
     answer = yield EndBody(channel=1)
     if isinstance(answer, ConnectionFailed):
         raise NetworkError(clean_url(url), answer.reason, answer.message)
     if not isinstance(answer, Response):
         raise TypeError(f"EndBody must be answered with a Response, got {answer!r}")
     if monolithic:
+        if answer.status in (400, 405, 416):  # the bytes were the digest's: the PUT is refused
+            raise BytesRefused(failure(dst, answer, url, "upload", "", reference=None))
         if answer.status not in (201, 204):
             raise failure(dst, answer, url, "upload", dst_repository, reference=blob.digest)
         check_answer_digest(answer, blob.digest, url)

@@ -83,12 +83,17 @@ class Session:
         self.v1: dict[str, V1Repository] = {}
         self.warnings: dict[str, None] = {}
         self.patch_refused = False  # the registry takes blob bytes by PUT only (no PATCH)
+        self.put_refused = False  # the registry takes blob bytes by PATCH only (Artifactory)
         self._update: AbstractContextManager[object] = lock or nullcontext()
         self._hostnames = frozenset(urlsplit(self.url.base(v2)).hostname for v2 in (True, False))
 
     def refuse_patch(self) -> None:
         """Remember that the registry answered a PATCH upload 405 (no chunked uploads)."""
         self.patch_refused = True
+
+    def refuse_put(self) -> None:
+        """Remember that the registry refused a blob's bytes in its ``PUT ?digest=``."""
+        self.put_refused = True
 
     # -- where things are --------------------------------------------------------------------
 

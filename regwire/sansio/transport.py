@@ -63,6 +63,7 @@ class Limits:
     backoff_cap: float = 8.0
     retry_after_cap: float = 30.0
     page_size: int = 1000  # ECR refuses more
+    one_put_bytes: int = 8 * 1024 * 1024  # a copied blob up to this size: one PUT ?digest=
     max_pages: int = 10_000
 
 

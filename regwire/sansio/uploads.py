@@ -346,7 +346,7 @@ def push_blob_from(
                 location, verifier = yield from _stream_resuming(
                     session, repository, location, scopes, digest, size
                 )
-            except PatchRefused as refused:
+            except BytesRefused as refused:
                 session.refuse_patch()
                 yield from _cancel(session, location, scopes)
                 location = None  # nothing left to cancel
@@ -438,18 +438,19 @@ def _rehash(verifier: Verifier, count: int, location: str) -> Operation[None]:
         verifier.update(piece.data)
 
 
-class PatchRefused(Exception):
-    """The registry would not take a blob in one PATCH: 405 or ``UNSUPPORTED`` (Google
-    Artifact Registry takes no PATCH), or 416 for its size (GHCR over 4 MiB)."""
+class BytesRefused(Exception):
+    """The registry would not take a blob's bytes this way: in one PATCH (405 or
+    ``UNSUPPORTED``: Google Artifact Registry takes no PATCH; 416 for its size: GHCR over
+    4 MiB), or in a ``PUT ?digest=`` (400, 405 or 416: Artifactory takes them by PATCH only)."""
 
     def __init__(self, error: RegistryError) -> None:
         super().__init__(str(error))
         self.error = error
 
 
-def refused_patch(session: Session, answer: Response, url: str) -> PatchRefused | None:
+def refused_patch(session: Session, answer: Response, url: str) -> BytesRefused | None:
     if answer.status in (405, 416) or "UNSUPPORTED" in session.error_codes(answer)[0]:
-        return PatchRefused(failure(session, answer, url, "upload", "", reference=None))
+        return BytesRefused(failure(session, answer, url, "upload", "", reference=None))
     return None
 
 
@@ -542,6 +543,9 @@ def _stream_patch(
     opened = yield request
     if isinstance(opened, ConnectionFailed):
         raise NetworkError(clean_url(url), opened.reason, opened.message)
+    # A PUT commits as its last byte arrives: its last piece is held back until the digest
+    # matched, so a registry never holds other bytes whole, even one that would not check.
+    last: bytes | bytearray | memoryview = b""
     while True:
         piece = yield ReadSource(PIECE)
         if not isinstance(piece, BodyChunk):
@@ -549,11 +553,16 @@ def _stream_patch(
         if not piece.data:
             break
         verifier.update(piece.data)
-        sent = yield SendBody(piece.data)
-        if isinstance(sent, ConnectionFailed):
-            raise NetworkError(clean_url(url), sent.reason, sent.message)
+        if last:
+            yield from send_piece(url, last)
+        last = piece.data
+        if put_digest is None:
+            yield from send_piece(url, last)
+            last = b""
     if put_digest is not None:
-        verifier.check()  # the PUT commits as its body ends: not with other bytes
+        verifier.check()
+    if last:
+        yield from send_piece(url, last)
     answer = yield EndBody()
     if isinstance(answer, ConnectionFailed):
         raise NetworkError(clean_url(url), answer.reason, answer.message)
@@ -574,6 +583,13 @@ def _stream_patch(
     if held is not None and held > max(verifier.size, 1):  # "0-0" may mean nothing held
         raise ProtocolError(clean_url(url), "the registry holds more than we sent")
     return _location(answer, url) if answer.header("Location") else url
+
+
+def send_piece(url: str, data: bytes | bytearray | memoryview, channel: int = 0) -> Operation[None]:
+    """Send the next piece of a request body on ``channel``."""
+    sent = yield SendBody(data, channel=channel)
+    if isinstance(sent, ConnectionFailed):
+        raise NetworkError(clean_url(url), sent.reason, sent.message)
 
 
 def _source_chunks(
