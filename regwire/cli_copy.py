@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from typing import Any
 
@@ -60,11 +61,16 @@ class Meter:
         self.bytes = self.sent = self.present = self.manifests = 0
         self.label = ""
         self.image_bytes = 0
+        self._lock = threading.Lock()  # blobs are copied in several threads
 
     def start(self, label: str) -> None:
         self.label, self.image_bytes = label, 0
 
     def __call__(self, event: CopyProgress) -> None:
+        with self._lock:
+            self._count(event)
+
+    def _count(self, event: CopyProgress) -> None:
         if event.state == "bytes":
             self.bytes += event.size
             self.image_bytes += event.size

@@ -173,3 +173,49 @@ def test_the_meter_counts_what_the_core_reports() -> None:
         meter(event)
     assert (meter.sent, meter.present, meter.manifests, meter.bytes) == (1, 2, 1, 3 * 2**20)
     assert meter.summary().startswith("1 blobs sent (3.0 MiB, ")
+
+
+def test_the_blocking_client_copies_blobs_at_once_and_one_at_a_time_when_asked() -> None:
+    """``concurrency`` runs the core's `Parallel` in threads: blob GETs are in flight together
+    (each is held a moment at the source); with 1, never more than one at a time."""
+    import threading
+    import time
+
+    def make(host: str) -> ModelRegistry:
+        m = ModelRegistry(host, scheme="http")
+        m.push_image("team/app", "1", {}, [b"one", b"two", b"three"])
+        return m
+
+    server, model = serve_model(make)
+    dest, copied = serve_model(lambda host: ModelRegistry(host, scheme="http"))
+    lock = threading.Lock()
+    flight = {"now": 0, "most": 0}
+
+    def handle(request: Any) -> Any:
+        if request.method == "GET" and "/blobs/sha256:" in request.url:
+            with lock:
+                flight["now"] += 1
+                flight["most"] = max(flight["most"], flight["now"])
+            time.sleep(0.3)
+            with lock:
+                flight["now"] -= 1
+        return model.handle(request)
+
+    server.handler = handle
+    try:
+        with Client(insecure_registries=[server.authority, dest.authority]) as client:
+            digest = client.copy(f"{server.authority}/team/app:1", f"{dest.authority}/m/app:1")
+            assert copied.repositories["m/app"].tags["1"] == digest
+            assert flight["most"] >= 2
+            flight["most"] = 0
+            again = client.copy(
+                f"{server.authority}/team/app:1", f"{dest.authority}/m/two:1", concurrency=1
+            )
+            assert again == digest and flight["most"] == 1
+            with pytest.raises(ValueError, match="concurrency"):
+                client.copy(
+                    f"{server.authority}/team/app:1", f"{dest.authority}/m/3", concurrency=0
+                )
+    finally:
+        server.close()
+        dest.close()

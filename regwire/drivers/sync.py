@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +28,7 @@ import h11
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
-from ..sansio.drive import drive, outcome
+from ..sansio.drive import outcome
 from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.events import (
     BodyChunk,
@@ -146,6 +147,19 @@ class _Conn:
             pass
 
 
+def _drive(operation: Operation[T], perform: Callable[[Intent], Event]) -> T:
+    """`regwire.sansio.drive`, but a `Parallel` goes to ``perform`` too (`Transport` runs its
+    operations in threads)."""
+    event: Event = None
+    while True:
+        try:
+            intent = operation.send(event)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        event = perform(intent)
+
+
 class Call:
     """One operation's hold on the transport: its open exchanges, by channel, and its source.
 
@@ -212,9 +226,8 @@ class Transport:
 
     def perform(self, intent: Intent, call: Call | None = None) -> Event:
         call = call or self._default
-        if isinstance(intent, Parallel):  # in turn: the blocking driver does one at a time
-            perform = partial(self.perform, call=call)
-            return Joined(tuple(outcome(partial(drive, op, perform)) for op in intent.operations))
+        if isinstance(intent, Parallel):
+            return self._parallel(intent, call)
         if isinstance(intent, Sleep):
             time.sleep(intent.seconds)
             return None
@@ -236,6 +249,24 @@ class Transport:
         if intent.send_body:
             return self._open_upload(intent, call)
         return self._round_trip(intent, call)
+
+    def _parallel(self, intent: Parallel, call: Call) -> Joined:
+        """Each operation in a thread of its own, ``limit`` at once, each with a `Call` of its
+        own (its channels); a limit of 1 runs them in turn, in this thread."""
+
+        def one(operation: Operation[object]) -> object:
+            own = Call(self, call.source, call.sink)
+            try:
+                return outcome(partial(_drive, operation, own.perform))
+            finally:
+                own.finish()
+
+        operations = intent.operations
+        if intent.limit <= 1 or len(operations) <= 1:
+            return Joined(tuple(one(operation) for operation in operations))
+        workers = min(intent.limit, len(operations))
+        with ThreadPoolExecutor(workers, thread_name_prefix="regwire-parallel") as pool:
+            return Joined(tuple(pool.map(one, operations)))
 
     def _open_upload(self, request: Request, call: Call) -> ConnectionFailed | None:
         """Send the head of a request whose body the core sends next, piece by piece."""
@@ -579,7 +610,7 @@ class Client:
         call = self._transport.call(source, sink)
         if registry is None or not repository or registry.ready_for(repository):
             try:
-                return drive(operation, call.perform)
+                return _drive(operation, call.perform)
             finally:
                 call.finish()  # an abandoned stream ends with its call: no reader left behind
                 operation.close()
@@ -595,7 +626,7 @@ class Client:
             return call.perform(intent)
 
         try:
-            return drive(operation, perform)
+            return _drive(operation, perform)
         finally:
             if gate is not None:
                 gate.release()
@@ -762,6 +793,7 @@ class Client:
         platforms: Sequence[str | Platform] | None = None,
         referrers: bool = False,
         progress: Callable[[CopyProgress], object] | None = None,
+        concurrency: int = 4,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
 
@@ -774,8 +806,12 @@ class Client:
         copied (signatures, SBOMs, attestations), recursively, to the destination's referrers
         API or its fallback tags. Either end may be an OCI image layout, ``oci:DIR[:TAG]``
         (created if it does not exist; a blob appears in it only once verified, its
-        ``index.json`` is written last). ``progress`` hears of every blob and manifest.
+        ``index.json`` is written last). ``progress`` hears of every blob and manifest (from
+        the threads that copy them). Up to ``concurrency`` blobs (and images of an index) are
+        copied at once, each in a thread; 1 copies one after another.
         """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         target = copy_target(source, destination, platforms)
         src, dst = target.source, target.destination
         operation = target.operation(
@@ -783,6 +819,7 @@ class Client:
             None if isinstance(dst, Layout) else self._core.registry(registry_name(dst)),
             referrers,
             progress,
+            concurrency,
         )
         return self.run(operation)
 
