@@ -25,7 +25,7 @@ from regwire.testing.model import ModelRegistry, sha256
 from regwire.testing.server import LoopbackServer, serve_model
 
 ROUNDS = int(os.environ.get("REGWIRE_THREAD_ROUNDS", "3"))
-BIG = bytes(range(256)) * 12_000  # ~3 MiB: read by the prefetch thread, in many pieces
+BIG = bytes(range(256)) * 12_000  # ~3 MiB: read straight off the socket, in many pieces
 
 
 def _model(authority: str) -> ModelRegistry:
@@ -48,8 +48,9 @@ def served() -> Iterator[tuple[LoopbackServer, ModelRegistry]]:
         yield server, model
 
 
-def _prefetch_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "regwire-prefetch" and t.is_alive()]
+def _regwire_threads() -> list[threading.Thread]:
+    """Threads of regwire's own still running (none may outlive the call that made them)."""
+    return [t for t in threading.enumerate() if t.name.startswith("regwire") and t.is_alive()]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -89,7 +90,7 @@ def test_threads_share_one_client(
     # Tokens fetched once per repository, the probe made once, whatever the interleaving.
     token_requests = [r for r in model.requests if urlsplit(r.url).path == "/token"]
     assert len(token_requests) == 4
-    assert not _prefetch_threads()
+    assert not _regwire_threads()
 
 
 def _hostile(fault_on: str) -> tuple[HostileServer, ModelRegistry, str]:
@@ -131,7 +132,7 @@ def test_close_from_another_thread_ends_a_stalled_body() -> None:
         while server.peer_closed < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert server.peer_closed == 1  # the server saw the connection go
-    assert not _prefetch_threads()
+    assert not _regwire_threads()
     with pytest.raises(RegistryError, match="closed"):
         client.tags(f"{server.authority}/team/app")
 
@@ -154,7 +155,7 @@ def test_an_exception_from_the_sink_leaves_no_reader_behind() -> None:
             client.blob(f"{server.authority}/team/app@{layer}", sink)  # type: ignore[arg-type]
         assert time.monotonic() - started < 1.0
         assert sink.calls == 1
-        assert not _prefetch_threads()
+        assert not _regwire_threads()
         # Only idle pooled connections are left: the streaming one is gone, and its server
         # side saw it close.
         transport = client._transport

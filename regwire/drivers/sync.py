@@ -11,7 +11,6 @@ body was not read to the end is closed rather than pooled.
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import ssl
 import threading
@@ -103,7 +102,7 @@ class _Conn:
     def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
         self.sock, self.endpoint, self.h11 = sock, endpoint, new_h11()
         self.guard = RateGuard(30.0)
-        self.prefetch: _Prefetch | None = None
+        self.body: _Body | None = None  # a streamed body read past h11
 
     def quiet(self) -> bool:
         """Whether nothing has arrived since the last exchange ended (no bytes, no end)."""
@@ -131,16 +130,11 @@ class _Conn:
 
     def close(self) -> None:
         """Close the connection, from any thread: a reader blocked on it wakes up at once."""
-        prefetch, self.prefetch = self.prefetch, None
-        if prefetch is not None:
-            prefetch.stop()
         try:
             # shutdown, not just close: close() does not wake a thread blocked in recv.
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
             pass
-        if prefetch is not None:
-            prefetch.join()
         try:
             self.sock.close()
         except OSError:
@@ -384,9 +378,7 @@ class Transport:
             call.streaming[request.channel] = conn
             length = plain_length(head)
             if length is not None:
-                conn.prefetch = _Prefetch(
-                    conn, length, keep_alive=keeps_alive(conn.h11, head, length)
-                )
+                conn.body = _Body(conn, length, keep_alive=keeps_alive(conn.h11, head, length))
             return Response(head.status_code, headers, pending=True)
         body, truncated = conn.run(read_body(conn.h11, request.max_body))
         if truncated:
@@ -406,10 +398,8 @@ class Transport:
         if conn is None:
             return BodyChunk(b"")
         try:
-            if conn.prefetch is not None:
-                chunk = conn.prefetch.next()
-            else:
-                chunk = conn.run(read_chunk(conn.h11))
+            body = conn.body
+            chunk = body.next() if body is not None else conn.run(read_chunk(conn.h11))
         except (OSError, h11.ProtocolError) as exc:
             self.drop_stream(call, channel)
             if self._closed:
@@ -417,11 +407,10 @@ class Transport:
             return failure(exc)
         if not chunk:
             del call.streaming[channel]
-            prefetch, conn.prefetch = conn.prefetch, None
-            if prefetch is None:
+            body, conn.body = conn.body, None
+            if body is None:
                 self._release(conn)
-            elif prefetch.keep_alive:
-                prefetch.join()
+            elif body.keep_alive:
                 conn.h11 = new_h11()  # the body ended on a message boundary: start afresh
                 with self._lock:
                     kept = not self._closed and self.pool.give(conn.endpoint, conn)
@@ -442,74 +431,37 @@ class Transport:
             self._discard(sending[0])
 
 
-class _Prefetch:
-    """Reads a ``Content-Length`` body on a thread, up to four pieces ahead of the consumer.
+class _Body:
+    """A ``Content-Length`` body, read straight off the socket in pieces of a fixed size.
 
-    A large blob costs a TLS decryption and a SHA-256 update per byte; done one after the
-    other in one thread they add up, but both release the GIL, so reading the next piece while
-    the core hashes the last one runs them side by side on two cores. Memory stays bounded by
-    the queue. Framing is trivial here (exactly ``length`` bytes), so h11 is not consulted for
-    the body; the bytes h11 had already buffered past the head are the first piece.
+    Framing is trivial here (exactly ``length`` bytes, never one past them), so h11 is not
+    consulted; the bytes it had buffered past the head are the first piece. This reads in the
+    caller's thread, one piece after another: a reader thread that decrypted ahead while the
+    core hashed was slower (the GIL changed hands for every 16 KiB TLS record).
     """
 
     def __init__(self, conn: _Conn, length: int, keep_alive: bool) -> None:
         self.conn, self.keep_alive = conn, keep_alive
-        first = bytes(conn.h11.trailing_data[0])[:length]
-        self.remaining = length - len(first)
-        self.pieces: queue.Queue[bytes | bytearray | BaseException] = queue.Queue(maxsize=4)
-        self.stopped = threading.Event()
-        if first:
-            self.pieces.put(first)
-        self.thread = threading.Thread(target=self._read, daemon=True, name="regwire-prefetch")
-        self.thread.start()
-
-    def _put(self, item: bytes | bytearray | BaseException) -> None:
-        while not self.stopped.is_set():
-            try:
-                self.pieces.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _read(self) -> None:
-        sock, guard = self.conn.sock, self.conn.guard
-        try:
-            while self.remaining > 0 and not self.stopped.is_set():
-                size = min(_CHUNK, self.remaining)
-                piece = bytearray(size)
-                view, got = memoryview(piece), 0
-                while got < size:
-                    count = sock.recv_into(view[got:], size - got)
-                    if count == 0:
-                        raise ConnectionResetError("connection closed before the body ended")
-                    guard.received(count)
-                    got += count
-                self.remaining -= size
-                self._put(piece)  # handed over, never touched again: no copy
-            self._put(b"")
-        except BaseException as exc:  # handed to the consumer, who reports it
-            self._put(exc)
+        self.first = bytes(conn.h11.trailing_data[0])[:length]
+        self.remaining = length - len(self.first)
 
     def next(self) -> bytes | bytearray:
-        while True:
-            try:
-                item = self.pieces.get(timeout=0.05)
-            except queue.Empty:
-                # Never wait on a reader that has gone: stopped by close(), or ended.
-                if self.stopped.is_set() or not self.thread.is_alive():
-                    raise ConnectionAbortedError("the connection was closed") from None
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            return item
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def join(self) -> None:
-        """Wait for the reader thread (the socket is shut down or the body read: quick)."""
-        if self.thread is not threading.current_thread():
-            self.thread.join(5.0)
+        if self.first:
+            first, self.first = self.first, b""
+            return first
+        size = min(_CHUNK, self.remaining)
+        piece = bytearray(size)
+        view, got = memoryview(piece), 0
+        sock, guard = self.conn.sock, self.conn.guard
+        while got < size:
+            count = sock.recv_into(view[got:], size - got)
+            if count == 0:
+                raise ConnectionResetError("connection closed before the body ended")
+            guard.received(count)
+            got += count
+        view.release()
+        self.remaining -= size
+        return piece
 
 
 class Runner(Protocol):
