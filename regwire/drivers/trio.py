@@ -21,6 +21,15 @@ T = TypeVar("T")
 _RAW_READ = 256 * 1024
 
 
+async def _recv_into(stream: trio.SocketStream, view: memoryview) -> int:
+    """Receive into ``view`` off the stream's socket (``SocketStream.receive_some`` would make
+    a new ``bytes`` of each read, and a fresh 256 KiB costs its page faults)."""
+    try:
+        return int(await stream.socket.recv_into(view))
+    except trio.ClosedResourceError as exc:
+        raise ConnectionResetError(str(exc) or "connection closed") from exc
+
+
 class _TrioStream:
     """A plain TCP connection."""
 
@@ -40,12 +49,16 @@ class _TrioStream:
             raise ConnectionResetError(str(exc) or "connection broken") from exc
 
     async def receive_piece(self, size: int) -> bytearray:
-        piece = bytearray()
-        while len(piece) < size:
-            data = await self.receive_some(size - len(piece))
-            if not data:
-                break
-            piece += data
+        piece = bytearray(size)
+        filled = 0
+        with memoryview(piece) as view:
+            while filled < size:
+                count = await _recv_into(self.stream, view[filled:])
+                if not count:
+                    break
+                filled += count
+        if filled < size:
+            del piece[filled:]
         return piece
 
     def unread(self) -> bool:
@@ -73,6 +86,7 @@ class _TLSStream:
         self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=hostname)
         self.ended = False
         self.scratch = bytearray(64 * 1024)  # heads and small bodies are decrypted here
+        self.raw_view = memoryview(bytearray(_RAW_READ))  # what the socket gives, encrypted
 
     async def _flush(self) -> None:
         data = self.outgoing.read()
@@ -84,12 +98,9 @@ class _TLSStream:
 
     async def _fill(self) -> None:
         """Read the next bytes off the socket into the TLS object (its end, at EOF)."""
-        try:
-            data = await self.raw.receive_some(_RAW_READ)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise ConnectionResetError(str(exc) or "connection broken") from exc
-        if data:
-            self.incoming.write(data)
+        count = await _recv_into(self.raw, self.raw_view)
+        if count:
+            self.incoming.write(self.raw_view[:count])
         else:
             self.incoming.write_eof()
 
