@@ -182,49 +182,53 @@ def workload_blobs(bench: Bench, corpus: Corpus) -> None:
     token = bare.headers.get("Authorization", " ").split(" ", 1)[1]
     for mib, digest in corpus.blobs.items():
         label = f"3. blob {mib} MiB"
-        for client in (
-            "regwire-sync",
-            "regwire-trio",
-            "regwire-asyncio",
-            "python-dxf",
-            "oras",
-            "http.client+sha256",
-        ):
-            args = [client, corpus.authority, USER, PASSWORD, digest, token]
-            job_row(bench, label, "benchmarks.blobjob", args, mib, corpus.registry.ca_file)
+        names = ("regwire-sync", "regwire-trio", "regwire-asyncio", "python-dxf", "oras")
+        jobs = [
+            [client, corpus.authority, USER, PASSWORD, digest, token]
+            for client in (*names, "http.client+sha256")
+        ]
+        job_rows(bench, label, "benchmarks.blobjob", jobs, mib, corpus.registry.ca_file)
 
 
-def job_row(
-    bench: Bench, label: str, module: str, args: list[str], mib: int, ca_file: str | None
-) -> Row:
-    """Run ``python -m module args`` once per run, each in a fresh process; one row of them.
+def job_rows(
+    bench: Bench, label: str, module: str, jobs: list[list[str]], mib: int, ca_file: str | None
+) -> list[Row]:
+    """Run ``python -m module args`` for each job's args, each run in a fresh process; a row
+    per job (its client is ``args[0]``).
 
-    The job prints its wall time and peak RSS as JSON (`benchmarks.blobjob`, `pushjob`).
+    The jobs take turns, run after run (A B C, A B C, ...), so that a slow minute on a shared
+    machine lands on every client's samples rather than on one client's row. The job prints
+    its wall time and peak RSS as JSON (`benchmarks.blobjob`, `pushjob`).
     """
-    samples, rss = [], []
+    samples: list[list[float]] = [[] for _ in jobs]
+    rss: list[list[float]] = [[] for _ in jobs]
     for _ in range(bench.sizes.runs):
-        out = subprocess.run(
-            [sys.executable, "-m", module, *args],
-            env={**os.environ, "BENCH_CA": ca_file or ""},
-            capture_output=True,
-            check=True,
-            text=True,
-        ).stdout
-        result = json.loads(out)
-        samples.append(result["seconds"])
-        rss.append(result["rss_mib"])
-    median = statistics.median(samples)
-    row = Row(
-        label,
-        args[0],
-        median,
-        baseline="http.client+sha256",
-        samples=samples,
-        extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
-    )
-    bench.rows.append(row)
-    print(f"  {label:<28} {args[0]:<28} {median:8.3f} s  {row.extra}", flush=True)
-    return row
+        for i, args in enumerate(jobs):
+            out = subprocess.run(
+                [sys.executable, "-m", module, *args],
+                env={**os.environ, "BENCH_CA": ca_file or ""},
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout
+            result = json.loads(out)
+            samples[i].append(result["seconds"])
+            rss[i].append(result["rss_mib"])
+    rows = []
+    for args, times, peaks in zip(jobs, samples, rss, strict=True):
+        median = statistics.median(times)
+        row = Row(
+            label,
+            args[0],
+            median,
+            baseline="http.client+sha256",
+            samples=times,
+            extra=f"{mib / median:.0f} MiB/s, peak RSS {max(peaks):.0f} MiB",
+        )
+        bench.rows.append(row)
+        rows.append(row)
+        print(f"  {label:<28} {args[0]:<28} {median:8.3f} s  {row.extra}", flush=True)
+    return rows
 
 
 def workload_latency(bench: Bench, corpus: Corpus) -> None:
@@ -357,9 +361,11 @@ def workload_push(bench: Bench, corpus: Corpus) -> None:
         label = f"8. push blob {mib} MiB"
         try:
             peers = ("python-dxf", "oras", "http.client+sha256")
-            for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", *peers):
-                args = [client, corpus.authority, "", "", str(path)]
-                job_row(bench, label, "benchmarks.pushjob", args, mib, None)
+            jobs = [
+                [client, corpus.authority, "", "", str(path)]
+                for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", *peers)
+            ]
+            job_rows(bench, label, "benchmarks.pushjob", jobs, mib, None)
         finally:
             path.unlink()
 
