@@ -81,6 +81,33 @@ class Bench:
         print(f"  {workload:<28} {name:<28} {row.median:8.3f} s  requests={requests}", flush=True)
         return row
 
+    def measure_in_turns(
+        self,
+        workload: str,
+        entries: list[tuple[str, Callable[[], Any], int | None]],
+        check: Callable[[Any], None] | None = None,
+    ) -> list[Row]:
+        """`measure` for several clients of one workload, taking turns run after run (A B C,
+        A B C, ...) so that a slow minute on a shared machine lands on every client's samples.
+        Each entry is (client, fn, runs); ``runs`` None is the default number of runs."""
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in entries}
+        for run in range(max(runs or self.sizes.runs for _, _, runs in entries)):
+            for name, fn, runs in entries:
+                if run >= (runs or self.sizes.runs):
+                    continue
+                started = time.perf_counter()
+                result = fn()
+                samples[name].append(time.perf_counter() - started)
+                if check is not None:
+                    check(result)
+        rows = []
+        for name, _, _ in entries:
+            row = Row(workload, name, statistics.median(samples[name]), samples=samples[name])
+            self.rows.append(row)
+            rows.append(row)
+            print(f"  {workload:<28} {name:<28} {row.median:8.3f} s", flush=True)
+        return rows
+
     def find(self, workload: str, client: str) -> Row | None:
         return next((r for r in self.rows if r.workload == workload and r.client == client), None)
 
@@ -407,36 +434,50 @@ def workload_copy(bench: Bench, corpus: Corpus) -> None:
                     raise AssertionError("a copy kept other digests than the source's")
 
             try:
-                bench.measure(
-                    label,
-                    "regwire (blocking)",
-                    lambda s=src, d=dst, c=chosen: copyjob.regwire_sync_copy(ca, s, d, c, fresh()),
-                    check=check,
-                )
-                for driver in ("trio", "asyncio"):
-                    bench.measure(
-                        label,
-                        f"regwire ({driver}, c=16)",
-                        lambda v=driver, s=src, d=dst, c=chosen: copyjob.regwire_async_copy(
-                            v, ca, s, d, c, fresh()
-                        ),
-                        check=check,
-                    )
-                bench.measure(
-                    label,
-                    "skopeo sync",
-                    lambda s=src, d=dst, c=chosen: copyjob.skopeo_sync(ca, s, d, c, fresh()),
-                    runs=1 if latency else None,
-                )
-                if not latency:
-                    bench.measure(
-                        label,
-                        "skopeo copy (per image)",
-                        lambda s=src, d=dst, c=chosen: copyjob.skopeo_copy_each(
+                entries: list[tuple[str, Callable[[], Any], int | None]] = [
+                    (
+                        "regwire (blocking)",
+                        lambda s=src, d=dst, c=chosen: copyjob.regwire_sync_copy(
                             ca, s, d, c, fresh()
                         ),
-                        runs=1,
+                        None,
+                    ),
+                    (
+                        "regwire (blocking, c=1)",
+                        lambda s=src, d=dst, c=chosen: copyjob.regwire_sync_copy(
+                            ca, s, d, c, fresh(), concurrency=1
+                        ),
+                        None,
+                    ),
+                ]
+                for driver in ("trio", "asyncio"):
+                    entries.append(
+                        (
+                            f"regwire ({driver}, c=16)",
+                            lambda v=driver, s=src, d=dst, c=chosen: copyjob.regwire_async_copy(
+                                v, ca, s, d, c, fresh()
+                            ),
+                            None,
+                        )
                     )
+                entries.append(
+                    (
+                        "skopeo sync",
+                        lambda s=src, d=dst, c=chosen: copyjob.skopeo_sync(ca, s, d, c, fresh()),
+                        1 if latency else None,
+                    )
+                )
+                if not latency:
+                    entries.append(
+                        (
+                            "skopeo copy (per image)",
+                            lambda s=src, d=dst, c=chosen: copyjob.skopeo_copy_each(
+                                ca, s, d, c, fresh()
+                            ),
+                            1,
+                        )
+                    )
+                bench.measure_in_turns(label, entries, check=check)
             finally:
                 for proxy in proxies:
                     proxy.close()

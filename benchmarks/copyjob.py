@@ -1,6 +1,7 @@
 """Workload 9: copy the corpus from one registry to another, as each client does it.
 
-regwire's blocking client copies one image after another; its async clients copy 16 images at
+regwire's blocking client copies one image after another (its blobs in threads, 4 at once, or
+one by one with c=1); its async clients copy 16 images at
 once (each with its blobs several at once); skopeo sync is one process for the whole list;
 ``skopeo copy`` per image is how people script it. Every client copies every platform and keeps
 every digest (skopeo: ``--all --preserve-digests``), into a fresh namespace, so that nothing is
@@ -37,10 +38,20 @@ def _target(destination: str, prefix: str, ref: str) -> str:
 
 
 def regwire_sync_copy(
-    ca_file: str | None, source: str, destination: str, refs: list[str], prefix: str
+    ca_file: str | None,
+    source: str,
+    destination: str,
+    refs: list[str],
+    prefix: str,
+    concurrency: int = 4,
 ) -> list[str]:
     with regwire.Client(**_kwargs(ca_file, source, destination)) as client:
-        return [client.copy(f"{source}/{ref}", _target(destination, prefix, ref)) for ref in refs]
+        return [
+            client.copy(
+                f"{source}/{ref}", _target(destination, prefix, ref), concurrency=concurrency
+            )
+            for ref in refs
+        ]
 
 
 def regwire_async_copy(
