@@ -115,11 +115,14 @@ class _TLSStream:
         await self._flush()
 
     async def send_all(self, data: bytes) -> None:
-        try:
-            self.tls.write(data)
-        except ssl.SSLWantReadError as exc:  # renegotiation: not offered by HTTP/1.1 clients
-            raise ConnectionResetError("the server asked to renegotiate TLS") from exc
-        await self._flush()
+        with memoryview(data) as view:
+            while view:
+                try:
+                    written = self.tls.write(view)
+                except ssl.SSLWantReadError as exc:  # renegotiation: HTTP/1.1 clients refuse it
+                    raise ConnectionResetError("the server asked to renegotiate TLS") from exc
+                view = view[written:]
+                await self._flush()
 
     def _decrypt_into(self, view: memoryview) -> int:
         """Decrypt what has arrived into ``view``: bytes written, 0 at the end, -1 for more."""
