@@ -463,3 +463,44 @@ def test_a_body_cut_short_is_a_network_error(driver: str) -> None:
             run_with(driver, scenario, insecure_registries=[server.authority], credentials=NONE)
     finally:
         server.close()
+
+
+def test_a_tls_body_cut_short_without_close_notify_is_a_network_error(
+    driver: str, ca: trustme.CA, bundle: str
+) -> None:
+    """A TLS connection that ends mid-body with no ``close_notify`` (a ragged EOF, which HTTPS
+    clients read as an end) still fails the body by its length: a typed error, never a short
+    blob taken for whole, in every driver's TLS (trio's is regwire's own)."""
+    data = b"z" * 1_000_000
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    context = tls_context(ca, "127.0.0.1")
+
+    class Ragged(CannedServer):
+        def _talk(self, conn: socket.socket) -> None:
+            with context.wrap_socket(conn, server_side=True) as tls:  # close() sends no
+                buffered = b""  # close_notify: only unwrap() would
+                while True:
+                    while b"\r\n\r\n" not in buffered:
+                        more = tls.recv(65536)
+                        if not more:
+                            return
+                        buffered += more
+                    head, _, buffered = buffered.partition(b"\r\n\r\n")
+                    if head.split(b" ")[1] == b"/v2/":
+                        tls.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                        continue
+                    length = f"content-length: {len(data)}"
+                    tls.sendall(f"HTTP/1.1 200 OK\r\n{length}\r\n\r\n".encode())
+                    tls.sendall(data[:-10])
+                    return
+
+    server = Ragged(None)
+    try:
+
+        async def scenario(client: Any) -> None:
+            await client.blob(f"{server.authority}/lib/app@{digest}", io.BytesIO())
+
+        with pytest.raises(NetworkError):
+            run_with(driver, scenario, ca_file=bundle, credentials=NONE)
+    finally:
+        server.close()
