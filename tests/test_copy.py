@@ -584,3 +584,31 @@ def test_a_tampered_source_never_gets_its_last_byte_to_the_destination(one_put: 
     assert sent and sent[-1] < len(b"layer two")  # the tampered blob's upload stopped short
     copied = dst.repositories.get("mirror/app")
     assert copied is None or (layer not in copied.blobs and not copied.tags)
+
+
+def test_the_first_blob_goes_alone_only_until_both_ends_know_their_tokens() -> None:
+    """The first copy to a repository sends one blob first (it fetches the push token the rest
+    share); a copy whose ends already hold their tokens sends every blob of an image at once."""
+    src, dst, net = pair()
+    assert not dst.repositories
+    a, b = registries(net)
+    sizes: list[int] = []
+
+    def perform(intent: Any) -> Any:
+        if isinstance(intent, Parallel):
+            sizes.append(len(intent.operations))
+        return net(intent)
+
+    image = src.repositories["team/app"]
+    blobs = len(image.blobs)  # the config and two layers
+    drive_plain(a.copy_to(b, "team/app", "1", "mirror/app", "1", concurrency=4), perform)
+    assert sizes == [blobs - 1]  # one alone, then the rest together
+    pushes = [r for r in net.requests if "auth.dst.test" in r.url and "push" in r.url]
+    assert len(pushes) == 1  # one push token for the three blobs
+    sizes.clear()
+    drive_plain(a.copy_to(b, "team/app", "1", "mirror/app2", "1", concurrency=4), perform)
+    assert sizes == [blobs - 1]  # a new repository: a new token to learn first
+    src.push_image("team/app", "2", {"config": {"Labels": {"v": "2"}}}, [b"three", b"four"])
+    sizes.clear()
+    drive_plain(a.copy_to(b, "team/app", "2", "mirror/app", "2", concurrency=4), perform)
+    assert sizes == [3]  # both ends known: every blob at once

@@ -420,6 +420,11 @@ class _Plan:
     concurrency: int = 1
 
 
+def _learnt(end: End, writing: bool) -> bool:
+    """Whether operations on ``end`` would start without learning anything first."""
+    return isinstance(end, Layout) or end.session.ready_for(end.repository, writing)
+
+
 def _together(plan: _Plan, operations: list[Operation[T]]) -> Operation[list[T]]:
     """Run ``operations`` (independent of each other), as a `Parallel` when the copy may run
     several at once, else in turn; their results in order, or the first error raised."""
@@ -558,11 +563,19 @@ def _copy_images(
 
 
 def _copy_one(plan: _Plan, image: Manifest, *, by_digest: bool = True) -> Operation[None]:
-    """An image's blobs, then (``by_digest``) the image manifest by digest, byte for byte."""
+    """An image's blobs, then (``by_digest``) the image manifest by digest, byte for byte.
+
+    The first blob goes alone while either end still has something to learn (its API, its
+    challenge, a token for the repository), so that blobs starting together fetch one token,
+    not one each; once both ends know, they all go at once (a round trip per step saved on
+    every image after the first).
+    """
     blobs = ([image.config] if image.config else []) + list(image.layers)
     unique = list({b.digest: b for b in blobs if not b.urls}.values())  # foreign layers stay
-    if unique:
+    if unique and not (_learnt(plan.src, False) and _learnt(plan.dst, True)):
         yield from _copy_blob(plan, unique[0])
-        yield from _together(plan, [_copy_blob(plan, blob) for blob in unique[1:]])
+        unique = unique[1:]
+    if unique:
+        yield from _together(plan, [_copy_blob(plan, blob) for blob in unique])
     if by_digest:
         yield from _put(plan, "", image)

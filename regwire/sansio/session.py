@@ -25,7 +25,7 @@ from .challenges import Challenge, parse_challenges
 from .errors import AuthenticationError, ProtocolError, ServerError
 from .events import Operation, Request, Response, header_values
 from .names import normalize_registry_name
-from .scopes import Scopes, covers, pull
+from .scopes import Scopes, covers, pull, push
 from .transport import (
     Limits,
     clean_url,
@@ -222,8 +222,9 @@ class Session:
         with self._update:
             self.v1 = {k: v for k, v in self.v1.items() if k != name}
 
-    def ready_for(self, repository: str) -> bool:
-        """Whether an operation on ``repository`` would start without learning anything first."""
+    def ready_for(self, repository: str, writing: bool = False) -> bool:
+        """Whether an operation on ``repository`` would start without learning anything first
+        (``writing``: with a token that may push there, not only pull)."""
         if self.v2 is None:
             return False
         challenge = self.challenge
@@ -231,7 +232,7 @@ class Session:
             return True
         if self.credentials is not None and self.credentials.registry_token:
             return True  # the token is the caller's: nothing to fetch
-        wanted = pull(repository)
+        wanted = push(repository) if writing else pull(repository)
         now = self.clock()
         return any(covers(key.scopes, wanted) and t.fresh(now) for key, t in self.tokens.items())
 
