@@ -550,19 +550,11 @@ def test_schema1_is_copied_as_it_is_where_accepted_and_rejected_clearly_where_no
     assert held is None or not held.tags
 
 
-@pytest.mark.parametrize("one_put", [0, 1 << 20], ids=["patch", "one-put"])
-def test_a_tampered_source_never_gets_its_last_byte_to_the_destination(one_put: int) -> None:
-    """A registry commits a ``PUT ?digest=`` as its last byte arrives: the copy holds the last
-    piece back until the digest matched, so even a destination that checks nothing never
-    receives the wrong bytes whole."""
-    from regwire import Credentials
-    from regwire.sansio import Limits
+def sent_per_upload(net: FakeNetwork) -> tuple[Callable[[Any], Any], list[int]]:
+    """``net`` as a perform that also counts the body bytes each upload request was sent
+    (whether or not it ended): one entry per request that sends its body, in order."""
     from regwire.sansio.events import SendBody
 
-    src, dst, net = pair()
-    repo = src.repositories["team/app"]
-    layer = next(d for d, b in repo.blobs.items() if b == b"layer two")
-    repo.blobs[layer] = b"layer 2wo"  # same length, other bytes
     sent: list[int] = []
 
     def perform(intent: Any) -> Any:
@@ -571,6 +563,23 @@ def test_a_tampered_source_never_gets_its_last_byte_to_the_destination(one_put: 
         elif isinstance(intent, SendBody):
             sent[-1] += len(intent.data)
         return net(intent)
+
+    return perform, sent
+
+
+@pytest.mark.parametrize("one_put", [0, 1 << 20], ids=["patch", "one-put"])
+def test_a_tampered_source_never_gets_its_last_byte_to_the_destination(one_put: int) -> None:
+    """A registry commits a ``PUT ?digest=`` as its last byte arrives: the copy holds the last
+    piece back until the digest matched, so even a destination that checks nothing never
+    receives the wrong bytes whole."""
+    from regwire import Credentials
+    from regwire.sansio import Limits
+
+    src, dst, net = pair()
+    repo = src.repositories["team/app"]
+    layer = next(d for d, b in repo.blobs.items() if b == b"layer two")
+    repo.blobs[layer] = b"layer 2wo"  # same length, other bytes
+    perform, sent = sent_per_upload(net)
 
     a = Registry("src.test", clock=net.clock)
     b = Registry(

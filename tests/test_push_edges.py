@@ -668,20 +668,13 @@ def test_a_source_not_its_digest_never_reaches_a_put_whole() -> None:
     """A registry without PATCH gets one ``PUT ?digest=``, which it commits as the last byte
     arrives: the last piece is held back until the bytes matched the digest asked for."""
     from regwire import DigestMismatch
-    from regwire.sansio.events import SendBody
     from regwire.testing import Quirks
+    from tests.test_copy import sent_per_upload
 
     m = ModelRegistry(HOST, quirks=Quirks(no_chunked=True))
     real = b"real bytes, more than one piece " * 20_000  # 640 KB: three pieces
     net = FakeNetwork(m.handle, source=real)
-    sent: list[int] = []
-
-    def perform(intent: Any) -> Any:
-        if isinstance(intent, Request) and intent.send_body:
-            sent.append(0)
-        elif isinstance(intent, SendBody):
-            sent[-1] += len(intent.data)
-        return net(intent)
+    perform, sent = sent_per_upload(net)
 
     session = Registry(HOST)
     session.session.refuse_patch()  # as learnt from an earlier upload

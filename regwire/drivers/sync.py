@@ -27,7 +27,7 @@ import h11
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
-from ..sansio.drive import outcome
+from ..sansio.drive import drive, outcome
 from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.events import (
     BodyChunk,
@@ -141,19 +141,6 @@ class _Conn:
             pass
 
 
-def _drive(operation: Operation[T], perform: Callable[[Intent], Event]) -> T:
-    """`regwire.sansio.drive`, but a `Parallel` goes to ``perform`` too (`Transport` runs its
-    operations in threads)."""
-    event: Event = None
-    while True:
-        try:
-            intent = operation.send(event)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        event = perform(intent)
-
-
 class Call:
     """One operation's hold on the transport: its open exchanges, by channel, and its source.
 
@@ -176,6 +163,10 @@ class Call:
     def perform(self, intent: Intent) -> Event:
         """What `drive` calls: carry out ``intent`` for this operation."""
         return self.transport.perform(intent, self)
+
+    def parallel(self, intent: Parallel) -> Joined:
+        """What `drive` hands a `Parallel`: its operations in threads (`Transport`)."""
+        return self.transport._parallel(intent, self)
 
     def finish(self) -> None:
         """The operation is over (or abandoned): drop its unfinished exchanges, if any."""
@@ -251,7 +242,7 @@ class Transport:
         def one(operation: Operation[object]) -> object:
             own = Call(self, call.source, call.sink)
             try:
-                return outcome(partial(_drive, operation, own.perform))
+                return outcome(partial(drive, operation, own.perform, own.parallel))
             finally:
                 own.finish()
 
@@ -562,7 +553,7 @@ class Client:
         call = self._transport.call(source, sink)
         if registry is None or not repository or registry.ready_for(repository):
             try:
-                return _drive(operation, call.perform)
+                return drive(operation, call.perform, call.parallel)
             finally:
                 call.finish()  # an abandoned stream ends with its call: no reader left behind
                 operation.close()
@@ -578,7 +569,7 @@ class Client:
             return call.perform(intent)
 
         try:
-            return _drive(operation, perform)
+            return drive(operation, perform, call.parallel)
         finally:
             if gate is not None:
                 gate.release()

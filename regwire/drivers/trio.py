@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import trio
@@ -30,6 +31,21 @@ async def _recv_into(stream: trio.SocketStream, view: memoryview) -> int:
         raise ConnectionResetError(str(exc) or "connection closed") from exc
 
 
+async def _fill(size: int, receive_into: Callable[[memoryview], Awaitable[int]]) -> bytearray:
+    """A piece of ``size`` bytes, received in place; shorter only where the stream ended."""
+    piece = bytearray(size)
+    filled = 0
+    with memoryview(piece) as view:
+        while filled < size:
+            count = await receive_into(view[filled:])
+            if not count:
+                break
+            filled += count
+    if filled < size:
+        del piece[filled:]
+    return piece
+
+
 class _TrioStream:
     """A plain TCP connection."""
 
@@ -49,17 +65,7 @@ class _TrioStream:
             raise ConnectionResetError(str(exc) or "connection broken") from exc
 
     async def receive_piece(self, size: int) -> bytearray:
-        piece = bytearray(size)
-        filled = 0
-        with memoryview(piece) as view:
-            while filled < size:
-                count = await _recv_into(self.stream, view[filled:])
-                if not count:
-                    break
-                filled += count
-        if filled < size:
-            del piece[filled:]
-        return piece
+        return await _fill(size, partial(_recv_into, self.stream))
 
     def unread(self) -> bool:
         return readable_now(self.stream.socket.fileno())
@@ -155,17 +161,7 @@ class _TLSStream:
             return bytes(view[:got])
 
     async def receive_piece(self, size: int) -> bytearray:
-        piece = bytearray(size)
-        view, filled = memoryview(piece), 0
-        while filled < size:
-            got = await self._receive_into(view[filled:])
-            if not got:
-                break
-            filled += got
-        view.release()
-        if filled < size:
-            del piece[filled:]
-        return piece
+        return await _fill(size, self._receive_into)
 
     def unread(self) -> bool:
         return (

@@ -157,14 +157,12 @@ def copy_blob(
             )
             break
         except BytesRefused as refused:
-            if monolithic:
-                if dst.patch_refused or dst.put_refused:
-                    raise refused.error from None
-                dst.refuse_put()  # and again, by PATCH
-            elif dst.patch_refused:
-                raise
-            else:
+            if not monolithic:  # (never so once PATCH was refused)
                 dst.refuse_patch()  # and again, in one PUT
+            elif dst.patch_refused or dst.put_refused:
+                raise refused.error from None  # neither way is taken
+            else:
+                dst.refuse_put()  # and again, by PATCH
         except RegistryError as exc:
             # A reset on either side, or a session the registry lost: the blob again, from
             # its start, in a new session (the source is read again).

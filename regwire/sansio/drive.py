@@ -13,12 +13,17 @@ __all__ = ["drive", "outcome"]
 T = TypeVar("T")
 
 
-def drive(operation: Operation[T], perform: Callable[[Intent], Event]) -> T:
+def drive(
+    operation: Operation[T],
+    perform: Callable[[Intent], Event],
+    parallel: Callable[[Parallel], Joined] | None = None,
+) -> T:
     """Run ``operation`` to completion, performing each intent with ``perform``.
 
     ``perform`` answers a `Request` with a `Response` or `ConnectionFailed`, and a `Sleep` with
-    None. The operation's return value is returned; its errors propagate. A `Parallel` is run
-    here, its operations one after another.
+    None. The operation's return value is returned; its errors propagate. A `Parallel` goes to
+    ``parallel`` (a driver that runs its operations at once, in threads say); without one it
+    is run here, its operations one after another.
     """
     event: Event = None
     while True:
@@ -28,7 +33,11 @@ def drive(operation: Operation[T], perform: Callable[[Intent], Event]) -> T:
             result: T = done.value
             return result
         if isinstance(intent, Parallel):
-            event = Joined(tuple(outcome(partial(drive, op, perform)) for op in intent.operations))
+            if parallel is not None:
+                event = parallel(intent)
+            else:
+                ops = intent.operations
+                event = Joined(tuple(outcome(partial(drive, op, perform)) for op in ops))
         else:
             event = perform(intent)
 
