@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,7 +185,6 @@ def test_oras_py_reads_what_regwire_pushed_and_the_other_way(
 def test_every_client_pushes_and_pulls_files(
     model_registry: ServedRegistry, tmp_path: Path, driver: str
 ) -> None:
-    from typing import Any
 
     from regwire.testing.drivers import run_with
 
@@ -214,3 +214,126 @@ def test_a_tampered_file_is_never_written(model_registry: ServedRegistry, tmp_pa
         with pytest.raises(DigestMismatch):
             c.pull_files(f"{a}/tamper/x:1", tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []  # no file, no partial file
+
+
+# Titles come from the registry: issue 25 item 6 (control characters, `.`/`..`, hidden files).
+
+
+def _artifact_titled(served: ServedRegistry, repository: str, titles: list[str]) -> str:
+    """Plant an artifact whose layers carry ``titles`` (as a hostile registry would)."""
+    model = served.model
+    empty = model.put_blob(repository, b"{}")
+    layers = []
+    for n, title in enumerate(titles):
+        data = f"payload {n}".encode()
+        layers.append(
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": model.put_blob(repository, data),
+                "size": len(data),
+                "annotations": {TITLE: title},
+            }
+        )
+    raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": UNKNOWN_ARTIFACT,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": empty,
+                "size": 2,
+            },
+            "layers": layers,
+        }
+    ).encode()
+    model.put_manifest(repository, raw, "application/vnd.oci.image.manifest.v1+json", "1")
+    return f"{served.authority}/{repository}:1"
+
+
+def _pull(served: ServedRegistry, driver: str, ref: str, out: Path, **options: Any) -> list[Path]:
+    """`pull_plan` carried out by ``driver``'s client: `run_plan` or `run_plan_async`."""
+    from regwire.drivers.artifacts import pull_plan, run_plan, run_plan_async
+    from regwire.testing.drivers import SyncAdapter, run_with
+
+    async def scenario(c: Any) -> list[Path]:
+        if isinstance(c, SyncAdapter):
+            return run_plan(c.client, pull_plan(ref, out, **options))
+        return await run_plan_async(c, pull_plan(ref, out, **options))
+
+    return run_with(
+        driver, scenario, insecure_registries=[served.authority], credentials=regwire.Credentials()
+    )
+
+
+CONTROL_TITLES = [
+    "x\n/etc/passwd",  # prints a line that names another file
+    "report\x1b[2J.txt",  # an escape sequence that clears the terminal
+    "tab\there",
+    "nul\x00byte",
+    "del\x7f",
+    "c1\x9b31m",  # CSI as a single C1 character
+    "next\x85line",  # NEL
+]
+
+
+@pytest.mark.parametrize("title", CONTROL_TITLES)
+def test_pull_refuses_control_characters_in_titles(
+    model_registry: ServedRegistry, tmp_path: Path, title: str
+) -> None:
+    ref = _artifact_titled(model_registry, "ctl/art", [title])
+    out = tmp_path / "out"
+    with pytest.raises(ProtocolError, match="control character") as caught:
+        _pull(model_registry, "sync", ref, out, overwrite=True)
+    message = str(caught.value)
+    assert json.dumps(title) in message  # named, escaped as Go's %q would
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in message)
+    assert not any(out.rglob("*"))
+
+
+@pytest.mark.parametrize("title", [".", "./", "a/./b", "./a", "a/..", "a/b/..", ".."])
+def test_pull_refuses_dot_components_anywhere(
+    model_registry: ServedRegistry, tmp_path: Path, title: str
+) -> None:
+    ref = _artifact_titled(model_registry, "dots/art", [title])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_bytes(b"mine")
+    with pytest.raises(ProtocolError, match="refusing") as caught:
+        _pull(model_registry, "sync", ref, out, overwrite=True, allow_hidden=True)
+    assert json.dumps(title) in str(caught.value)
+    # nothing written in DIR, nor beside it in DIR's parent (a title "." once aimed at DIR itself)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.rglob("*")) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
+@pytest.mark.parametrize("title", [".git/config", ".bashrc", "a/.ssh/authorized_keys", "a/.b/c"])
+def test_pull_refuses_hidden_files_and_folders_unless_allowed(
+    model_registry: ServedRegistry, tmp_path: Path, title: str, driver: str
+) -> None:
+    ref = _artifact_titled(model_registry, "hidden/art", ["visible.txt", title])
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out.joinpath(*title.split("/"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"the user's own file")
+    with pytest.raises(ProtocolError, match="hidden") as caught:
+        _pull(model_registry, driver, ref, out, overwrite=True)
+    assert json.dumps(title) in str(caught.value)
+    assert target.read_bytes() == b"the user's own file"  # not replaced, even with overwrite
+    assert not (out / "visible.txt").exists()  # refused before anything was written
+    written = _pull(model_registry, driver, ref, out, overwrite=True, allow_hidden=True)
+    assert written == [out / "visible.txt", target]
+    assert target.read_bytes() == b"payload 1"
+
+
+def test_printable_path_escapes_control_characters() -> None:
+    from regwire.drivers.artifacts import printable_path
+
+    assert printable_path("plain/name é.txt") == "plain/name é.txt"
+    assert printable_path(Path("x\n/etc/passwd")) == "x\\n/etc/passwd"
+    assert printable_path("a\x1b[2Jb\x7fc\x9bd\x00e\tf") == "a\\x1b[2Jb\\x7fc\\x9bd\\x00e\\tf"
+    assert printable_path("back\\slash") == "back\\\\slash"  # so an escape is never ambiguous
+    escaped = printable_path("".join(map(chr, range(0x100))))
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in escaped)

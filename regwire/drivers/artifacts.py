@@ -8,7 +8,9 @@ directory, verified, atomically, and never outside it. The manifest itself is bu
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from collections.abc import Generator, Sequence
 from pathlib import Path, PurePosixPath
@@ -27,7 +29,15 @@ from ..sansio.manifests import OCI_MANIFEST, Descriptor
 from ..sansio.reference import Reference
 from ._client import as_reference
 
-__all__ = ["FileSpec", "pull_plan", "push_plan", "run_plan", "run_plan_async", "safe_title"]
+__all__ = [
+    "FileSpec",
+    "printable_path",
+    "pull_plan",
+    "push_plan",
+    "run_plan",
+    "run_plan_async",
+    "safe_title",
+]
 
 T = TypeVar("T")
 
@@ -46,12 +56,70 @@ class _Counting:
         return data
 
 
-def safe_title(title: str) -> PurePosixPath:
-    """``title`` as a relative path that stays inside the directory it is written to."""
-    path = PurePosixPath(title)
-    if not title or "\0" in title or "\\" in title or path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"refusing the file name {title!r}: it would leave the directory")
-    return path
+# C0 controls, DEL and C1 controls (Unicode category Cc): a terminal acts on them (a newline
+# starts a line that names another file, ESC [ 2 J clears the screen, U+009B is CSI on its own).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What `printable_path` escapes: the controls, the backslash (so that an escape is never
+# ambiguous) and lone surrogates (a file name that is not UTF-8, as `os.fsdecode` gives it).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
+_NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that is safe to print on a terminal: control characters escaped.
+
+    File names come from registries (layer titles) and from other users' directories; printed
+    raw, a newline forges a second name and an escape sequence drives the terminal. We escape
+    C0 and C1 controls and DEL (``\\n``, ``\\t``, ``\\r``, else ``\\xNN``), a backslash as
+    ``\\\\`` so that every escape reads one way, and the lone surrogates that stand for bytes
+    that are not UTF-8. Everything else, non-ASCII letters included, prints as it is.
+    """
+    return _UNPRINTABLE.sub(_escape, os.fspath(path))
+
+
+def safe_title(title: str, *, allow_hidden: bool = True) -> PurePosixPath:
+    """``title`` as a relative path that stays inside the directory it is written to.
+
+    A title is a name the registry chose (``org.opencontainers.image.title``), so we accept
+    only a plain relative path: no absolute path, backslash, ``.`` or ``..`` component (``.``
+    would name the directory itself: `PurePosixPath` drops it, so we look at the text), no
+    control character (it would reach the terminal when the name is printed) and no lone
+    surrogate (it cannot be a file name). Unless ``allow_hidden``, no component may start with
+    a dot either: a pulled ``.git/config`` or ``.bashrc`` changes what other programs do.
+
+    Raises:
+        ValueError: the title is refused; the message names it escaped, as Go's ``%q`` would.
+    """
+    quoted = json.dumps(title)  # ensure_ascii: no control character reaches the message
+    components = title.split("/")
+    if _CONTROL.search(title):
+        raise ValueError(f"refusing the file name {quoted}: it holds a control character")
+    if _SURROGATE.search(title):
+        raise ValueError(f"refusing the file name {quoted}: it is not valid Unicode")
+    if not title or "\\" in title or title.startswith("/") or ".." in components:
+        raise ValueError(f"refusing the file name {quoted}: it would leave the directory")
+    if "." in components:
+        raise ValueError(
+            f'refusing the file name {quoted}: a "." component names a directory, not a file'
+        )
+    if not allow_hidden:
+        hidden = next((part for part in components if part.startswith(".")), None)
+        if hidden is not None:
+            raise ValueError(
+                f"refusing the file name {quoted}: {json.dumps(hidden)} is hidden (a dot file or"
+                " folder); allow hidden names (allow_hidden, --allow-hidden) to write it"
+            )
+    return PurePosixPath(title)
 
 
 Step = tuple[str, tuple[Any, ...]]  # a client method's name, and its arguments
@@ -120,6 +188,7 @@ def push_plan(
             if path.is_dir():
                 raise ValueError(f"{path} is a directory: push files (archive the directory first)")
             name = path.name
+            safe_title(name)
             with open(path, "rb") as file:
                 digest = yield ("push_blob", (repository, file))
             size = path.stat().st_size
@@ -138,13 +207,20 @@ def push_plan(
 
 
 def pull_plan(
-    ref: str | Reference, directory: str | os.PathLike[str], *, overwrite: bool = False
+    ref: str | Reference,
+    directory: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    allow_hidden: bool = False,
 ) -> Plan[list[Path]]:
     """Write each titled layer of the artifact ``ref`` names into ``directory``: the steps.
 
     Each file is downloaded beside its final name, verified, then renamed into place. A title
-    that would leave the directory (absolute, ``..``, through a symlink) is refused, and so is
-    an existing file unless ``overwrite``.
+    that would leave the directory (absolute, ``..``, through a symlink), names it (``.``) or
+    holds a control character is refused, and so is an existing file unless ``overwrite``.
+    A title that is or lies under a hidden file or folder (``.git/config``, ``.bashrc``) is
+    refused unless ``allow_hidden``: the registry, not the user, chose it. Every title is
+    checked before the first file is written, so a refusal leaves ``directory`` as it was.
     """
     reference = as_reference(ref)
     manifest = yield ("manifest", (reference,))
@@ -152,12 +228,15 @@ def pull_plan(
         raise ProtocolError(
             str(reference), "an index is not an artifact; pull one of its manifests"
         )
+    layers = titled_layers(manifest)
+    for title, _ in layers:  # all of them first: a refusal writes nothing
+        _checked_title(title, reference, allow_hidden=allow_hidden)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
     written: list[Path] = []
-    for title, layer in titled_layers(manifest):
-        target = _target(root, title, reference)
+    for title, layer in layers:
+        target = _target(root, title, reference, allow_hidden=allow_hidden)
         if (target.exists() or target.is_symlink()) and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -179,17 +258,23 @@ def pull_plan(
     return written
 
 
-def _target(root: Path, title: str, reference: Reference) -> Path:
-    """Where the file titled ``title`` goes: inside ``root``, never through a symlink."""
+def _checked_title(title: str, reference: Reference, *, allow_hidden: bool) -> PurePosixPath:
+    """`safe_title`, its refusal a `ProtocolError`: the registry's word, not the caller's."""
     try:
-        target = root.joinpath(*safe_title(title).parts)
-    except ValueError as exc:  # the registry's word, not the caller's: a protocol matter
+        return safe_title(title, allow_hidden=allow_hidden)
+    except ValueError as exc:
         raise ProtocolError(str(reference), str(exc)) from None
+
+
+def _target(root: Path, title: str, reference: Reference, *, allow_hidden: bool) -> Path:
+    """Where the file titled ``title`` goes: inside ``root``, never through a symlink."""
+    target = root.joinpath(*_checked_title(title, reference, allow_hidden=allow_hidden).parts)
     for parent in [target, *target.parents]:
         if parent == root:
             break
         if parent.is_symlink():
+            where = printable_path(parent)
             raise ProtocolError(
-                str(reference), f"refusing the file name {title!r}: {parent} is a symlink"
+                str(reference), f"refusing the file name {json.dumps(title)}: {where} is a symlink"
             )
     return target
