@@ -12,6 +12,15 @@ and the upload is committed only when the digest matches. Manifests are sent byt
 last, so that no tag at the destination ever names content that is not all there. A copy that
 fails anywhere can be run again: what the destination has is skipped.
 
+An index may name other indexes (an index of indexes: attestation bundles, artifacts that group
+multi-platform images). Before anything is written, every index under the top one is read
+(`_indexes`, breadth first) and its depth checked against ``Limits.max_index_depth``, so that a
+source nesting without end is refused with nothing written; then each inner index is copied
+whole, its images (and their blobs) first, the inner index by digest after its children, the
+outer after its own, the top last. Platforms asked for are picked among the images of every
+level: an inner index's images count where the inner index stands in its parent, and the first
+platform's image is what the tag names, as with one level.
+
 Either end may be an OCI image layout (`Layout`, whose files the driver reads and writes): a
 blob is then read from, or written to, the layout's files instead of a registry, through the
 same checks (a blob is renamed into place only once verified, ``index.json`` is written last).
@@ -20,7 +29,7 @@ same checks (a blob is renamed into place only once verified, ``index.json`` is 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -45,14 +54,14 @@ from .events import (
 )
 from .failures import failure
 from .layout import Layout, blob_name
-from .manifests import SCHEMA1_TYPES, Descriptor, Manifest, Platform
+from .manifests import INDEX_TYPES, SCHEMA1_TYPES, Descriptor, Manifest, Platform
 from .platforms import normalize, platform_vector
 from .pull import blob_into
 from .pull import manifest as read_manifest
 from .push import push_manifest
 from .scopes import pull, push
 from .session import Session
-from .transport import clean_url, read_pending
+from .transport import Limits, clean_url, read_pending
 from .uploads import (
     OCTETS,
     BytesRefused,
@@ -267,15 +276,14 @@ def _stream_blob(
     yield from _close(dst, dst_repository, url, blob.digest)
 
 
-def _wanted(index: Manifest, platforms: list[Platform] | None) -> list[Descriptor]:
-    if platforms is None:
-        return list(index.manifests)
+def _wanted(candidates: list[Descriptor], platforms: list[Platform]) -> list[Descriptor]:
+    """For each platform asked, the first image of ``candidates`` that best matches it."""
     chosen: list[Descriptor] = []
     for platform in platforms:
         keys = platform_vector(normalize(platform))
         for key in keys:
             match = next(
-                (c for c in index.manifests if c.platform and normalize(c.platform) == key), None
+                (c for c in candidates if c.platform and normalize(c.platform) == key), None
             )
             if match is not None:
                 chosen.append(match)
@@ -416,6 +424,16 @@ class _Plan:
     dst: End
     report: Report
     concurrency: int = 1
+    limits: Limits = field(default_factory=Limits)
+
+
+def _limits(src: End, dst: End) -> Limits:
+    """The bounds of a copy: the source registry's (it decides what there is to follow), else
+    the destination's, else the defaults (between two layouts)."""
+    for end in (src, dst):
+        if isinstance(end, Remote):
+            return end.session.limits
+    return Limits()
 
 
 def _learnt(end: End, writing: bool) -> bool:
@@ -485,29 +503,34 @@ def copy(
     concurrency: int = 1,
 ) -> Operation[str]:
     """Copy what ``reference`` names; returns the digest of the manifest written (and tagged
-    ``tag``, unless it is empty). One platform asked of an index copies that image alone.
+    ``tag``, unless it is empty). One platform asked of an index copies that image alone
+    (looked for in inner indexes too). An index of indexes is copied whole, to
+    ``Limits.max_index_depth`` levels (a `ProtocolError` beyond, before anything is written).
     With ``referrers``, what refers to each manifest copied (signatures, SBOMs) follows it,
     recursively, before the tag is written. ``report`` hears of each step (`CopyProgress`).
     With ``concurrency`` above 1, the blobs of an image and the images of an index go up to
     that many at once (`Parallel`), the first of each alone so that it fetches the tokens."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    plan = _Plan(src, dst, report, concurrency)
+    plan = _Plan(src, dst, report, concurrency, _limits(src, dst))
     done: set[str] = set()
     top = yield from _read(src, reference, reference)
+    tree = (yield from _indexes(plan, top)) if top.is_index else {}
     if isinstance(dst, Layout):
         dst.begin()
     if top.is_index:
-        children = _wanted(top, platforms)
+        children = list(top.manifests)
+        if platforms is not None:
+            children = _wanted(_images_in(top, tree), platforms)
         if not children:
             raise ProtocolError(
                 f"{src.url}/manifests/{quote(reference, safe=':')}",
                 "the index has no image for the platforms asked",
             )
-        images = yield from _copy_images(plan, children, done if referrers else None)
+        copied = yield from _copy_children(plan, children, tree, done if referrers else None)
         # Platforms picked: the index would name images left behind, so the first one asked
         # for is what the tag names (the others are copied by digest).
-        written = top if platforms is None else images[0]
+        written = top if platforms is None else copied[0]
         if platforms is None and referrers:
             yield from _put(plan, "", top)
     else:
@@ -518,6 +541,58 @@ def copy(
     if not tag and written is not top and isinstance(dst, Remote):
         return written.digest
     return (yield from _put(plan, tag, written, listed=True))
+
+
+def _indexes(plan: _Plan, top: Manifest) -> Operation[dict[str, Manifest]]:
+    """Every index under ``top`` (``top`` included), by digest, read breadth first.
+
+    Read before anything is written, so that an index nesting deeper than
+    ``Limits.max_index_depth`` is refused with the destination untouched; the error names the
+    chain of digests that went too deep. An entry is taken for an index by its descriptor's
+    media type (images are read later, several at once); one that lies is caught then.
+    """
+    found = {top.digest: top}
+    queue: list[tuple[Manifest, tuple[str, ...]]] = [(top, (top.digest,))]
+    bound = plan.limits.max_index_depth
+    for index, trail in queue:  # the queue grows as it is walked
+        for child in index.manifests:
+            if child.media_type not in INDEX_TYPES or child.digest in found:
+                continue
+            chain = (*trail, child.digest)
+            if len(chain) > bound:
+                raise ProtocolError(
+                    plan.src.url,
+                    f"the index nests more than {bound} levels deep ({' -> '.join(chain)}); "
+                    "nothing was copied: raise Limits.max_index_depth to copy it",
+                )
+            inner = yield from _read(plan.src, child.digest)
+            if not inner.is_index:
+                raise ProtocolError(
+                    plan.src.url,
+                    f"{trail[-1]} names {child.digest} as an index, but it is not one",
+                )
+            found[child.digest] = inner
+            queue.append((inner, chain))
+    return found
+
+
+def _images_in(top: Manifest, tree: dict[str, Manifest]) -> list[Descriptor]:
+    """The image entries of ``top`` and of the indexes under it, in the order they are listed
+    (an inner index's images where it stands in its parent), each index's once."""
+    images: list[Descriptor] = []
+    seen = {top.digest}
+    stack = [iter(top.manifests)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+        elif child.digest in tree:
+            if child.digest not in seen:
+                seen.add(child.digest)
+                stack.append(iter(tree[child.digest].manifests))
+        else:
+            images.append(child)
+    return images
 
 
 def _copy_referrers(plan: _Plan, subject: str, done: set[str]) -> Operation[None]:
@@ -533,25 +608,41 @@ def _copy_referrers(plan: _Plan, subject: str, done: set[str]) -> Operation[None
         done.add(descriptor.digest)
         manifest = yield from _read(plan.src, descriptor.digest)
         if manifest.is_index:
-            yield from _copy_images(plan, list(manifest.manifests), None)
+            tree = yield from _indexes(plan, manifest)
+            yield from _copy_children(plan, list(manifest.manifests), tree, None)
         else:
             yield from _copy_one(plan, manifest, by_digest=False)
         yield from _put(plan, "", manifest, listed=True)
         yield from _copy_referrers(plan, descriptor.digest, done)
 
 
-def _copy_images(
-    plan: _Plan, children: list[Descriptor], referrers_done: set[str] | None
+def _copy_children(
+    plan: _Plan,
+    children: list[Descriptor],
+    tree: dict[str, Manifest],
+    referrers_done: set[str] | None,
 ) -> Operation[list[Manifest]]:
-    """The images an index names, each with its blobs, by digest; with ``referrers_done``
-    (the manifests copied as referrers so far), what refers to each image too."""
+    """The manifests an index names, each whole and by digest: an image with its blobs, an
+    inner index (one of ``tree``, read by `_indexes`) with its own children first; with
+    ``referrers_done`` (the manifests copied as referrers so far), what refers to each too."""
 
     def one(child: Descriptor) -> Operation[Manifest]:
-        image = yield from _read(plan.src, child.digest)
-        yield from _copy_one(plan, image)
+        inner = tree.get(child.digest)
+        if inner is not None:
+            yield from _copy_children(plan, list(inner.manifests), tree, referrers_done)
+            yield from _put(plan, "", inner)
+            manifest = inner
+        else:
+            manifest = yield from _read(plan.src, child.digest)
+            if manifest.is_index:
+                raise ProtocolError(
+                    plan.src.url,
+                    f"{child.digest} is listed as {child.media_type}, but it is an index",
+                )
+            yield from _copy_one(plan, manifest)
         if referrers_done is not None:
-            yield from _copy_referrers(plan, image.digest, referrers_done)
-        return image
+            yield from _copy_referrers(plan, manifest.digest, referrers_done)
+        return manifest
 
     if not children:
         return []

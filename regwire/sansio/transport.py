@@ -65,6 +65,11 @@ class Limits:
     page_size: int = 1000  # ECR refuses more
     one_put_bytes: int = 8 * 1024 * 1024  # a copied blob up to this size: one PUT ?digest=
     max_pages: int = 10_000
+    # How deep an index of indexes a copy follows (the top index is level 1). Images nest one
+    # level (a multi-platform index), attestation bundles and index-of-index artifacts two or
+    # three; 8 leaves room for any of those while a source that nests without end is refused
+    # after reading at most 8 levels of manifests, not copied until the stack runs out.
+    max_index_depth: int = 8
 
 
 def clean_url(url: str) -> str:
