@@ -337,3 +337,89 @@ def test_printable_path_escapes_control_characters() -> None:
     assert printable_path("back\\slash") == "back\\\\slash"  # so an escape is never ambiguous
     escaped = printable_path("".join(map(chr, range(0x100))))
     assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in escaped)
+
+
+# A layer's size is the count of bytes hashed and sent: issue 25 item 6 (`push` from a pipe).
+
+
+def _push(
+    served: ServedRegistry, driver: str, ref: str, files: list[Any], client: Any = None
+) -> str:
+    """`push_plan` carried out by ``driver``'s client (or by ``client(c)`` wrapping it)."""
+    from regwire.drivers.artifacts import push_plan, run_plan, run_plan_async
+    from regwire.testing.drivers import SyncAdapter, run_with
+
+    async def scenario(c: Any) -> str:
+        if isinstance(c, SyncAdapter):
+            target = client(c.client) if client else c.client
+            return run_plan(target, push_plan(ref, files))
+        return await run_plan_async(client(c) if client else c, push_plan(ref, files))
+
+    return run_with(
+        driver, scenario, insecure_registries=[served.authority], credentials=regwire.Credentials()
+    )
+
+
+def _layer(served: ServedRegistry, repository: str, digest: str) -> dict[str, Any]:
+    _, raw = served.model.repositories[repository].manifests[digest]
+    (layer,) = json.loads(raw)["layers"]
+    return layer  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
+def test_push_from_a_pipe_records_the_bytes_sent(
+    model_registry: ServedRegistry, tmp_path: Path, driver: str
+) -> None:
+    import hashlib
+    import threading
+
+    data = bytes(range(256)) * 8 + b"tail" * 63  # 2,300 bytes, as `cat f | regwire push` sends
+    assert len(data) == 2300
+    fifo = tmp_path / "stdin"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "wb") as pipe:
+            pipe.write(data)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        digest = _push(model_registry, driver, f"{model_registry.authority}/pipe/art:1", [fifo])
+    finally:
+        thread.join(timeout=10)
+    layer = _layer(model_registry, "pipe/art", digest)
+    assert layer["size"] == 2300
+    assert layer["digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert model_registry.model.repositories["pipe/art"].blobs[layer["digest"]] == data
+
+
+def test_push_of_a_file_that_grows_records_what_was_sent(
+    model_registry: ServedRegistry, tmp_path: Path
+) -> None:
+    import hashlib
+
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"line\n" * 460)
+
+    class Appending:
+        """The client, with the file appended to as soon as its blob is uploaded."""
+
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+        def push_blob(self, *args: Any) -> str:
+            digest: str = self.client.push_blob(*args)
+            with open(path, "ab") as file:
+                file.write(b"written while the push went on\n")
+            return digest
+
+    digest = _push(
+        model_registry, "sync", f"{model_registry.authority}/grow/art:1", [path], Appending
+    )
+    layer = _layer(model_registry, "grow/art", digest)
+    assert layer["size"] == 2300
+    assert layer["digest"] == "sha256:" + hashlib.sha256(b"line\n" * 460).hexdigest()

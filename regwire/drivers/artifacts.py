@@ -45,15 +45,33 @@ FileSpec = str | os.PathLike[str] | tuple[str, bytes | IO[bytes]]
 
 
 class _Counting:
-    """A source that counts what is read from it (a layer's size, for its descriptor)."""
+    """A source that counts what is read from it: a layer's size, for its descriptor.
+
+    The size is the count of bytes hashed and sent, never a ``stat()`` taken afterwards: a
+    pipe (``cat f | regwire push REF /dev/stdin``) has no size to stat, and a file appended
+    to during the push has grown past the blob. A driver that re-reads a seekable source (a
+    registry lost part of an upload) seeks it back, so we count the furthest point reached,
+    not every read. The rest of the file's surface (``fileno``, ``tell``, ``seekable``) is the
+    source's own, so that drivers still see a regular file and its size.
+    """
 
     def __init__(self, source: IO[bytes]) -> None:
-        self.source, self.size = source, 0
+        self.source, self.size, self._position = source, 0, 0
 
     def read(self, size: int) -> bytes:
         data = self.source.read(size)
-        self.size += len(data)
+        self._position += len(data)
+        self.size = max(self.size, self._position)
         return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        before = self.source.tell()
+        after = self.source.seek(offset, whence)
+        self._position += after - before
+        return after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
 
 
 # C0 controls, DEL and C1 controls (Unicode category Cc): a terminal acts on them (a newline
@@ -190,8 +208,9 @@ def push_plan(
             name = path.name
             safe_title(name)
             with open(path, "rb") as file:
-                digest = yield ("push_blob", (repository, file))
-            size = path.stat().st_size
+                counting = _Counting(file)
+                digest = yield ("push_blob", (repository, counting))
+            size = counting.size
         layers.append(Descriptor(layer_type, digest, size, annotations={TITLE: name}))
     config = yield ("push_blob", (repository, EMPTY_DATA))
     assert config == EMPTY_CONFIG.digest
