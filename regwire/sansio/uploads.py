@@ -9,7 +9,10 @@ that (Artifactory wants PATCH) gets them in one PATCH, then an empty PUT. With `
 they go in PATCH chunks with ``Content-Range: start-end`` (inclusive), raised to the registry's
 ``OCI-Chunk-Min-Length``; a 416 is answered by asking the upload URL where it stands (GET, 204
 with ``Range``) and resuming from there. The final answer's ``Docker-Content-Digest`` must be
-the digest of the bytes. An upload that fails is cancelled (DELETE, errors of the cancel
+the digest of the bytes. A source the driver reads (`push_blob_from`) is hashed as it goes,
+and the last piece of its upload, whichever way it goes, is held back until the bytes read are
+the size declared and the digest named: a registry never receives other content whole, even
+one that would not check. An upload that fails is cancelled (DELETE, errors of the cancel
 ignored). An upload ``Location`` on another host gets no credentials, and one that turns https
 into http is refused unless the registry is insecure.
 
@@ -322,10 +325,12 @@ def push_blob_from(
 
     With ``chunk_size``, in PATCH chunks of that size (each held in memory while it is sent);
     without, in one PATCH whose body streams through the core in pieces. The digest is known
-    only once the source has been read, so the upload is closed by an empty ``PUT ?digest=``;
-    a ``digest`` given that the bytes do not match is a `DigestMismatch` before that PUT, and
-    the upload is cancelled. A source is never rewound: a registry that lost bytes we sent
-    before the current chunk is an `UploadRejected`.
+    only once the source has been read, so the upload is closed by an empty ``PUT ?digest=``.
+    Every way, the last piece is held back until the bytes read are ``size`` long and have
+    ``digest`` (where given): a source that is not what the caller named is a `DigestMismatch`
+    (or a `ProtocolError` for its size) before the registry has received it whole, and the
+    upload is cancelled. A source is rewound (`SeekSource`) only to resume or resend; one that
+    cannot be is an `UploadRejected` then.
     """
     scopes = push(repository)
     location, response, answered = yield from _start(
@@ -354,15 +359,17 @@ def push_blob_from(
                 return (yield from rest)
         else:
             location = yield from _source_chunks(
-                session, repository, location, scopes, verifier, chunk_size
+                session,
+                repository,
+                location,
+                scopes,
+                verifier,
+                chunk_size,
+                size=size,
+                expected=digest,
             )
-        if size is not None and verifier.size != size:
-            raise ProtocolError(
-                clean_url(location), f"the source held {verifier.size} bytes, not {size}"
-            )
+        _check_whole(verifier, size, digest, location)  # (again, after any resume)
         actual = verifier.actual
-        if digest is not None and actual != digest:
-            raise DigestMismatch("the source", digest, actual)
         yield from _close(session, repository, location, actual)
     except BaseException:
         if location is not None:
@@ -396,7 +403,7 @@ def _stream_resuming(
                 return location, verifier
         try:
             following = yield from _stream_patch(
-                session, location, scopes, verifier, size, start=start
+                session, location, scopes, verifier, size, expected=digest, start=start
             )
             return following, verifier
         except RegistryError as exc:
@@ -475,13 +482,8 @@ def _put_whole(
         if read:
             yield from _rewind(location or "", refused)
         hasher = Verifier("sha256:", "the source")
-        while True:
-            piece = yield ReadSource(PIECE)
-            if not isinstance(piece, BodyChunk):
-                raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
-            if not piece.data:
-                break
-            hasher.update(piece.data)
+        while data := (yield from _read_piece(PIECE, hasher.size, size, location or "")):
+            hasher.update(data)
         digest, read = hasher.actual, True
     if read:
         yield from _rewind(location or "", refused)
@@ -516,11 +518,13 @@ def _stream_patch(
     size: int | None,
     *,
     put_digest: str | None = None,
+    expected: str | None = None,
     start: int = 0,
 ) -> Operation[str]:
     """One PATCH whose body is the whole source, piece by piece; returns the next Location.
-    With ``put_digest``, one ``PUT ?digest=`` instead, which commits the upload. ``start``:
-    the registry holds the first bytes already (the source is read from there)."""
+    With ``put_digest``, one ``PUT ?digest=`` instead, which commits the upload. ``expected``
+    (or ``put_digest``): the digest the source must have before its last piece goes.
+    ``start``: the registry holds the first bytes already (the source is read from there)."""
     url = session.current(location)
     if put_digest is not None:
         url = _with_digest(url, put_digest)
@@ -543,24 +547,19 @@ def _stream_patch(
     opened = yield request
     if isinstance(opened, ConnectionFailed):
         raise NetworkError(clean_url(url), opened.reason, opened.message)
-    # A PUT commits as its last byte arrives: its last piece is held back until the digest
-    # matched, so a registry never holds other bytes whole, even one that would not check.
-    last: bytes | bytearray | memoryview = b""
+    # A PUT commits as its last byte arrives, and a PATCH hands the registry what it carried:
+    # the last piece is held back until the source proved to be the blob asked for (its size,
+    # its digest), so a registry never holds other bytes whole, even one that would not check.
+    last: bytes | bytearray = b""
     while True:
-        piece = yield ReadSource(PIECE)
-        if not isinstance(piece, BodyChunk):
-            raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
-        if not piece.data:
+        data = yield from _read_piece(PIECE, verifier.size, size, url)
+        if not data:
             break
-        verifier.update(piece.data)
+        verifier.update(data)
         if last:
             yield from send_piece(url, last)
-        last = piece.data
-        if put_digest is None:
-            yield from send_piece(url, last)
-            last = b""
-    if put_digest is not None:
-        verifier.check()
+        last = _kept(data)
+    _check_whole(verifier, size, put_digest or expected, url)
     if last:
         yield from send_piece(url, last)
     answer = yield EndBody()
@@ -585,6 +584,42 @@ def _stream_patch(
     return _location(answer, url) if answer.header("Location") else url
 
 
+def _read_piece(
+    want: int, position: int, size: int | None, where: str
+) -> Operation[bytes | bytearray]:
+    """The next piece of the source (empty at its end), read no further than its declared
+    ``size``: at the size we ask for one byte more, to see the end, and a byte there is an
+    error before anything past the size is sent."""
+    if size is not None:
+        want = max(min(want, size - position), 1)
+    piece = yield ReadSource(want)
+    if not isinstance(piece, BodyChunk):
+        raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
+    if size is not None and position + len(piece.data) > size:
+        raise ProtocolError(
+            clean_url(where),
+            f"the source holds more than the {size} bytes it declared; "
+            "give the size of what it holds, or a source that ends there",
+        )
+    return piece.data
+
+
+def _kept(data: bytes | bytearray) -> bytes | bytearray:
+    """``data`` as it may be held while the source is read on: a driver may refill one
+    ``bytearray`` on every read, so a held piece must be a copy of it."""
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+def _check_whole(verifier: Verifier, size: int | None, expected: str | None, where: str) -> None:
+    """Whether everything read is the blob asked for (its declared size, its digest if one
+    was given), checked before the last piece of an upload goes: on a mismatch the registry
+    has never received the whole, and the upload is cancelled."""
+    if size is not None and verifier.size != size:
+        raise ProtocolError(clean_url(where), f"the source held {verifier.size} bytes, not {size}")
+    if expected is not None and verifier.actual != expected:
+        raise DigestMismatch("the source", expected, verifier.actual)
+
+
 def send_piece(url: str, data: bytes | bytearray | memoryview, channel: int = 0) -> Operation[None]:
     """Send the next piece of a request body on ``channel``."""
     sent = yield SendBody(data, channel=channel)
@@ -599,8 +634,16 @@ def _source_chunks(
     scopes: Scopes,
     verifier: Verifier,
     chunk_size: int,
+    *,
+    size: int | None = None,
+    expected: str | None = None,
 ) -> Operation[str]:
     """PATCH the source in chunks read one at a time; returns the Location to close with.
+
+    We read one byte past a chunk before sending it, to know whether it is the last: the last
+    chunk goes only once the source proved to be the blob asked for (`_check_whole`: its
+    declared ``size``, its ``expected`` digest), so a registry never holds other bytes whole.
+    A chunk is hashed as it is cut from what was read (a snapshot of the hash taken first).
 
     A chunk whose PATCH is answered 416, or whose connection breaks, is followed by asking the
     registry where the upload stands: we resend what it lacks of the current chunk, and where
@@ -610,21 +653,28 @@ def _source_chunks(
     """
     offset = 0
     pending = b""  # what of the current chunk the registry does not hold yet
+    ahead = bytearray()  # read past the current chunk, not hashed yet
+    ended = False  # the source said it had no more
     stalls = 0
     snapshots: list[tuple[int, tuple[int, object]]] = []  # (offset, hash state) per chunk
     while True:
         if not pending:
+            # Here the hash has taken everything before ``offset``, and ``ahead`` follows it.
+            while not ended and len(ahead) <= chunk_size:
+                want = chunk_size + 1 - len(ahead)
+                data = yield from _read_piece(want, offset + len(ahead), size, location)
+                if data:
+                    ahead += data
+                else:
+                    ended = True
+            pending = bytes(ahead[:chunk_size])
+            del ahead[:chunk_size]
+            if not pending:
+                return location
             snapshots.append((offset, verifier.snapshot()))
-        while len(pending) < chunk_size:
-            piece = yield ReadSource(chunk_size - len(pending))
-            if not isinstance(piece, BodyChunk):
-                raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
-            if not piece.data:
-                break
-            verifier.update(piece.data)
-            pending += bytes(piece.data)
-        if not pending:
-            return location
+            verifier.update(pending)
+            if ended and not ahead:  # the last chunk: sent only if the whole is right
+                _check_whole(verifier, size, expected, location)
         headers = (*OCTETS, ("Content-Range", f"{offset}-{offset + len(pending) - 1}"))
         try:
             response = yield from _upload_send(
@@ -674,7 +724,7 @@ def _source_chunks(
                 )
             verifier.restore(state)
             snapshots = [snap for snap in snapshots if snap[0] < start]
-            offset, pending = start, b""
+            offset, pending, ahead, ended = start, b"", bytearray(), False
             while offset < reached:  # bytes the registry holds: hashed again, not sent
                 piece = yield ReadSource(min(reached - offset, chunk_size))
                 if not isinstance(piece, BodyChunk) or not piece.data:
