@@ -600,20 +600,45 @@ def _copy_referrers(plan: _Plan, subject: str, done: set[str]) -> Operation[None
 
     Each is pushed after its subject, by digest; a destination without the referrers API
     lists it in the subject's fallback tag (`push_manifest` does), a layout in its
-    ``index.json``. ``done`` stops cycles."""
-    found = yield from _referrers(plan.src, subject)
-    for descriptor in found:
-        if descriptor.digest in done:
-            continue
-        done.add(descriptor.digest)
-        manifest = yield from _read(plan.src, descriptor.digest)
-        if manifest.is_index:
-            tree = yield from _indexes(plan, manifest)
-            yield from _copy_children(plan, list(manifest.manifests), tree, None)
-        else:
-            yield from _copy_one(plan, manifest, by_digest=False)
-        yield from _put(plan, "", manifest, listed=True)
-        yield from _copy_referrers(plan, descriptor.digest, done)
+    ``index.json``. ``done`` (shared by the whole copy) stops cycles and counts. The source
+    decides how deep and how wide this goes, so the walk keeps its own stack (a chain it
+    invents must not reach Python's recursion limit) and stops with a `ProtocolError` past
+    ``Limits.max_referrer_depth`` levels below ``subject`` or ``Limits.max_referrers``
+    manifests in all; the tag, written last, is then never written.
+    """
+    limits = plan.limits
+    stack: list[tuple[str, tuple[str, ...]]] = [(subject, (subject,))]
+    while stack:
+        digest, chain = stack.pop()
+        found = yield from _referrers(plan.src, digest)
+        fresh = [d for d in found if d.digest not in done]
+        if fresh and len(chain) > limits.max_referrer_depth:
+            path = " -> ".join((*chain, fresh[0].digest))
+            raise ProtocolError(
+                plan.src.url,
+                f"referrers nest more than {limits.max_referrer_depth} levels deep ({path}); "
+                "the copy stopped before its tag: raise Limits.max_referrer_depth to follow "
+                "them, or copy without referrers",
+            )
+        for descriptor in fresh:
+            if descriptor.digest in done:
+                continue  # listed twice
+            if len(done) >= limits.max_referrers:
+                raise ProtocolError(
+                    plan.src.url,
+                    f"more than {limits.max_referrers} referrers to follow (at {digest}); "
+                    "the copy stopped before its tag: raise Limits.max_referrers to follow "
+                    "them, or copy without referrers",
+                )
+            done.add(descriptor.digest)
+            manifest = yield from _read(plan.src, descriptor.digest)
+            if manifest.is_index:
+                tree = yield from _indexes(plan, manifest)
+                yield from _copy_children(plan, list(manifest.manifests), tree, None)
+            else:
+                yield from _copy_one(plan, manifest, by_digest=False)
+            yield from _put(plan, "", manifest, listed=True)
+            stack.append((descriptor.digest, (*chain, descriptor.digest)))
 
 
 def _copy_children(

@@ -70,6 +70,12 @@ class Limits:
     # three; 8 leaves room for any of those while a source that nests without end is refused
     # after reading at most 8 levels of manifests, not copied until the stack runs out.
     max_index_depth: int = 8
+    # How far a copy with referrers follows them: levels below the manifest copied (a
+    # signature of an SBOM of an image is 2), and manifests in all. The source decides both,
+    # so both are bounded: 8 levels is four times the deepest chain seen in use, and 1,000
+    # referrers is room for every signature and attestation of a wide multi-platform image.
+    max_referrer_depth: int = 8
+    max_referrers: int = 1000
 
 
 def clean_url(url: str) -> str:
