@@ -5,6 +5,11 @@ It binds ``127.0.0.1:0``, so tests run in parallel without port clashes, and ser
 ``ssl.SSLContext`` it speaks https (tests issue certificates with trustme). ``delay`` holds each
 answer back, to show what concurrency buys; ``close_idle_after`` closes kept-alive connections
 after that many requests, as servers do, to exercise a client's stale-connection retry.
+
+A model answers one host name (others get its 502, so that tests can tell hosts apart), but
+a socket on loopback has several: `serve_model` sets ``canonical_host`` so that a request to
+``localhost:PORT``, ``127.0.0.1:PORT`` or ``[::1]:PORT`` reaches the model under its own name,
+as a real registry behind those names would answer them all.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import h11
 from ..sansio.events import Request, Response
 from .model import ModelRegistry
 
-__all__ = ["LoopbackServer", "serve_model"]
+__all__ = ["LOOPBACK_NAMES", "LoopbackServer", "serve_model"]
+
+# The names a client may give a socket on loopback (a Host header's host, lower case).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
 class LoopbackServer:
@@ -42,6 +50,10 @@ class LoopbackServer:
         self._listener.settimeout(0.2)
         self.port: int = self._listener.getsockname()[1]
         self.host = host
+        # The Host the handler sees for every loopback name of this socket on its port (None:
+        # the Host as sent). Other hosts and ports pass through unchanged.
+        self.canonical_host: str | None = None
+        self._own_names = frozenset(f"{name}:{self.port}" for name in LOOPBACK_NAMES)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.connections = 0
@@ -155,6 +167,8 @@ class LoopbackServer:
 
     def _respond(self, request: h11.Request, body: bytes) -> Response:
         host = dict(request.headers).get(b"host", self.authority.encode()).decode()
+        if self.canonical_host is not None and host.lower() in self._own_names:
+            host = self.canonical_host
         scheme = "https" if self.tls else "http"
         url = f"{scheme}://{host}{request.target.decode()}"
         headers = tuple((k.decode(), v.decode()) for k, v in request.headers)
@@ -169,9 +183,15 @@ class LoopbackServer:
 def serve_model(
     make: Callable[[str], ModelRegistry], *, tls: ssl.SSLContext | None = None, **kw: float
 ) -> tuple[LoopbackServer, ModelRegistry]:
-    """Start a server, then build the model for its ``127.0.0.1:PORT`` and serve it."""
+    """Start a server, then build the model for its ``127.0.0.1:PORT`` and serve it.
+
+    Requests to the socket's other names on its port (``localhost``, ``[::1]``) reach the
+    model as requests to its host, so a test may name the registry as a user would; any other
+    Host still gets the model's 502.
+    """
     server = LoopbackServer(tls=tls, **kw)  # type: ignore[arg-type]
     model = make(server.authority)
+    server.canonical_host = model.host
     server.handler = model.handle
     return server, model
 
