@@ -169,7 +169,12 @@ def push_blob(
         minimum = (response.header("OCI-Chunk-Min-Length") or "").strip()
         if chunk_size is not None and minimum.isdigit():
             chunk_size = max(chunk_size, int(minimum))
-        if chunk_size is None:
+        if chunk_size is None and session.put_refused:  # it takes the bytes by PATCH only
+            whole = max(len(data), 1)
+            final = yield from _chunked(
+                session, repository, location, data, digest, whole, monolithic_tried=True
+            )
+        elif chunk_size is None:
             final = yield from _monolithic(session, repository, location, data, digest)
         else:
             final = yield from _chunked(session, repository, location, data, digest, chunk_size)
@@ -183,7 +188,9 @@ def _monolithic(
     session: Session, repository: str, location: str, data: bytes, digest: str
 ) -> Operation[str]:
     """One ``PUT ?digest=`` with the bytes; a connection reset on the way, or a session the
-    registry lost, starts a new upload session (the bytes are ours to send again)."""
+    registry lost, starts a new upload session (the bytes are ours to send again). A registry
+    that refuses the bytes in a PUT (`refused_put`) gets them by PATCH, and the session
+    remembers it (`Session.refuse_put`) for the uploads after this one."""
     scopes = push(repository)
     restarts = 0
     while True:
@@ -192,7 +199,8 @@ def _monolithic(
             response = yield from _upload_send(
                 session, "PUT", url, scopes, headers=OCTETS, body=data, max_body=64 * 1024
             )
-            if response.status == 404:
+            refused = refused_put(session, response, url)
+            if response.status == 404 and refused is None:
                 raise failure(session, response, url, "upload", repository, reference=digest)
         except RegistryError as exc:
             if not restartable(exc) or restarts >= session.limits.max_connection_retries:
@@ -208,9 +216,10 @@ def _monolithic(
     if response.status in (201, 204):
         check_answer_digest(response, digest, url)
         return digest
-    if response.status not in (400, 405, 416):
+    if refused is None:
         raise failure(session, response, url, "upload", repository, reference=digest)
     # Some registries (Artifactory) take the bytes only by PATCH: send them so, then close.
+    session.refuse_put()
     whole = max(len(data), 1)
     return (yield from _chunked(session, repository, location, data, digest, whole, True))
 
@@ -457,6 +466,18 @@ class BytesRefused(Exception):
 
 def refused_patch(session: Session, answer: Response, url: str) -> BytesRefused | None:
     if answer.status in (405, 416) or "UNSUPPORTED" in session.error_codes(answer)[0]:
+        return BytesRefused(failure(session, answer, url, "upload", "", reference=None))
+    return None
+
+
+def refused_put(session: Session, answer: Response, url: str) -> BytesRefused | None:
+    """Whether an answer to a ``PUT ?digest=`` carrying the bytes refuses them that way (the
+    registry takes them by PATCH): 400, 405 or 416, or 404 ``BLOB_UNKNOWN`` (Artifactory
+    looks for the blob in the upload session, which a PUT's own body never filled:
+    docker/buildx#196, moby/buildkit#1130). A 404 for the session itself
+    (``BLOB_UPLOAD_UNKNOWN``) is no refusal: the session is gone."""
+    codes = session.error_codes(answer)[0] if answer.status == 404 else []
+    if answer.status in (400, 405, 416) or "BLOB_UNKNOWN" in codes:
         return BytesRefused(failure(session, answer, url, "upload", "", reference=None))
     return None
 

@@ -47,6 +47,9 @@ class Quirks:
     max_chunk: int | None = None  # GHCR: chunks over 4 MiB refused with 416
     no_chunked: bool = False  # Google Artifact Registry: no PATCH at all
     monolithic_refused: bool = False  # Artifactory: a PUT with the bytes is refused
+    # Artifactory (docker/buildx#196, moby/buildkit#1130): a PUT with the bytes is answered
+    # 404 BLOB_UNKNOWN, the upload session kept; the bytes are taken by PATCH.
+    put_blob_unknown: bool = False
     mount_always_202: bool = False  # Harbor, ECR: a mount always starts an upload
     chunk_min_length: int | None = None  # OCI-Chunk-Min-Length, enforced
     upload_location: Literal["relative", "absolute", "other-path", "other-host"] = "relative"
@@ -197,6 +200,8 @@ def _uploads(
     if request.method == "PUT":
         if request.body and quirks.monolithic_refused:
             return _error(400, "BLOB_UPLOAD_INVALID", "send the bytes by PATCH")
+        if request.body and quirks.put_blob_unknown:
+            return _error(404, "BLOB_UNKNOWN", "blob unknown to registry")
         data.extend(request.body)
         digest = query.get("digest", [None])[0]
         if not digest:
