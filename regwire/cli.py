@@ -1,6 +1,7 @@
 """The ``regwire`` command: ask registries questions, get JSON answers.
 
-Exit codes: 0 success, 2 usage, 3 not found, 4 authentication, 5 network, 1 anything else.
+Exit codes: 0 success, 2 usage, 3 not found, 4 authentication, 5 network, 6 blocked by
+registries.conf, 1 anything else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import timezone
 from functools import partial
 from typing import IO, Any
 
-from .drivers._client import pull_sources
+from .drivers._client import reading_places, writing_place
 from .drivers.sync import Client
 from .sansio.auth import Credentials
 from .sansio.errors import (
@@ -31,11 +32,11 @@ from .sansio.errors import (
 from .sansio.image import Image
 from .sansio.manifests import Platform
 from .sansio.reference import Reference
-from .sansio.registries_conf import RegistriesConf
+from .sansio.registries_conf import BlockedRegistry, RegistriesConf
 
 __all__ = ["main"]
 
-EXIT_NOT_FOUND, EXIT_AUTH, EXIT_NETWORK, EXIT_USAGE = 3, 4, 5, 2
+EXIT_NOT_FOUND, EXIT_AUTH, EXIT_NETWORK, EXIT_USAGE, EXIT_BLOCKED = 3, 4, 5, 2, 6
 
 
 def skopeo_view(image: Image, ref: Reference, tags: list[str] | None) -> dict[str, Any]:
@@ -147,11 +148,13 @@ def _client_kwargs(args: argparse.Namespace, registries: list[str]) -> dict[str,
     """Client settings from the common options.
 
     ``--creds`` names one account on one registry: given for images on several registries it
-    would send that password to all of them, so that is refused.
+    would send that password to all of them, so that is refused (host names compare
+    case-insensitively). The client sends it only to the host named, never to a mirror or a
+    location registries.conf rewrites the name to.
     """
     credentials = None
     if args.creds is not None:
-        named = sorted(set(registries))
+        named = sorted({name.lower() for name in registries})
         if len(named) > 1:
             raise _UsageError(
                 f"--creds is for one registry, and the images name {len(named)} "
@@ -182,14 +185,22 @@ def _registries_conf(args: argparse.Namespace) -> RegistriesConf | None:
     return load_registries_conf(getattr(args, "registries_conf", None))
 
 
+_WRITES = frozenset({"push", "tag", "delete"})
+
+
 def _named(args: argparse.Namespace, text: str) -> tuple[str, list[str]]:
-    """What the command reads for ``text`` under registries.conf: the primary name, and the
-    registries of every source (mirrors included), for --insecure."""
+    """Where the command goes for ``text`` under registries.conf: the primary name (the
+    registry itself for a read, the rewritten location for a write; a blocked name is refused
+    here, before any request), and the registries of every place (mirrors included), for
+    --insecure. The client is given ``text`` as typed and applies the same rules."""
     conf = _registries_conf(args)
     if conf is None:
         return text, []
-    sources = pull_sources(conf, text)
-    return sources[-1].name, [Reference.parse(s.name).registry for s in sources]
+    if args.command in _WRITES:
+        place = writing_place(conf, text)
+        return str(place.reference), [place.reference.registry]
+    places = reading_places(conf, text)
+    return str(places[-1].reference), [place.reference.registry for place in places]
 
 
 def _print(value: Any) -> None:
@@ -252,7 +263,7 @@ async def _inspect_all(
             except RegistryError as exc:
                 return exc
 
-        await client.authorize(refs)  # tokens for every repository first, shared by all
+        await client.authorize(args.images)  # tokens for every repository first, shared by all
         jobs = [partial(one, ref, text) for ref, text in zip(refs, args.images, strict=True)]
         results = await AsyncioBackend().gather(jobs, args.concurrency)
         return results, client.warnings
@@ -282,6 +293,8 @@ def exit_code(exc: BaseException) -> int:
         return EXIT_AUTH
     if isinstance(exc, NetworkError):
         return EXIT_NETWORK
+    if isinstance(exc, BlockedRegistry):
+        return EXIT_BLOCKED
     return 1
 
 
@@ -327,7 +340,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     primary, sources = _named(args, args.image)
     ref = Reference.parse(primary)
-    with _client(args, ref.registry, sources) as client:
+    typed = Reference.parse(args.image.removeprefix("docker://")).registry
+    with _client(args, typed, [ref.registry, *sources]) as client:
         try:
             _one(args, client, ref, args.image)
         finally:
@@ -363,7 +377,7 @@ def _one(args: argparse.Namespace, client: Client, ref: Reference, text: str) ->
             if os.path.isdir(name):
                 raise _UsageError(f"{name} is a directory: push files (archive it first)")
         digest = client.push_files(
-            ref,
+            text,
             args.files,
             artifact_type=args.artifact_type,
             annotations=annotations or None,
@@ -371,18 +385,18 @@ def _one(args: argparse.Namespace, client: Client, ref: Reference, text: str) ->
         )
         sys.stdout.write(digest + "\n")
     elif args.command == "pull":
-        for path in client.pull_files(ref, args.output, overwrite=args.overwrite):
+        for path in client.pull_files(text, args.output, overwrite=args.overwrite):
             sys.stdout.write(f"{path}\n")
     elif args.command == "tag":
         for tag in args.tags:
             Reference.parse(f"{ref.registry}/{ref.repository}:{tag}")  # a usage error, early
-        sys.stdout.write(client.tag(ref, *args.tags) + "\n")
+        sys.stdout.write(client.tag(text, *args.tags) + "\n")
     elif args.command == "delete":
         if ref.tag is None and ref.digest is None:
             raise _UsageError(f"{ref} names no tag or digest to delete")
-        client.delete(ref)
+        client.delete(text)
     elif args.command == "referrers":
-        found = client.referrers(ref, args.artifact_type)
+        found = client.referrers(text, args.artifact_type)
         if args.json:
             _print([descriptor.to_json() for descriptor in found])
         else:

@@ -118,38 +118,57 @@ def client_for(
 ) -> Client:
     """A client for the two ends: ``--creds`` only when both are on one registry, each end's
     own ``--src-creds``/``--dest-creds`` and ``--*-tls-verify``."""
-    from .cli import _client_kwargs, _parse_creds, _UsageError
+    from .cli import _client_kwargs, _parse_creds, _registries_conf, _UsageError
 
     ends = [
-        (target.source, args.src_creds, args.src_tls_verify),
-        (target.destination, args.dest_creds, args.dest_tls_verify),
+        (target.source, args.source, args.src_creds, args.src_tls_verify, target.source_places),
+        (
+            target.destination,
+            args.destination,
+            args.dest_creds,
+            args.dest_tls_verify,
+            (target.destination_place,) if target.destination_place else (),
+        ),
     ]
-    names = [end.registry for end, _, _ in ends if isinstance(end, Reference)]
-    kwargs = _client_kwargs(args, names)
+    # --creds is for the registries as typed; --insecure and --*-tls-verify=false also for
+    # every place registries.conf leads an end to (its mirrors, its location).
+    typed = [_typed_registry(text) for end, text, *_ in ends if isinstance(end, Reference)]
+    kwargs = _client_kwargs(args, typed)
     insecure = set(kwargs["insecure_registries"])
+    if insecure:
+        insecure.update(p.reference.registry for *_, places in ends for p in places)
     given: dict[str, Any] = {}
-    for end, creds, verify in ends:
+    for end, text, creds, verify, places in ends:
         if not isinstance(end, Reference):
             if creds is not None:
                 raise _UsageError(f"{end.url} is an OCI layout: it takes no credentials")
             continue
+        name = _typed_registry(text)
         if verify == "false":
-            insecure.add(end.registry)
+            insecure.add(name)
+            insecure.update(place.reference.registry for place in places)
         if creds is not None:
-            if end.registry in given and given[end.registry] != _parse_creds(creds):
-                raise _UsageError("--src-creds and --dest-creds differ for one registry: give one")
-            given[end.registry] = _parse_creds(creds)
+            if given.get(name.lower(), _parse_creds(creds)) != _parse_creds(creds):
+                raise _UsageError(
+                    f"--src-creds and --dest-creds differ for one registry ({name}): give one"
+                )
+            given[name.lower()] = _parse_creds(creds)
     kwargs["insecure_registries"] = sorted(insecure)
-    client = Client(**kwargs, **(extra or {}))
+    client = Client(**kwargs, registries_conf=_registries_conf(args), **(extra or {}))
     for name, credentials in given.items():
-        client._core.registry(name, credentials=credentials)  # this end's account alone
+        client._core.give(name, credentials)  # this end's account, for its host alone
     return client
 
 
-def copy_command(args: argparse.Namespace) -> int:
-    from .cli import _print, _warn
+def _typed_registry(text: str) -> str:
+    """The registry a copy end names as typed (before registries.conf applies)."""
+    return Reference.parse(text.removeprefix("docker://")).registry
 
-    target = copy_target(args.source, args.destination, args.platform)
+
+def copy_command(args: argparse.Namespace) -> int:
+    from .cli import _print, _registries_conf, _warn
+
+    target = copy_target(args.source, args.destination, args.platform, _registries_conf(args))
     meter = Meter(sys.stderr.isatty())
     meter.start(args.source.removeprefix("docker://"))
     with client_for(args, target) as client:
@@ -228,7 +247,15 @@ def _sync_sources(args: argparse.Namespace) -> list[Any]:
 
 def sync_command(args: argparse.Namespace) -> int:
     """Plan (list tags, choose, name destinations, order, shard), then copy concurrently."""
-    from .cli import _client_kwargs, _parse_creds, _print, _UsageError, _warn, exit_code
+    from .cli import (
+        _client_kwargs,
+        _parse_creds,
+        _print,
+        _registries_conf,
+        _UsageError,
+        _warn,
+        exit_code,
+    )
     from .mirroring import destination, parse_shard, plan, source_text
 
     shard = parse_shard(args.shard) if args.shard else None
@@ -251,12 +278,15 @@ def sync_command(args: argparse.Namespace) -> int:
     if cert_dirs and not kwargs["cert_dir"]:
         kwargs["cert_dir"] = cert_dirs
     failures: list[tuple[str, str, BaseException]] = []
-    with Client(**kwargs) as client:
-        for source in sources:
-            if source.credentials is not None:
-                client._core.registry(source.registry, credentials=source.credentials)
-        if dest_registry and args.dest_creds:
-            client._core.registry(dest_registry, credentials=_parse_creds(args.dest_creds))
+    with Client(**kwargs, registries_conf=_registries_conf(args)) as client:
+        try:  # each account for its own host alone, never a mirror or a rewritten location
+            for source in sources:
+                if source.credentials is not None:
+                    client._core.give(source.registry, source.credentials)
+            if dest_registry and args.dest_creds:
+                client._core.give(dest_registry, _parse_creds(args.dest_creds))
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
         items: list[Item] = []
         for source in sources:
             for wanted in source.wanted:
@@ -278,6 +308,7 @@ def sync_command(args: argparse.Namespace) -> int:
                         )
                     )
         ordered = plan(items)
+        _refuse_collisions(ordered, _UsageError)
         if shard is not None:
             ordered = ordered[shard[0] :: shard[1]]
         if args.dry_run:
@@ -305,8 +336,41 @@ def sync_command(args: argparse.Namespace) -> int:
     return exit_code(failures[0][2]) if failures else 0
 
 
+def _refuse_collisions(items: list[Item], error: type[Exception]) -> None:
+    """Two sources planned onto one destination (``team/app`` and ``other/app`` into one
+    layout folder or one repository without ``--scoped``) would overwrite each other's tags,
+    the last copy silently winning: refuse the plan before anything is copied."""
+    seen: dict[str, str] = {}
+    for item in items:
+        earlier = seen.setdefault(item.destination, item.source)
+        if earlier != item.source:
+            raise error(
+                f"{earlier} and {item.source} would both be copied to {item.destination}; "
+                "pass --scoped to keep each source's registry and path apart"
+            )
+
+
+def _holds_whole(layout: Layout, digest: str, depth: int = 0) -> bool:
+    """Whether ``layout`` holds everything of the manifest ``digest``: every manifest of an
+    index (nested ones included), every config and layer. A copy writes its tag last, but a
+    layout written by an older regwire or another tool may hold a top manifest alone."""
+    from .sansio.errors import RegistryError as Failed
+
+    if depth > 16 or not layout.has_blob(digest):
+        return False
+    try:
+        manifest = layout.manifest(digest)
+    except Failed:
+        return False
+    if manifest.is_index:
+        return all(_holds_whole(layout, d.digest, depth + 1) for d in manifest.manifests)
+    needed = [manifest.config, *manifest.layers] if manifest.config else list(manifest.layers)
+    return all(d.urls or layout.has_blob(d.digest) for d in needed)
+
+
 def _up_to_date(client: Client, item: Item) -> str | None:
-    """The digest the destination already has for this item, if it is the source's."""
+    """The digest the destination already has for this item, if it is the source's and (for a
+    layout) everything it names is there."""
     from .drivers.layout import open_layout
     from .sansio.layout import parse_layout_reference
 
@@ -314,7 +378,7 @@ def _up_to_date(client: Client, item: Item) -> str | None:
         digest: str = item.source.rpartition("@")[2]
         layout = parse_layout_reference(item.destination)
         if layout is not None:
-            return digest if open_layout(layout[0]).has_blob(digest) else None
+            return digest if _holds_whole(open_layout(layout[0]), digest) else None
         try:
             client.manifest(f"{item.destination}@{digest}")
         except NotFound:
@@ -326,6 +390,8 @@ def _up_to_date(client: Client, item: Item) -> str | None:
         if layout is not None:
             there = open_layout(layout[0])
             have = there.resolve(layout[1]).digest if there.exists() else None
+            if have is not None and not _holds_whole(there, have):
+                have = None
         else:
             have = client.digest(item.destination)
     except NotFound:

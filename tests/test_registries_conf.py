@@ -212,7 +212,7 @@ def test_a_rewrite_a_blocked_prefix_and_an_ambiguous_alias_through_the_command(
     assert capsys.readouterr().out.split() == ["1", "2"]
     assert main(["tags", "app", *common]) == 0  # the alias
     capsys.readouterr()
-    assert main(["tags", f"{m}/lib/app", *common]) == 1
+    assert main(["tags", f"{m}/lib/app", *common]) == 6  # blocked
     assert "blocked by registries.conf" in capsys.readouterr().err
     assert main(["tags", "lib/app", *common]) == 2  # two search registries, enforcing
     assert "could be any of" in capsys.readouterr().err

@@ -54,19 +54,16 @@ from ..sansio.events import (
     Sleep,
 )
 from ..sansio.image import Image
-from ..sansio.layout import Layout
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
 from ._client import (
     ClientCore,
+    Place,
     as_reference,
     as_source,
     copy_target,
-    group_repositories,
-    pull_sources,
-    registry_name,
     source_size,
 )
 from ._http import (
@@ -537,9 +534,8 @@ class AsyncClient:
         registries_conf: RegistriesConf | None = None,
     ) -> None:
         self._backend = backend
-        self._registries_conf = registries_conf
         self._core = ClientCore.build(
-            credentials, insecure_registries, time.time, auth_file, limits
+            credentials, insecure_registries, time.time, auth_file, limits, registries_conf
         )
         self._transport = AsyncTransport(
             backend, timeout, TLSConfig(ca_file, cert_dir), max_connections
@@ -573,41 +569,43 @@ class AsyncClient:
         """Run any core operation over this client's connections."""
         return await self._transport.drive(operation)
 
-    async def _registry(self, name: str, insecure: bool | None = None) -> Registry:
-        cached = self._core.cached(name, insecure)
+    async def _registry(
+        self, name: str, insecure: bool | None = None, *, named: bool = True
+    ) -> Registry:
+        cached = self._core.cached(name, insecure, named=named)
         if cached is not None:
             return cached
         # Credential helpers are processes: look them up off the event loop.
-        credentials = await self._backend.in_thread(lambda: self._core.credentials_for(name))
-        return self._core.registry(name, insecure, credentials)
+        credentials = await self._backend.in_thread(
+            lambda: self._core.credentials_for(name, named=named)
+        )
+        return self._core.registry(name, insecure, credentials, named=named)
+
+    async def _at(self, place: Place) -> Registry:
+        return await self._registry(place.registry, place.insecure, named=place.named)
 
     async def connect(self, registry: str = "", allow_insecure: bool = False) -> AsyncConnection:
         """The seed's surface: a connection to ``registry`` with ``image_tags``,
         ``image_by_tag`` and ``image_by_id``."""
-        insecure = allow_insecure or self._core.is_insecure(registry)
-        return AsyncConnection(await self._registry(registry, insecure), self._transport)
+        name, insecure, named = self._core.registry_place(registry)
+        insecure = allow_insecure or bool(insecure) or self._core.is_insecure(name)
+        return AsyncConnection(await self._registry(name, insecure, named=named), self._transport)
 
     async def _pulling(
         self, ref: str | Reference, job: Callable[[Reference, Registry], Awaitable[T]]
     ) -> T:
         """``job`` against where ``ref`` is read from: see `regwire.Client._pulling`."""
-        conf = self._registries_conf
-        if conf is None:
-            reference = as_reference(ref)
-            return await job(reference, await self._registry(registry_name(reference)))
-        sources = pull_sources(conf, ref)
-        for index, source in enumerate(sources):
-            reference = Reference.parse(source.name)
-            insecure = True if source.insecure else None
-            registry = await self._registry(registry_name(reference), insecure)
+        places = self._core.reading(ref)
+        for index, place in enumerate(places):
+            registry = await self._at(place)
             try:
-                result = await job(reference, registry)
+                result = await job(place.reference, registry)
             except RegistryError as exc:
-                if index == len(sources) - 1:
+                if index == len(places) - 1:
                     raise
-                log.debug("%s: %s failed (%s); trying the next source", ref, source.name, exc)
+                log.debug("%s: %s failed (%s); trying the next source", ref, place.reference, exc)
                 continue
-            log.debug("%s: read from %s%s", ref, source.name, " (mirror)" if source.mirror else "")
+            log.debug("%s: read from %s%s", ref, place.reference, " (mirror)" * place.mirror)
             return result
         raise AssertionError("unreachable: there is always a source")
 
@@ -672,8 +670,8 @@ class AsyncClient:
     ) -> str:
         """Upload ``source`` (bytes, a binary file read in a thread, an iterable or async
         iterable of bytes) as a blob; see `regwire.Client.push_blob`."""
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, await self._at(place)
         if isinstance(source, (bytes, bytearray)):
             if digest is not None and digest_of(bytes(source)) != digest:
                 raise DigestMismatch("the bytes given", digest, digest_of(bytes(source)))
@@ -690,15 +688,15 @@ class AsyncClient:
     ) -> str:
         """Push ``raw`` byte for byte, tagged as ``ref`` says (a tag, a digest, or neither);
         returns its digest."""
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, await self._at(place)
         target = reference.digest or reference.tag or ""
         return await self.run(registry.push_manifest(reference.repository, target, raw, media_type))
 
     async def tag(self, ref: str | Reference, *tags: str) -> str:
         """Tag the manifest ``ref`` names again with each of ``tags``; returns its digest."""
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, await self._at(place)
         manifest = await self.run(registry.manifest(reference.repository, reference.reference))
         for tag in tags:
             await self.run(
@@ -719,11 +717,23 @@ class AsyncClient:
         """Copy the image (or index) ``source`` names to ``destination``; as `Client.copy`,
         with up to ``concurrency`` blobs (and images of an index) at once, each connection
         still under the client's ``max_connections`` per endpoint."""
-        target = copy_target(source, destination, platforms)
-        src, dst = target.source, target.destination
+        target = copy_target(source, destination, platforms, self._core.registries_conf)
+        places = target.source_places
+        for place in places[:-1]:  # mirrors first: the first that has the image is read
+            registry = await self._at(place)
+            try:
+                await self.run(registry.digest(place.reference.repository, target.reference))
+            except RegistryError as exc:
+                log.debug("%s: %s failed (%s); trying the next source", source, place, exc)
+                continue
+            target = target.reading_from(place)
+            break
+        else:
+            if places:
+                target = target.reading_from(places[-1])
         operation = target.operation(
-            None if isinstance(src, Layout) else await self._registry(registry_name(src)),
-            None if isinstance(dst, Layout) else await self._registry(registry_name(dst)),
+            await self._at(target.source_places[0]) if target.source_places else None,
+            await self._at(target.destination_place) if target.destination_place else None,
             referrers,
             progress,
             concurrency,
@@ -732,8 +742,8 @@ class AsyncClient:
 
     async def delete(self, ref: str | Reference) -> None:
         """Delete the manifest ``ref`` names by digest, or its tag."""
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, await self._at(place)
         target = reference.digest or reference.tag
         if target is None:
             raise ValueError(f"{reference} names no tag or digest to delete")
@@ -748,14 +758,17 @@ class AsyncClient:
         self, ref: str | Reference, artifact_type: str | None = None
     ) -> list[Descriptor]:
         """The manifests whose subject is the one ``ref`` names (a tag is resolved first)."""
-        reference = as_reference(ref)
-        registry = await self._registry(registry_name(reference))
-        digest = reference.digest or await self.digest(reference)
-        return await self.run(registry.referrers(reference.repository, digest, artifact_type))
+        digest = as_reference(ref).digest or await self.digest(ref)
+
+        async def job(reference: Reference, registry: Registry) -> list[Descriptor]:
+            return await self.run(registry.referrers(reference.repository, digest, artifact_type))
+
+        return await self._pulling(ref, job)
 
     async def catalog(self, registry: str = "") -> list[str]:
         """Every repository of ``registry`` (``/v2/_catalog``, every page)."""
-        target = await self._registry(registry)
+        name, insecure, named = self._core.registry_place(registry)
+        target = await self._registry(name, insecure, named=named)
         return await self.run(target.catalog())
 
     async def push_files(
@@ -771,7 +784,11 @@ class AsyncClient:
         from .artifacts import push_plan, run_plan_async
 
         plan = push_plan(
-            ref, files, artifact_type=artifact_type, annotations=annotations, subject=subject
+            self._core.qualified(ref, writing=True),
+            files,
+            artifact_type=artifact_type,
+            annotations=annotations,
+            subject=subject,
         )
         return await run_plan_async(self, plan)
 
@@ -781,17 +798,21 @@ class AsyncClient:
         """Write an artifact's files into ``directory``; see `regwire.Client.pull_files`."""
         from .artifacts import pull_plan, run_plan_async
 
-        return await run_plan_async(self, pull_plan(ref, directory, overwrite=overwrite))
+        return await run_plan_async(
+            self,
+            pull_plan(self._core.qualified(ref, writing=False), directory, overwrite=overwrite),
+        )
 
     async def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
-        reference = as_reference(ref)
-        if reference.digest is None:
-            raise ValueError(f"{reference} names no {what} digest (REPOSITORY@DIGEST)")
-        return reference, await self._registry(registry_name(reference))
+        if as_reference(ref).digest is None:
+            raise ValueError(f"{as_reference(ref)} names no {what} digest (REPOSITORY@DIGEST)")
+        place = self._core.writing(ref)
+        return place.reference, await self._at(place)
 
     async def probe(self, registry: str = "") -> Registry:
         """Probe ``registry``: whether it speaks V2 or V1 and how it authenticates."""
-        target = await self._registry(registry)
+        name, insecure, named = self._core.registry_place(registry)
+        target = await self._registry(name, insecure, named=named)
         await self.run(target.probe())
         return target
 
@@ -802,14 +823,14 @@ class AsyncClient:
         asking the realm. Failures are left for each reference's own call to report.
         """
 
-        async def prepare(name: str, repositories: list[str]) -> None:
+        async def prepare(place: Place, repositories: list[str]) -> None:
             try:
-                registry = await self._registry(name)
+                registry = await self._at(place)
                 await self.run(registry.authorize(repositories))
             except RegistryError:
                 pass
 
-        jobs = [partial(prepare, name, repos) for name, repos in group_repositories(refs).items()]
+        jobs = [partial(prepare, place, repos) for place, repos in self._core.grouped(refs)]
         await self._backend.gather(jobs, concurrency)
 
     async def images(

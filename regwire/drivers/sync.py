@@ -48,7 +48,6 @@ from ..sansio.events import (
     Sleep,
 )
 from ..sansio.image import Image
-from ..sansio.layout import Layout
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
@@ -58,9 +57,6 @@ from ._client import (
     as_reference,
     as_source,
     copy_target,
-    group_repositories,
-    pull_sources,
-    registry_name,
     source_size,
 )
 from ._http import (
@@ -507,10 +503,9 @@ class Client:
         registries_conf: RegistriesConf | None = None,
     ) -> None:
         self._core = ClientCore.build(
-            credentials, insecure_registries, time.time, auth_file, limits
+            credentials, insecure_registries, time.time, auth_file, limits, registries_conf
         )
         self._transport = Transport(timeout, TLSConfig(ca_file, cert_dir))
-        self._registries_conf = registries_conf
 
     def __enter__(self) -> Client:
         return self
@@ -578,8 +573,9 @@ class Client:
 
     def connect(self, registry: str = "", allow_insecure: bool = False) -> Connection:
         """The seed's ``Connect``: ``""`` is Docker Hub; host, host:port or a URL otherwise."""
-        insecure = allow_insecure or self._core.is_insecure(registry)
-        return Connection(self._core.registry(registry, insecure), self.run)
+        name, insecure, named = self._core.registry_place(registry)
+        insecure = allow_insecure or bool(insecure) or self._core.is_insecure(name)
+        return Connection(self._core.registry(name, insecure, named=named), self.run)
 
     def _pulling(self, ref: str | Reference, job: Callable[[Reference, Registry], T]) -> T:
         """``job`` run against where ``ref`` is read from.
@@ -590,23 +586,17 @@ class Client:
         a blocked name is a `BlockedRegistry`. A mirror that fails gives way to the next; the
         registry's own failure is the answer. Which one answered is logged (``--debug``).
         """
-        conf = self._registries_conf
-        if conf is None:
-            reference = as_reference(ref)
-            return job(reference, self._core.registry(registry_name(reference)))
-        sources = pull_sources(conf, ref)
-        for index, source in enumerate(sources):
-            reference = Reference.parse(source.name)
-            insecure = True if source.insecure else None
-            registry = self._core.registry(registry_name(reference), insecure)
+        places = self._core.reading(ref)
+        for index, place in enumerate(places):
+            registry = self._core.at(place)
             try:
-                result = job(reference, registry)
+                result = job(place.reference, registry)
             except RegistryError as exc:
-                if index == len(sources) - 1:
+                if index == len(places) - 1:
                     raise
-                log.debug("%s: %s failed (%s); trying the next source", ref, source.name, exc)
+                log.debug("%s: %s failed (%s); trying the next source", ref, place.reference, exc)
                 continue
-            log.debug("%s: read from %s%s", ref, source.name, " (mirror)" if source.mirror else "")
+            log.debug("%s: read from %s%s", ref, place.reference, " (mirror)" * place.mirror)
             return result
         raise AssertionError("unreachable: there is always a source")
 
@@ -682,8 +672,8 @@ class Client:
         a mismatch raises `DigestMismatch` before the upload is committed; with ``mount_from``
         (another repository of the same registry) the blob is mounted if it is there.
         """
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, self._core.at(place)
         if isinstance(source, (bytes, bytearray)):
             if digest is not None and digest_of(bytes(source)) != digest:
                 raise DigestMismatch("the bytes given", digest, digest_of(bytes(source)))
@@ -697,16 +687,16 @@ class Client:
 
     def push_manifest(self, ref: str | Reference, raw: bytes, media_type: str | None = None) -> str:
         """Push ``raw`` as a manifest, byte for byte, under ``ref``'s tag or digest (or neither)."""
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, self._core.at(place)
         target = reference.digest or reference.tag or ""
         operation = registry.push_manifest(reference.repository, target, raw, media_type)
         return self.run(operation, registry, reference.repository)
 
     def tag(self, ref: str | Reference, *tags: str) -> str:
         """Tag the manifest ``ref`` names again, with each of ``tags``; returns its digest."""
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, self._core.at(place)
         manifest = self.run(
             registry.manifest(reference.repository, reference.reference),
             registry,
@@ -721,8 +711,8 @@ class Client:
 
     def delete(self, ref: str | Reference) -> None:
         """Delete the manifest ``ref`` names by digest, or its tag."""
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
+        place = self._core.writing(ref)
+        reference, registry = place.reference, self._core.at(place)
         target = reference.digest or reference.tag
         if target is None:
             raise ValueError(f"{reference} names no tag or digest to delete")
@@ -755,11 +745,24 @@ class Client:
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        target = copy_target(source, destination, platforms)
-        src, dst = target.source, target.destination
+        target = copy_target(source, destination, platforms, self._core.registries_conf)
+        places = target.source_places
+        for place in places[:-1]:  # mirrors first: the first that has the image is read
+            registry = self._core.at(place)
+            repository = place.reference.repository
+            try:
+                self.run(registry.digest(repository, target.reference), registry, repository)
+            except RegistryError as exc:
+                log.debug("%s: %s failed (%s); trying the next source", source, place, exc)
+                continue
+            target = target.reading_from(place)
+            break
+        else:
+            if places:
+                target = target.reading_from(places[-1])
         operation = target.operation(
-            None if isinstance(src, Layout) else self._core.registry(registry_name(src)),
-            None if isinstance(dst, Layout) else self._core.registry(registry_name(dst)),
+            self._core.at(target.source_places[0]) if target.source_places else None,
+            self._core.at(target.destination_place) if target.destination_place else None,
             referrers,
             progress,
             concurrency,
@@ -774,15 +777,18 @@ class Client:
 
     def referrers(self, ref: str | Reference, artifact_type: str | None = None) -> list[Descriptor]:
         """The manifests whose subject is the one ``ref`` names (a tag is resolved first)."""
-        reference = as_reference(ref)
-        registry = self._core.registry(registry_name(reference))
-        digest = reference.digest or self.digest(reference)
-        operation = registry.referrers(reference.repository, digest, artifact_type)
-        return self.run(operation, registry, reference.repository)
+        digest = as_reference(ref).digest or self.digest(ref)
+
+        def job(reference: Reference, registry: Registry) -> list[Descriptor]:
+            operation = registry.referrers(reference.repository, digest, artifact_type)
+            return self.run(operation, registry, reference.repository)
+
+        return self._pulling(ref, job)
 
     def catalog(self, registry: str = "") -> list[str]:
         """Every repository of ``registry`` (``/v2/_catalog``, every page)."""
-        target = self._core.registry(registry)
+        name, insecure, named = self._core.registry_place(registry)
+        target = self._core.registry(name, insecure, named=named)
         return self.run(target.catalog())
 
     def push_files(
@@ -800,7 +806,11 @@ class Client:
         from .artifacts import push_plan, run_plan
 
         plan = push_plan(
-            ref, files, artifact_type=artifact_type, annotations=annotations, subject=subject
+            self._core.qualified(ref, writing=True),
+            files,
+            artifact_type=artifact_type,
+            annotations=annotations,
+            subject=subject,
         )
         return run_plan(self, plan)
 
@@ -811,13 +821,16 @@ class Client:
         outside it; an existing file is an error unless ``overwrite``."""
         from .artifacts import pull_plan, run_plan
 
-        return run_plan(self, pull_plan(ref, directory, overwrite=overwrite))
+        return run_plan(
+            self,
+            pull_plan(self._core.qualified(ref, writing=False), directory, overwrite=overwrite),
+        )
 
     def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
-        reference = as_reference(ref)
-        if reference.digest is None:
-            raise ValueError(f"{reference} names no {what} digest (REPOSITORY@DIGEST)")
-        return reference, self._core.registry(registry_name(reference))
+        if as_reference(ref).digest is None:
+            raise ValueError(f"{as_reference(ref)} names no {what} digest (REPOSITORY@DIGEST)")
+        place = self._core.writing(ref)
+        return place.reference, self._core.at(place)
 
     def authorize(self, refs: Sequence[str | Reference]) -> None:
         """Probe each registry of ``refs`` once and fetch tokens for all their repositories.
@@ -825,10 +838,9 @@ class Client:
         Worth it before inspecting many repositories: one token request per registry (up to
         40 repositories a token) instead of one per repository.
         """
-        for name, repositories in group_repositories(map(as_reference, refs)).items():
+        for place, repositories in self._core.grouped(refs):
             try:
-                registry = self._core.registry(name)
-                self.run(registry.authorize(repositories))
+                self.run(self._core.at(place).authorize(repositories))
             except RegistryError:
                 pass  # each reference's own call reports it
 
@@ -856,6 +868,7 @@ class Client:
 
     def probe(self, registry: str = "") -> Registry:
         """Probe ``registry`` and return its `Registry` (``is_v2``, ``challenge``)."""
-        target = self._core.registry(registry)
+        name, insecure, named = self._core.registry_place(registry)
+        target = self._core.registry(name, insecure, named=named)
         self.run(target.probe())
         return target
