@@ -83,3 +83,66 @@ def test_every_driver_pushes_to_a_registry_that_answers_a_put_blob_unknown(
     assert (first, second) == (sha256(DATA), sha256(DATA[::-1]))
     assert model.repositories["team/app"].blobs[first] == DATA
     assert model.repositories["team/app"].blobs[second] == DATA[::-1]
+
+
+# -- item 8: a token realm that refuses a mount's source scope (Docker Hub) ---------------------
+
+
+def _hub(host: str = HOST, realm_host: str = "auth.test", **kw: Any) -> ModelRegistry:
+    m = ModelRegistry(
+        host,
+        auth="bearer",
+        realm_host=realm_host,
+        users={"alice": "s3cret-pw"},
+        quirks=Quirks(realm_refuses_mount_source=True),
+        **kw,
+    )
+    m.push_image("team/base", "1", {}, [DATA])
+    return m
+
+
+def test_a_realm_that_refuses_the_mount_source_scope_gets_an_ordinary_upload() -> None:
+    """Docker Hub's realm answers 400 ``invalid repository name`` to a token request that
+    names the mount's source (go-containerregistry#1679): the blob is uploaded instead, with
+    a token for the destination alone."""
+    from regwire import Credentials
+
+    m = _hub()
+    net = FakeNetwork(m.handle)
+    reg = Registry(HOST, clock=net.clock, credentials=Credentials("alice", "s3cret-pw"))
+    digest = drive(reg.push_blob("team/app", DATA, mount_from="team/base"), net)
+    assert digest == sha256(DATA)
+    assert m.repositories["team/app"].blobs[digest] == DATA
+    tokens = [r for r in net.requests if urlsplit(r.url).path == "/token"]
+    assert "team%2Fbase" in tokens[0].url or "team/base" in tokens[0].url  # the mount asked
+    assert "base" not in tokens[-1].url  # the upload's token names the destination only
+    posts = [r for r in net.requests if r.method == "POST" and "/uploads/" in r.url]
+    # The mount went out once, before the challenge was known; the upload without it.
+    assert [("mount=" in r.url) for r in posts] == [True, False]
+    assert "Authorization" not in dict(posts[0].headers)
+    # An explicit mount says it did not mount, and leaves no upload session behind.
+    assert drive(reg.mount_blob("team/other", digest, "team/base"), net) is False
+    assert not m.uploads
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_every_driver_pushes_past_a_realm_that_refuses_the_mount_source(driver: str) -> None:
+    from regwire import Credentials
+
+    server, model = serve_model(lambda host: _hub(host, realm_host=host, scheme="http"))
+    a = server.authority
+    try:
+
+        async def scenario(client: Any) -> str:
+            return str(await client.push_blob(f"{a}/team/app", DATA, mount_from="team/base"))
+
+        digest = run_with(
+            driver,
+            scenario,
+            insecure_registries=[a],
+            credentials=Credentials("alice", "s3cret-pw"),
+        )
+    finally:
+        server.close()
+    assert digest == sha256(DATA)
+    assert model.repositories["team/app"].blobs[digest] == DATA

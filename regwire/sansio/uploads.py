@@ -18,7 +18,8 @@ into http is refused unless the registry is insecure.
 
 A mount (``POST ...?mount=DIGEST&from=REPO``) answers 201 when done, or 202 with an upload
 session when the registry would rather have the bytes; a registry that refuses ``from`` (Docker
-Hub answers 400 or 401 for one it does not like) is asked again without it.
+Hub answers 400 or 401 for one it does not like, and its token realm 400 to a token request
+naming it) is asked again without it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from .access import authorized, credentials_for
 from .digests import Verifier, digest_of
-from .errors import DigestMismatch, NetworkError, ProtocolError, RegistryError, UploadRejected
+from .errors import (
+    AuthenticationError,
+    DigestMismatch,
+    NetworkError,
+    ProtocolError,
+    RegistryError,
+    UploadRejected,
+)
 from .events import (
     BodyChunk,
     ConnectionFailed,
@@ -135,13 +143,22 @@ def _start(
     if mount_from is not None:
         url = f"{base}?mount={quote(digest, safe=':')}&from={quote(mount_from, safe='/')}"
         mounting = merge(scopes, pull(mount_from))
-        response = yield from authorized(session, "POST", url, mounting, max_body=64 * 1024)
-        if response.status == 201:
-            return None, response, url
-        if response.status == 202:
-            return _location(response, url), response, url
-        if response.status not in (400, 401, 403, 404):
-            raise failure(session, response, url, "upload", repository, reference=digest)
+        try:
+            response = yield from authorized(session, "POST", url, mounting, max_body=64 * 1024)
+        except AuthenticationError as exc:
+            # Docker Hub's realm answers 400 ("invalid repository name") to a token request
+            # naming a source it will not grant (go-containerregistry#1679): a mount it will
+            # not do, so we upload, with a token for the destination alone. Credentials it
+            # refused (401, 403) or a realm that failed are the caller's to hear of.
+            if exc.status != 400:
+                raise
+        else:
+            if response.status == 201:
+                return None, response, url
+            if response.status == 202:
+                return _location(response, url), response, url
+            if response.status not in (400, 401, 403, 404):
+                raise failure(session, response, url, "upload", repository, reference=digest)
         # The registry would not mount from there: upload instead.
     response = yield from authorized(session, "POST", base, scopes, max_body=64 * 1024)
     if response.status == 201:

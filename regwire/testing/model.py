@@ -412,9 +412,16 @@ class ModelRegistry:
             service = params.get("service", [None])[0]
         if self.service and service != self.service:
             return _error(400, "INVALID", "wrong service")
+        asked = [_split_scope(text) for text in scopes]
+        if self.quirks.realm_refuses_mount_source and (
+            any("push" in actions for _, _, actions in asked)
+            and any("push" not in actions for kind, _, actions in asked if kind == "repository")
+        ):
+            body = json.dumps({"details": "invalid repository name"}).encode()
+            return Response(400, (("Content-Type", "application/json"),), body)
         granted = frozenset(
             (name, action)
-            for kind, name, actions in map(_split_scope, scopes)
+            for kind, name, actions in asked
             if kind == "repository"
             for action in actions
             if self._may(user, name, action)

@@ -50,6 +50,9 @@ class Quirks:
     # Artifactory (docker/buildx#196, moby/buildkit#1130): a PUT with the bytes is answered
     # 404 BLOB_UNKNOWN, the upload session kept; the bytes are taken by PATCH.
     put_blob_unknown: bool = False
+    # Docker Hub (go-containerregistry#1679): the token realm answers 400 "invalid repository
+    # name" to a request that asks to push one repository and pull another (a mount's source).
+    realm_refuses_mount_source: bool = False
     mount_always_202: bool = False  # Harbor, ECR: a mount always starts an upload
     chunk_min_length: int | None = None  # OCI-Chunk-Min-Length, enforced
     upload_location: Literal["relative", "absolute", "other-path", "other-host"] = "relative"
