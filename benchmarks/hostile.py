@@ -1,5 +1,5 @@
-"""``python -m benchmarks.hostile``: every hostile scenario (reads, then writes) through every
-driver, as a table.
+"""``python -m benchmarks.hostile``: every hostile scenario (reads, then writes, then
+registries.conf sending the client to mirrors and other hosts) through every driver, as tables.
 
 Prints the markdown table the README holds: per scenario, the outcome for each driver and the
 worst time any driver took to reach it (client timeout 0.5 s, default retry limits unless the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from benchmarks.hostile_mirrors import MIRROR_SCENARIOS, run_mirror_scenario
 from regwire.testing.drivers import DRIVERS
 from regwire.testing.scenarios import SCENARIOS, run_scenario
 from regwire.testing.write_scenarios import WRITE_SCENARIOS
@@ -29,7 +30,26 @@ def main() -> int:
         print(f"| {scenario.name} | {expected} | " + " | ".join(cells) + f" | {worst:.2f} s |")
         sys.stdout.flush()
     print(f"\n{len(everything)} scenarios x {len(DRIVERS)} drivers, {failures} failed")
+    failures += _mirrors()
     return 1 if failures else 0
+
+
+def _mirrors() -> int:
+    """The mirror-credential table: a password never reaches a host the caller did not name."""
+    failures = 0
+    print("\n| registries.conf scenario | expected | " + " | ".join(DRIVERS) + " | worst time |")
+    print("|---|---|" + "---|" * len(DRIVERS) + "---|")
+    for scenario in MIRROR_SCENARIOS:
+        outcomes = [run_mirror_scenario(scenario, driver) for driver in DRIVERS]
+        failures += sum(bool(o.problems) for o in outcomes)
+        cells = [o.result + ("" if not o.problems else " (FAILED)") for o in outcomes]
+        worst = max(o.seconds for o in outcomes)
+        print(
+            f"| {scenario.name} | {scenario.expect} | " + " | ".join(cells) + f" | {worst:.2f} s |"
+        )
+        sys.stdout.flush()
+    print(f"\n{len(MIRROR_SCENARIOS)} scenarios x {len(DRIVERS)} drivers, {failures} failed")
+    return failures
 
 
 if __name__ == "__main__":

@@ -332,3 +332,12 @@ def test_sync_does_not_call_a_layout_missing_a_layer_up_to_date(
     report = json.loads(capsys.readouterr().out)
     assert len(report["Copied"]) == 1 and not report["UpToDate"]
     assert (layout.parent / "blobs" / "sha256" / layer.split(":")[1]).is_file()
+
+
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
+def test_the_mirror_credential_scenarios_of_the_hostile_benchmark(driver: str) -> None:
+    from benchmarks.hostile_mirrors import MIRROR_SCENARIOS, run_mirror_scenario
+
+    for scenario in MIRROR_SCENARIOS:
+        outcome = run_mirror_scenario(scenario, driver)
+        assert outcome.problems == (), scenario.name
