@@ -27,20 +27,23 @@ __all__ = [
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = DOCKER_HUB_V2
 DOCKER_HUB_ALIASES = DOCKER_HUB_HOSTS
-NAME_MAX = 255  # the path as a user writes it
-REPOSITORY_MAX = NAME_MAX + len("library/")  # the same path with Docker Hub's implied namespace
+# distribution/reference's RepositoryNameTotalLengthMax: its `Parse` sees the path after
+# normalisation, so Docker Hub's "library/" counts whether it was written or implied.
+NAME_MAX = 255
+REPOSITORY_MAX = NAME_MAX  # a repository path, as the registry API names it
 
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*\Z")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 _DOMAIN_LABEL = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
 _HOST = re.compile(
-    rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?\Z"
+    rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:]+\])(?::[0-9]{{1,5}})?\Z"
 )
 _ALGORITHM = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*\Z")
 _ENCODED = re.compile(r"[A-Za-z0-9=_-]+\Z")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 _LOWER_HEX = re.compile(r"[0-9a-f]+\Z")
-_IMAGE_ID = re.compile(r"library/[0-9a-f]{64}\Z")
+# distribution's anchored identifier: a whole reference that reads as an image id.
+_IMAGE_ID = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def check_digest(digest: str, text: str | None = None) -> str:
@@ -132,6 +135,14 @@ class Reference:
             raise InvalidReference(repr(text), "a reference must be a string")
         if not text:
             raise InvalidReference(text, "reference is empty")
+        if _IMAGE_ID.match(text):
+            # ParseNormalizedNamed's anchored identifier check: only the whole text is
+            # ambiguous; with a registry, a namespace, a tag or a digest it is a name.
+            raise InvalidReference(
+                text,
+                "a 64-character hexadecimal name reads as an image id; give a registry "
+                "(docker.io/HEX) or a tag to mean a repository",
+            )
         name, at, digest = text.partition("@")
         if at:
             check_digest(digest, text)
@@ -153,20 +164,18 @@ class Reference:
             raise InvalidReference(text, "repository name is empty")
         if registry.lower() in DOCKER_HUB_ALIASES:
             registry = DOCKER_HUB
-        # The limit is on the path, not the registry (distribution/reference since v0.6), and
-        # Docker Hub's implied "library/" does not count, so both spellings of a name agree.
-        implied = registry == DOCKER_HUB and rest.startswith("library/")
-        if len(rest) - (len("library/") if implied else 0) > NAME_MAX:
-            raise InvalidReference(text, f"repository path is longer than {NAME_MAX} characters")
-        check_repository(rest, text)
         if registry == DOCKER_HUB and "/" not in rest:
             rest = "library/" + rest
-        if registry == DOCKER_HUB and _IMAGE_ID.match(rest):
-            # distribution refuses a bare 64-hex name (it reads as an image id); we refuse
-            # every spelling of it, since "docker.io/<hex>" normalises to the same repository.
+        # The limit is on the path, not the registry, as distribution/reference's Parse sees
+        # it after normalisation: "library/" counts, written or implied, so that both
+        # spellings of a name agree (and "library/" + 248 characters is refused either way).
+        if len(rest) > NAME_MAX:
+            hub = registry == DOCKER_HUB and rest.startswith("library/")
+            counted = " (Docker Hub's library/ counts)" if hub else ""
             raise InvalidReference(
-                text, "a 64-character hexadecimal name reads as an image id; it cannot be a name"
+                text, f"repository path is longer than {NAME_MAX} characters{counted}"
             )
+        check_repository(rest, text)
         return cls(registry, rest, tag, digest if at else None)
 
     def __str__(self) -> str:
@@ -186,7 +195,9 @@ class Reference:
             return name  # a first component like "a.b" would read back as a registry
         name = name[len(DOCKER_HUB) + 1 :]
         if name.startswith("library/") and "/" not in self.repository[len("library/") :]:
-            name = name[len("library/") :]
+            short = name[len("library/") :]
+            if not _IMAGE_ID.match(short):  # a bare 64-hex name would read as an image id
+                name = short
         return name
 
     @property
