@@ -56,7 +56,7 @@ from .failures import failure
 from .layout import Layout, blob_name
 from .manifests import INDEX_TYPES, SCHEMA1_TYPES, Descriptor, Manifest, Platform
 from .platforms import normalize, platform_vector
-from .pull import blob_into
+from .pull import blob_into, size_mismatch
 from .pull import manifest as read_manifest
 from .push import push_manifest
 from .scopes import pull, push
@@ -125,8 +125,13 @@ def copy_blob(
     dst_repository: str,
     blob: Descriptor,
     report: Report = quiet,
+    *,
+    sized: bool = True,
 ) -> Operation[bool]:
     """Make ``blob`` exist in the destination repository; True if bytes were sent.
+
+    ``sized``: the descriptor's size is the blob's (not so for Docker schema1, which declares
+    none): the source's body is refused past it, before a byte more reaches the destination.
 
     A blob up to ``Limits.one_put_bytes`` goes in one streamed ``PUT ?digest=`` (a copy of
     many small blobs is bound by requests: this saves one per blob, and the registry's work
@@ -163,6 +168,7 @@ def copy_blob(
                 location,
                 report,
                 monolithic=monolithic,
+                declared=blob.size if sized else None,
             )
             break
         except BytesRefused as refused:
@@ -194,9 +200,12 @@ def _stream_blob(
     report: Report,
     *,
     monolithic: bool = False,
+    declared: int | None = None,
 ) -> Operation[None]:
     """The source's GET read on channel 0 while the upload's PATCH (or, ``monolithic``, its
-    ``PUT ?digest=``) sends on channel 1; committed only once the digest matched."""
+    ``PUT ?digest=``) sends on channel 1; committed only once the digest matched. No more
+    than ``declared`` bytes are read: a ``Content-Length`` above it is refused before the
+    upload's request opens, a body running past it stops there."""
     scopes = push(dst_repository)
     # Everything the destination needs before the source's body is open: the upload session,
     # its credentials. Once the body streams, only its reads and the upload's writes go out.
@@ -217,7 +226,9 @@ def _stream_blob(
             src_repository,
             reference=blob.digest,
         )
-    length = got.header("Content-Length")
+    length = (got.header("Content-Length") or "").strip()
+    if declared is not None and length.isdigit() and int(length) > declared:
+        raise size_mismatch(clean_url(source_url), declared, int(length), announced=True)
     framing = (
         (("Content-Length", length),)
         if length and length.isdigit()
@@ -246,11 +257,15 @@ def _stream_blob(
             data, got = got.body, Response(got.status, got.headers)
         if not data:
             break
+        if declared is not None and verifier.size + len(data) > declared:  # none goes on
+            raise size_mismatch(clean_url(source_url), declared, verifier.size + len(data))
         verifier.update(data)
         report(CopyProgress("bytes", blob.digest, len(data)))
         if held:
             yield from send_piece(url, held, channel=1)
         held = data
+    if declared is not None and verifier.size != declared:
+        raise size_mismatch(clean_url(source_url), declared, verifier.size)
     verifier.check()  # wrong bytes from the source are never committed
     if held:
         yield from send_piece(url, held, channel=1)
@@ -339,19 +354,29 @@ def _filtered(
     operation: Operation[T], answer: Callable[[Intent], tuple[bool, Event]]
 ) -> Operation[T]:
     """Run ``operation``, answering here the intents ``answer`` takes (it returns True and the
-    event) and passing the others on to the driver."""
+    event) and passing the others on to the driver. A `RegistryError` that ``answer`` raises
+    (a layout file longer than declared) is thrown into ``operation``, so that it cleans up
+    (cancels its upload) as after an error of its own."""
     event: Event = None
+    error: RegistryError | None = None
     while True:
         try:
-            intent = operation.send(event)
+            intent = operation.send(event) if error is None else operation.throw(error)
         except StopIteration as done:
             value: T = done.value
             return value
-        handled, reply = answer(intent)
+        error = None
+        try:
+            handled, reply = answer(intent)
+        except RegistryError as exc:
+            error = exc
+            continue
         event = reply if handled else (yield intent)
 
 
-def _blob_to_layout(src: Remote, dst: Layout, blob: Descriptor, report: Report) -> Operation[None]:
+def _blob_to_layout(
+    src: Remote, dst: Layout, blob: Descriptor, report: Report, *, sized: bool = True
+) -> Operation[None]:
     """Stream a registry's blob into the layout: a temporary file renamed once verified."""
     writer = dst.files.create(blob_name(blob.digest))
 
@@ -366,7 +391,10 @@ def _blob_to_layout(src: Remote, dst: Layout, blob: Descriptor, report: Report) 
         report(CopyProgress("bytes", blob.digest, len(data)))
 
     try:
-        yield from _filtered(blob_into(src.session, src.repository, blob.digest, sink), answer)
+        download = blob_into(
+            src.session, src.repository, blob.digest, sink, size=blob.size if sized else None
+        )
+        yield from _filtered(download, answer)
     except BaseException:
         writer.abort()
         raise
@@ -374,18 +402,28 @@ def _blob_to_layout(src: Remote, dst: Layout, blob: Descriptor, report: Report) 
 
 
 def _blob_from_layout(
-    src: Layout, dst: Remote, blob: Descriptor, report: Report
+    src: Layout, dst: Remote, blob: Descriptor, report: Report, *, sized: bool = True
 ) -> Operation[None]:
-    """Upload a layout's blob file: read in pieces, its digest checked before the commit."""
+    """Upload a layout's blob file: read in pieces, its digest checked before the commit.
+
+    The file is read no further than one byte past the descriptor's size: a file longer than
+    declared (``/dev/zero`` in its place) is a `LayoutError` there, not an endless upload."""
     reader = src.files.open(blob_name(blob.digest))
+    at = 0
+    room = blob.size + 1 if sized else None  # what may be read: one byte past the size
 
     def answer(intent: Intent) -> tuple[bool, Event]:
+        nonlocal at
         if isinstance(intent, ReadSource):
-            data = reader.read(intent.size)
+            data = reader.read(intent.size if room is None else min(intent.size, room - at))
+            at += len(data)
+            if room is not None and at >= room:
+                raise _longer(src, blob)
             report(CopyProgress("bytes", blob.digest, len(data)))
             return True, BodyChunk(data)
         if isinstance(intent, SeekSource):
             reader.seek(intent.offset)
+            at = intent.offset
             return True, None
         return False, None
 
@@ -398,15 +436,35 @@ def _blob_from_layout(
         reader.close()
 
 
-def _blob_between_layouts(src: Layout, dst: Layout, blob: Descriptor, report: Report) -> None:
+def _longer(src: Layout, blob: Descriptor) -> LayoutError:
+    return LayoutError(
+        src.path,
+        f"blob {blob.digest} is longer than the {blob.size} bytes its descriptor declares; "
+        "the layout is damaged or was tampered with: nothing was kept",
+    )
+
+
+def _blob_between_layouts(
+    src: Layout, dst: Layout, blob: Descriptor, report: Report, *, sized: bool = True
+) -> None:
+    """Copy a blob file, read no further than one byte past its declared size."""
+    room = blob.size + 1 if sized else None
     reader = src.files.open(blob_name(blob.digest))
     writer = dst.files.create(blob_name(blob.digest))
     try:
         verifier = Verifier(blob.digest, f"{src.url}/{blob_name(blob.digest)}")
-        while piece := reader.read(_PIECE):
+        while piece := reader.read(_PIECE if room is None else min(_PIECE, room - verifier.size)):
+            if room is not None and verifier.size + len(piece) >= room:
+                raise _longer(src, blob)
             verifier.update(piece)
             writer.write(piece)
             report(CopyProgress("bytes", blob.digest, len(piece)))
+        if sized and verifier.size != blob.size:
+            raise LayoutError(
+                src.path,
+                f"blob {blob.digest} holds {verifier.size} bytes, its descriptor declares "
+                f"{blob.size}: nothing was kept",
+            )
         verifier.check()
     except BaseException:
         writer.abort()
@@ -460,10 +518,12 @@ def _together(plan: _Plan, operations: list[Operation[T]]) -> Operation[list[T]]
     return list(answer.outcomes)  # type: ignore[arg-type]
 
 
-def _copy_blob(plan: _Plan, blob: Descriptor) -> Operation[None]:
+def _copy_blob(plan: _Plan, blob: Descriptor, *, sized: bool = True) -> Operation[None]:
     src, dst, report = plan.src, plan.dst, plan.report
     if isinstance(src, Remote) and isinstance(dst, Remote):
-        yield from copy_blob(src.session, src.repository, dst.session, dst.repository, blob, report)
+        yield from copy_blob(
+            src.session, src.repository, dst.session, dst.repository, blob, report, sized=sized
+        )
         return
     if isinstance(dst, Layout):
         present = dst.has_blob(blob.digest)
@@ -473,13 +533,13 @@ def _copy_blob(plan: _Plan, blob: Descriptor) -> Operation[None]:
         report(CopyProgress("present", blob.digest))
         return
     if isinstance(src, Remote) and isinstance(dst, Layout):
-        yield from _blob_to_layout(src, dst, blob, report)
+        yield from _blob_to_layout(src, dst, blob, report, sized=sized)
     elif isinstance(src, Layout) and isinstance(dst, Remote):
         if not src.has_blob(blob.digest):
             raise LayoutError(src.path, f"blob {blob.digest} is missing")
-        yield from _blob_from_layout(src, dst, blob, report)
+        yield from _blob_from_layout(src, dst, blob, report, sized=sized)
     elif isinstance(src, Layout) and isinstance(dst, Layout):
-        _blob_between_layouts(src, dst, blob, report)
+        _blob_between_layouts(src, dst, blob, report, sized=sized)
     report(CopyProgress("sent", blob.digest, blob.size))
 
 
@@ -685,11 +745,12 @@ def _copy_one(plan: _Plan, image: Manifest, *, by_digest: bool = True) -> Operat
     every image after the first).
     """
     blobs = ([image.config] if image.config else []) + list(image.layers)
+    sized = image.media_type not in SCHEMA1_TYPES  # schema1 declares no sizes
     unique = list({b.digest: b for b in blobs if not b.urls}.values())  # foreign layers stay
     if unique and not (_learnt(plan.src, False) and _learnt(plan.dst, True)):
-        yield from _copy_blob(plan, unique[0])
+        yield from _copy_blob(plan, unique[0], sized=sized)
         unique = unique[1:]
     if unique:
-        yield from _together(plan, [_copy_blob(plan, blob) for blob in unique])
+        yield from _together(plan, [_copy_blob(plan, blob, sized=sized) for blob in unique])
     if by_digest:
         yield from _put(plan, "", image)

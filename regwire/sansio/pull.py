@@ -41,7 +41,7 @@ from .scopes import pull
 from .session import Session
 from .transport import backoff, clean_url, notices, read_pending
 
-__all__ = ["blob", "blob_into", "digest", "image", "manifest", "tags"]
+__all__ = ["blob", "blob_into", "digest", "image", "manifest", "size_mismatch", "tags"]
 
 
 def _manifest_failure(
@@ -180,10 +180,39 @@ def blob(session: Session, repository: str, digest: str, limit: int) -> Operatio
     return response.body
 
 
+def size_mismatch(
+    url: str, declared: int, received: int, *, announced: bool = False
+) -> ProtocolError:
+    """The error for a blob whose bytes are not as many as its descriptor declares:
+    ``received`` is what arrived so far (more than ``declared``: we stopped reading there),
+    or, ``announced``, the ``Content-Length`` that refused the body before it was read."""
+    if announced:
+        said = f"announced {received} bytes (Content-Length)"
+    elif received > declared:
+        said = f"sent more (at least {received} bytes)"
+    else:
+        said = f"sent {received} bytes"
+    return ProtocolError(
+        url,
+        f"the blob's descriptor declares {declared} bytes, the source {said}; "
+        "it does not serve what the manifest names: nothing was kept",
+    )
+
+
 def blob_into(
-    session: Session, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
+    session: Session,
+    repository: str,
+    digest: str,
+    sink: Callable[[bytes | bytearray], object],
+    *,
+    size: int | None = None,
 ) -> Operation[int]:
     """Stream a blob into ``sink``, hashing each chunk, resuming a broken download.
+
+    With ``size`` (the descriptor's), no more than that reaches ``sink``: a ``Content-Length``
+    announcing more is refused before the body is read, and a body that runs past it stops
+    at the chunk that does (`ProtocolError`, as for one that ends short), so that a source
+    declaring 10 bytes cannot fill the caller's disk before the digest check would fail.
 
     A connection that breaks in the middle of the body is resumed (at most
     ``max_connection_retries`` times) with ``Range: bytes=N-`` where the registry (or its CDN)
@@ -201,7 +230,8 @@ def blob_into(
     ranged = (response.header("Accept-Ranges") or "").strip().lower() == "bytes"
     resumes = 0
     while True:
-        broke = yield from _drain(response, verifier, sink)
+        _check_length(response, size, verifier.size, url)
+        broke = yield from _drain(response, verifier, sink, size, url)
         if broke is None:
             break
         if not ranged or resumes >= session.limits.max_connection_retries:
@@ -235,15 +265,31 @@ def blob_into(
         raise failure(
             session, replace(response, body=body), url, "blob", repository, reference=digest
         )
+    if size is not None and verifier.size != size:
+        raise size_mismatch(clean_url(url), size, verifier.size)
     verifier.check()
     return verifier.size
 
 
+def _check_length(response: Response, size: int | None, offset: int, url: str) -> None:
+    """Refuse a body whose ``Content-Length`` (from ``offset``) runs past ``size``."""
+    length = (response.header("Content-Length") or "").strip()
+    if size is not None and length.isdigit() and offset + int(length) > size:
+        raise size_mismatch(clean_url(url), size, offset + int(length), announced=True)
+
+
 def _drain(
-    response: Response, verifier: Verifier, sink: Callable[[bytes | bytearray], object]
+    response: Response,
+    verifier: Verifier,
+    sink: Callable[[bytes | bytearray], object],
+    size: int | None,
+    url: str,
 ) -> Operation[ConnectionFailed | None]:
-    """Read a streamed body into ``sink`` through ``verifier``; the failure if it broke."""
+    """Read a streamed body into ``sink`` through ``verifier``; the failure if it broke. A
+    chunk that would take the blob past ``size`` is an error before it reaches ``sink``."""
     if not response.pending:  # a driver that buffered the body anyway
+        if size is not None and verifier.size + len(response.body) > size:
+            raise size_mismatch(clean_url(url), size, verifier.size + len(response.body))
         verifier.update(response.body)
         sink(response.body)
         return None
@@ -255,5 +301,7 @@ def _drain(
             raise TypeError(f"ReadBody must be answered with a BodyChunk, got {event!r}")
         if not event.data:
             return None
+        if size is not None and verifier.size + len(event.data) > size:
+            raise size_mismatch(clean_url(url), size, verifier.size + len(event.data))
         verifier.update(event.data)
         sink(event.data)
