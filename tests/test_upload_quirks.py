@@ -8,6 +8,7 @@ allows, and what the registry learnt is remembered for the uploads after it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -146,3 +147,89 @@ def test_every_driver_pushes_past_a_realm_that_refuses_the_mount_source(driver: 
         server.close()
     assert digest == sha256(DATA)
     assert model.repositories["team/app"].blobs[digest] == DATA
+
+
+# -- item 9: a PATCH the registry kept part of, answered 416 --------------------------------------
+
+BIG = bytes(range(256)) * 2400  # 614,400 bytes: a streamed PATCH of three pieces
+CUT = 250_000
+
+
+def _calls(m: ModelRegistry) -> tuple[int, int, list[tuple[str | None, int]]]:
+    """POSTs and GETs to the upload endpoints, and each PATCH's Content-Range and length."""
+    uploads = [r for r in m.requests if "/blobs/uploads" in r.url]
+    posts = sum(r.method == "POST" for r in uploads)
+    gets = sum(r.method == "GET" for r in uploads)
+    patches = [(r.header("Content-Range"), len(r.body)) for r in uploads if r.method == "PATCH"]
+    return posts, gets, patches
+
+
+@pytest.mark.parametrize("with_range", [True, False], ids=["416-range", "get"])
+def test_a_streamed_patch_cut_short_resumes_at_the_registrys_range(with_range: bool) -> None:
+    """The registry kept the first bytes of the one streamed PATCH and answered 416: the rest
+    goes in the same upload session, from where the 416's ``Range`` says (or, without one,
+    where a GET of the upload URL says), and nothing is sent twice that the registry holds."""
+    m = ModelRegistry(HOST, quirks=Quirks(partial_patch=CUT, partial_patch_range=with_range))
+    net = FakeNetwork(m.handle, source=BIG)
+    reg = Registry(HOST, clock=net.clock)
+    digest = drive(reg.push_blob_from("team/app", digest=sha256(BIG), size=len(BIG)), net)
+    assert digest == sha256(BIG) and m.repositories["team/app"].blobs[digest] == BIG
+    posts, gets, patches = _calls(m)
+    assert posts == 1  # one upload session
+    assert gets == (0 if with_range else 1)
+    assert patches == [(None, len(BIG)), (f"{CUT}-{len(BIG) - 1}", len(BIG) - CUT)]
+    assert not reg.session.patch_refused  # a cut PATCH is no refusal of PATCH
+
+
+@pytest.mark.parametrize("with_range", [True, False], ids=["416-range", "get"])
+@pytest.mark.parametrize("via_source", [False, True], ids=["bytes", "source"])
+def test_a_chunk_cut_short_resumes_where_the_416_says(with_range: bool, via_source: bool) -> None:
+    """In PATCH chunks: a 416 that says where the upload stands is taken at its word (no GET);
+    one that does not is followed by a GET; either way the chunk's rest goes, once."""
+    m = ModelRegistry(HOST, quirks=Quirks(partial_patch=1000, partial_patch_range=with_range))
+    net = FakeNetwork(m.handle, source=DATA)
+    reg = Registry(HOST, clock=net.clock)
+    if via_source:
+        operation = reg.push_blob_from("team/app", digest=sha256(DATA), chunk_size=4096)
+    else:
+        operation = reg.push_blob("team/app", DATA, chunk_size=4096)
+    assert drive(operation, net) == sha256(DATA)
+    assert m.repositories["team/app"].blobs[sha256(DATA)] == DATA
+    posts, gets, patches = _calls(m)
+    assert posts == 1
+    assert gets == (0 if with_range else 1)
+    assert patches[1][0].startswith("1000-")  # on from what the registry holds
+    # What the registry dropped of the first chunk went again, nothing more.
+    assert sum(length for _, length in patches) == len(DATA) + 4096 - 1000
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_every_driver_resumes_a_streamed_patch_cut_short(
+    driver: str, served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path
+) -> None:
+    server, model = served
+    model.quirks = Quirks(partial_patch=CUT)
+    a = server.authority
+    path = tmp_path / "layer"
+    path.write_bytes(BIG)
+
+    async def scenario(client: Any) -> str:
+        with path.open("rb") as file:
+            return str(await client.push_blob(f"{a}/team/app", file, digest=sha256(BIG)))
+
+    digest = run_with(driver, scenario, insecure_registries=[a], credentials=None, timeout=10)
+    assert digest == sha256(BIG) and model.repositories["team/app"].blobs[digest] == BIG
+    posts, gets, patches = _calls(model)
+    assert (posts, gets) == (1, 0)
+    assert patches == [(None, len(BIG)), (f"{CUT}-{len(BIG) - 1}", len(BIG) - CUT)]
+
+
+def test_a_cut_short_patch_of_unknown_length_starts_over_in_one_put() -> None:
+    """Without a length there is no ``Content-Range`` to send the rest with: the cut PATCH is
+    a refusal as before (one PUT with the whole, the source read again), and still lands."""
+    m = ModelRegistry(HOST, quirks=Quirks(partial_patch=CUT))
+    net = FakeNetwork(m.handle, source=BIG)
+    reg = Registry(HOST, clock=net.clock)
+    assert drive(reg.push_blob_from("team/app", digest=sha256(BIG)), net) == sha256(BIG)
+    assert m.repositories["team/app"].blobs[sha256(BIG)] == BIG
+    assert reg.session.patch_refused

@@ -97,6 +97,20 @@ def _held(response: Response) -> int | None:
     return int(end) + 1 if int(end) >= int(start) else 0
 
 
+def _standing(
+    session: Session, location: str, scopes: Scopes, answer: Response
+) -> Operation[tuple[int | None, Response]]:
+    """How many bytes the registry holds after a 416 (or a PATCH whose connection broke), and
+    the answer that says so: the 416's own ``Range`` where it has one, else a GET of the upload
+    URL (distribution spec, "Pushing a blob in chunks": "A GET request may be used to retrieve
+    the current valid offset and upload location"). None: it cannot tell."""
+    held = _held(answer) if answer.status == 416 else None
+    if held is not None:
+        return held, answer
+    status = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
+    return (_held(status) if status.status in (200, 204) else None), status
+
+
 def check_upload_url(session: Session, url: str) -> None:
     """An upload Location may move to another host (a presigned bucket), never from https to
     plain http, where anyone on the way would read, or change, what we send."""
@@ -270,10 +284,9 @@ def _chunked(
         except NetworkError:
             response = Response(416)  # the connection broke: ask where the upload stands
         if response.status == 416:
-            response = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
-            if response.status not in (200, 204):
+            held, response = yield from _standing(session, location, scopes, response)
+            if held is None and response.status not in (200, 204):
                 raise failure(session, response, location, "upload", repository, reference=digest)
-            held = _held(response)
             if held is None:
                 raise UploadRejected(clean_url(location), "cannot tell where the upload stands")
             # "0-0" says 0 bytes as well as 1 (distribution sends it for an empty upload).
@@ -412,12 +425,13 @@ def _stream_resuming(
     digest: str | None,
     size: int | None,
 ) -> Operation[tuple[str, Verifier]]:
-    """`_stream_patch`, resumed after a connection reset: where the registry says the upload
-    stands (``GET`` it: ``Range: 0-N``) the source is read again from (`SeekSource`; the
-    bytes before are read once more to hash them), and the rest goes with its
-    ``Content-Range``; a session the registry lost, or a length we do not know, starts over
-    in a new one. A source that cannot be read again makes the reset an error that says so.
-    Returns the next Location and the verifier that hashed the whole source.
+    """`_stream_patch`, resumed after a connection reset, or a 416 from a registry that kept
+    part of the PATCH: where the registry says the upload stands (the 416's ``Range``, or
+    ``GET`` it: ``Range: 0-N``) the source is read again from (`SeekSource`; the bytes before
+    are read once more to hash them), and the rest goes with its ``Content-Range``, in the
+    same session; after a reset, a session the registry lost, or a length we do not know,
+    starts over in a new one. A source that cannot be read again makes the reset an error
+    that says so. Returns the next Location and the verifier that hashed the whole source.
     """
     restarts = 0
     start = 0
@@ -432,6 +446,13 @@ def _stream_resuming(
                 session, location, scopes, verifier, size, expected=digest, start=start
             )
             return following, verifier
+        except BytesRefused as refused:
+            kept = yield from _kept_of(session, location, scopes, refused, start, size)
+            if kept is None:
+                raise refused from None  # nothing kept: a PATCH refused for its size, or at all
+            location, start = kept
+            yield from _seek_to_resume(location, refused.error)
+            continue
         except RegistryError as exc:
             if not restartable(exc) or restarts >= session.limits.max_connection_retries:
                 raise
@@ -451,13 +472,42 @@ def _stream_resuming(
             started, _, _ = yield from _start(session, repository, digest or "", None)
             assert started is not None  # no mount asked
             location = started
-        answer = yield SeekSource(0)
-        if isinstance(answer, ConnectionFailed):
-            raise UploadRejected(
-                clean_url(location),
-                f"the upload broke ({broke}) and the source cannot be read again "
-                f"({answer.message}) to resume it: give a file, or bytes",
-            ) from broke
+        yield from _seek_to_resume(location, broke)
+
+
+def _kept_of(
+    session: Session,
+    location: str,
+    scopes: Scopes,
+    refused: BytesRefused,
+    start: int,
+    size: int | None,
+) -> Operation[tuple[str, int] | None]:
+    """After a 416 to the streamed PATCH: (Location, bytes held) if the registry kept more of
+    it than it held before (the 416's ``Range``, or a GET's), for the rest to go in the same
+    session from there; None if it kept nothing (or the length is unknown: no Content-Range
+    to send the rest with), as when it refuses a PATCH that large (GHCR over 4 MiB)."""
+    answer = refused.answer
+    if answer is None or answer.status != 416 or size is None:
+        return None
+    held, status = yield from _standing(session, location, scopes, answer)
+    # "0-0" says 0 bytes as well as 1: nothing kept that we could count on.
+    if held is None or held <= max(start, 1) or held > size:
+        return None
+    if status.header("Location"):
+        location = _location(status, location)
+    return location, held
+
+
+def _seek_to_resume(location: str, broke: RegistryError) -> Operation[None]:
+    """Rewind the source to read it again (hashed from its start) to resume an upload."""
+    answer = yield SeekSource(0)
+    if isinstance(answer, ConnectionFailed):
+        raise UploadRejected(
+            clean_url(location),
+            f"the upload broke ({broke}) and the source cannot be read again "
+            f"({answer.message}) to resume it: give a file, or bytes",
+        ) from broke
 
 
 def _rehash(verifier: Verifier, count: int, location: str) -> Operation[None]:
@@ -476,14 +526,15 @@ class BytesRefused(Exception):
     ``UNSUPPORTED``: Google Artifact Registry takes no PATCH; 416 for its size: GHCR over
     4 MiB), or in a ``PUT ?digest=`` (400, 405 or 416: Artifactory takes them by PATCH only)."""
 
-    def __init__(self, error: RegistryError) -> None:
+    def __init__(self, error: RegistryError, answer: Response | None = None) -> None:
         super().__init__(str(error))
         self.error = error
+        self.answer = answer  # the refusal itself: a 416's Range may say it kept some
 
 
 def refused_patch(session: Session, answer: Response, url: str) -> BytesRefused | None:
     if answer.status in (405, 416) or "UNSUPPORTED" in session.error_codes(answer)[0]:
-        return BytesRefused(failure(session, answer, url, "upload", "", reference=None))
+        return BytesRefused(failure(session, answer, url, "upload", "", reference=None), answer)
     return None
 
 
@@ -727,8 +778,7 @@ def _source_chunks(
         except NetworkError:
             response = Response(416)  # the connection broke: ask where the upload stands
         if response.status == 416:
-            response = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
-            held = _held(response) if response.status in (200, 204) else None
+            held, response = yield from _standing(session, location, scopes, response)
             if held is None:
                 raise UploadRejected(clean_url(location), "cannot tell where the upload stands")
             reached = min(offset, 1) if held == 1 else held

@@ -35,6 +35,7 @@ class Upload:
     repository: str
     data: bytearray
     short_chunk: bool = False
+    patched: bool = False  # a PATCH was taken (the partial_patch quirk cuts only the first)
 
 
 @dataclass
@@ -53,6 +54,11 @@ class Quirks:
     # Docker Hub (go-containerregistry#1679): the token realm answers 400 "invalid repository
     # name" to a request that asks to push one repository and pull another (a mount's source).
     realm_refuses_mount_source: bool = False
+    # A registry (or a proxy before it) that keeps only the first ``partial_patch`` bytes of an
+    # upload's first PATCH and answers 416, with the ``Range`` it holds if ``partial_patch_range``
+    # (else the client asks, GET on the upload URL: distribution spec, "Pushing a blob in chunks").
+    partial_patch: int | None = None
+    partial_patch_range: bool = True
     mount_always_202: bool = False  # Harbor, ECR: a mount always starts an upload
     chunk_min_length: int | None = None  # OCI-Chunk-Min-Length, enforced
     upload_location: Literal["relative", "absolute", "other-path", "other-host"] = "relative"
@@ -193,6 +199,15 @@ def _uploads(
                 return _error(416, "RANGE_INVALID", "content range does not follow on")
         if quirks.max_chunk is not None and len(chunk) > quirks.max_chunk:
             return _error(416, "SIZE_INVALID", "chunk too large")
+        cut = quirks.partial_patch
+        if cut is not None and not session.patched and len(chunk) > cut:
+            session.patched = True
+            data.extend(chunk[:cut])
+            headers = _session_headers(model, repository, upload)
+            if not quirks.partial_patch_range:
+                headers = tuple((k, v) for k, v in headers if k != "Range")
+            return _error(416, "RANGE_INVALID", "the upload was cut short", headers)
+        session.patched = True
         if session.short_chunk:  # only the last chunk may be under the minimum
             return _error(416, "SIZE_INVALID", "a chunk was under the minimum length")
         if quirks.chunk_min_length and len(chunk) < quirks.chunk_min_length:
