@@ -13,7 +13,7 @@ import json
 
 from .errors import DigestMismatch, ProtocolError
 
-__all__ = ["Verifier", "digest_of", "schema1_payload"]
+__all__ = ["Verifier", "digest_of", "schema1_format", "schema1_payload"]
 
 _ALGORITHMS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -69,24 +69,44 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def schema1_format(raw: bytes, url: str) -> tuple[int, bytes] | None:
+    """A signed schema1 manifest's ``formatLength`` and ``formatTail``; None if it is unsigned.
+
+    libtrust (``ParsePrettySignature``) reads them from each signature's protected header and
+    refuses signatures that disagree, since each would sign another payload; so do we.
+    """
+    try:
+        document = json.loads(raw)
+        signatures = document.get("signatures") if isinstance(document, dict) else None
+        if not signatures:
+            return None
+        formats = set()
+        for signature in signatures:
+            protected = json.loads(_b64url(signature["protected"]))
+            formats.add((int(protected["formatLength"]), _b64url(protected["formatTail"])))
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        raise ProtocolError(url, f"bad signature header in signed schema1 manifest: {exc}") from exc
+    if len(formats) > 1:
+        raise ProtocolError(
+            url, "the signatures of a signed schema1 manifest disagree on what they sign"
+        )
+    ((length, tail),) = formats
+    if not 0 <= length <= len(raw):
+        raise ProtocolError(url, "signed schema1 manifest's formatLength is out of range")
+    return length, tail
+
+
 def schema1_payload(raw: bytes, url: str) -> bytes:
     """The bytes a signed schema1 manifest's digest covers: the JWS payload, signatures removed.
 
     A signed manifest (``application/vnd.docker.distribution.manifest.v1+prettyjws``) carries its
     signatures inline; registries digest the document as it was before signing, which each
     signature's protected header describes as ``formatLength`` bytes followed by ``formatTail``.
-    An unsigned manifest is its own payload.
+    An unsigned manifest is its own payload. Like libtrust, we do not require the payload to
+    be JSON: Docker wrote manifests whose payload is not (see `manifests.verify_manifest`).
     """
-    try:
-        document = json.loads(raw)
-        signatures = document.get("signatures") if isinstance(document, dict) else None
-        if not signatures:
-            return raw
-        protected = json.loads(_b64url(signatures[0]["protected"]))
-        length = int(protected["formatLength"])
-        tail = _b64url(protected["formatTail"])
-    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
-        raise ProtocolError(url, f"bad signature header in signed schema1 manifest: {exc}") from exc
-    if not 0 <= length <= len(raw):
-        raise ProtocolError(url, "signed schema1 manifest's formatLength is out of range")
+    found = schema1_format(raw, url)
+    if found is None:
+        return raw
+    length, tail = found
     return raw[:length] + tail

@@ -15,12 +15,13 @@ The media type comes from ``Content-Type`` when it names a manifest type; old re
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .decoding import decode_json
-from .digests import Verifier, digest_of, schema1_payload
+from .digests import Verifier, digest_of, schema1_format, schema1_payload
 from .errors import ProtocolError
 from .reference import check_digest
 
@@ -356,22 +357,73 @@ def _is_signed_schema1(raw: bytes, content_type: str | None) -> bool:
     )
 
 
+# What may follow the signed part of a signed schema1 manifest, as libtrust's PrettySignature
+# writes it: brackets closing what the signed part opened, then the signatures (checked to end
+# the document in `_signed_body`).
+_SIGNATURES_AFTER = re.compile(rb'[\s\]}]*,\s*"signatures"\s*:')
+_DOCUMENT_END = re.compile(r"\s*}\s*\Z")
+
+
+def _only_signatures_after(raw: bytes, length: int) -> bool:
+    """Whether ``raw`` holds nothing after its first ``length`` bytes but closing brackets and
+    the top-level ``signatures`` (so that no field there escapes the digest)."""
+    match = _SIGNATURES_AFTER.match(raw, length)
+    if match is None:
+        return False
+    try:
+        rest = raw[match.end() :].decode().lstrip()
+        _, end = json.JSONDecoder().raw_decode(rest)
+    except (ValueError, RecursionError):
+        return False
+    return _DOCUMENT_END.match(rest, end) is not None
+
+
+def _signed_body(raw: bytes, payload: bytes, url: str) -> bytes:
+    """What to decode of a signed schema1 manifest whose digest is its JWS ``payload``.
+
+    The payload, when it is JSON: only it was hashed, and served bytes around it (a forged
+    ``formatTail`` holding another document) must not be read. Docker also wrote manifests
+    whose ``formatLength`` cuts the body short of its closing brackets (containers/image's
+    ``schema2-to-schema1-by-docker.json``): the payload is then not JSON, and libtrust and
+    containers/image read the served document. We do too, but only when the bytes after the
+    signed part are closing brackets and the signatures alone, so that every field read was
+    among the bytes the digest covers.
+    """
+    if payload is raw:
+        return raw
+    try:
+        decode_json(payload, url, "manifest")
+    except ProtocolError:
+        found = schema1_format(raw, url)
+        if found is not None and _only_signatures_after(raw, found[0]):
+            return raw
+        raise ProtocolError(
+            url,
+            "the signed part of this schema1 manifest (formatLength bytes, then formatTail) is "
+            "not JSON, and the bytes after it hold more than its signatures: refusing fields "
+            "its digest does not cover",
+        ) from None
+    return payload
+
+
 def verify_manifest(
     raw: bytes, expected: str | None, content_type: str | None, url: str
 ) -> tuple[str, bytes]:
-    """The manifest's digest, and the bytes that digest covers (the bytes to decode).
+    """The manifest's digest, and the bytes to decode (those the digest covers).
 
     With ``expected`` (the digest asked for, or the registry's ``Docker-Content-Digest``), the
     bytes must hash to it, else `DigestMismatch`. Registries digest a signed schema1 manifest
     without its signatures (distribution's ``SignedManifest``), so for that format alone the JWS
     payload may match instead; it is then the payload that is decoded, never the served bytes
-    around it, since only the payload was verified. Without ``expected``, a signed schema1
-    manifest's digest is its payload's, as the registry computes it.
+    around it, since only the payload was verified (`_signed_body` says when the served
+    document may be read instead: a payload that is not JSON, followed by signatures alone).
+    Without ``expected``, a signed schema1 manifest's digest is its payload's, as the registry
+    computes it.
     """
     signed = _is_signed_schema1(raw, content_type)
     if expected is None:
         payload = schema1_payload(raw, url) if signed else raw
-        return digest_of(payload, url=url), payload
+        return digest_of(payload, url=url), _signed_body(raw, payload, url)
     verifier = Verifier(expected, url)
     verifier.update(raw)
     if verifier.actual == expected:
@@ -385,7 +437,7 @@ def verify_manifest(
             check = Verifier(expected, url)
             check.update(payload)
             if check.actual == expected:
-                return expected, payload
+                return expected, _signed_body(raw, payload, url)
     verifier.check()
     raise AssertionError("unreachable: the digests differ")
 
