@@ -107,14 +107,23 @@ def _list_in_fallback(
         max_body=session.limits.manifest_bytes,
     )
     entries: list[dict[str, Any]] = []
-    if response.status == 200 and not response.truncated:
-        try:
-            index = decode_manifest(response.body, digest_of(response.body), OCI_INDEX, url)
-        except (ProtocolError, RegistryError):
-            index = None
-        if index is not None and index.is_index:
+    if response.status == 200 and digest_of(response.body) != subject:  # (GitLab: the subject)
+        # An index we cannot read is replaced only if it lists nothing (garbage): one that
+        # lists referrers is refused, since replacing it would drop them.
+        problem = "it is larger than a manifest may be" if response.truncated else ""
+        index = None
+        if not problem:
+            try:
+                index = decode_manifest(response.body, digest_of(response.body), OCI_INDEX, url)
+            except RegistryError as exc:
+                problem = exc.problem if isinstance(exc, ProtocolError) else str(exc)
+        if index is not None and not index.is_index:
+            problem = f"it is a {index.media_type}"
+        if problem and _listed(response.body) != 0:
+            raise _unreadable(url, tag, response.body, problem)
+        if index is not None and not problem:
             entries = [child.to_json() for child in index.manifests]
-    elif response.status != 404:
+    elif response.status not in (200, 404):
         body = yield from read_pending(response, session.limits.error_bytes)
         raise failure(session, replace(response, body=body), url, "manifest", repository)
     if any(entry.get("digest") == digest for entry in entries):
@@ -123,6 +132,29 @@ def _list_in_fallback(
     document = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     body = json.dumps(document, separators=(",", ":")).encode()
     yield from push_manifest(session, repository, tag, body, OCI_INDEX)
+
+
+def _listed(body: bytes) -> int | None:
+    """How many entries a fallback index's ``manifests`` lists (0 for garbage that lists
+    none; None when it may list some we cannot count: a body cut short)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None if body.lstrip().startswith(b"{") else 0
+    listed = document.get("manifests") if isinstance(document, dict) else None
+    return len(listed) if isinstance(listed, list) else 0
+
+
+def _unreadable(url: str, tag: str, body: bytes, problem: str) -> ProtocolError:
+    """The error for a fallback index we cannot read, which we therefore must not replace:
+    the referrers it lists would lose the tag that keeps them from garbage collection."""
+    count = _listed(body)
+    what = "the referrers" if count is None else f"the {count} referrers"
+    return ProtocolError(
+        clean_url(url),
+        f"the referrers fallback tag {tag} holds an index we cannot read ({problem}); "
+        f"replacing it would drop {what} it lists: fix or delete the tag, then push again",
+    )
 
 
 def _descriptor_of(raw: bytes, media_type: str, digest: str) -> Descriptor:
