@@ -373,7 +373,7 @@ def _only_signatures_after(raw: bytes, length: int) -> bool:
     try:
         rest = raw[match.end() :].decode().lstrip()
         _, end = json.JSONDecoder().raw_decode(rest)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # pragma: no cover - ``raw`` already parsed as JSON
         return False
     return _DOCUMENT_END.match(rest, end) is not None
 
@@ -395,7 +395,8 @@ def _signed_body(raw: bytes, payload: bytes, url: str) -> bytes:
         decode_json(payload, url, "manifest")
     except ProtocolError:
         found = schema1_format(raw, url)
-        if found is not None and _only_signatures_after(raw, found[0]):
+        assert found is not None  # a payload that is not ``raw`` comes from its signatures
+        if _only_signatures_after(raw, found[0]):
             return raw
         raise ProtocolError(
             url,
