@@ -242,7 +242,7 @@ def test_every_driver_saves_to_a_directory_and_loads_it_back(
         "1": multi,
     }
     names = sorted(p.name for p in layout.iterdir())
-    assert names == ["blobs", "index.json", "oci-layout"]  # no temporary file left behind
+    assert names == [".regwire.lock", "blobs", "index.json", "oci-layout"]  # no temporary file
     for path in (layout / "blobs" / "sha256").iterdir():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
     assert model.repositories["back/multi"].blobs == model.repositories["team/multi"].blobs

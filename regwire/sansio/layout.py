@@ -9,7 +9,9 @@ say; the driver's `LayoutFiles` reads and writes them (the core opens no file, a
 clock). Writing keeps the layout valid at every instant: a blob appears under its name only
 once it is complete and its digest checked (the files' writer renames it into place), and
 ``index.json``, replaced whole, is written last, so that it never names a blob the layout
-does not hold. A layout read is trusted no more than a registry: every blob read is verified.
+does not hold. A layout read is trusted no more than a registry: every blob read is verified,
+its size is the one its descriptor states (`LayoutFiles.open`'s ``size``), and ``oci-layout``
+must name a version regwire knows (1.x.x, image-spec "oci-layout file"), read or written.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
+_LAYOUT_FILE_BYTES = 64 * 1024
+_KNOWN_VERSION = re.compile(r"1\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]*)?\Z")
 _MANIFEST_BYTES = 4 * 1024 * 1024
 _INDEX_BYTES = 64 * 1024 * 1024
 
@@ -102,8 +106,16 @@ class LayoutFiles(Protocol):
         """The whole file, or None if it does not exist; `LayoutError` past ``limit`` bytes."""
         ...
 
-    def exists(self, name: str) -> bool: ...
-    def open(self, name: str) -> BlobReader: ...
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` is a regular file of the layout (a symlink is not)."""
+        ...
+
+    def open(self, name: str, size: int | None = None) -> BlobReader:
+        """``name`` for reading in pieces: with ``size`` (the descriptor's), a file of any
+        other size is a `LayoutError` before a byte is read, and the reader never hands out
+        more than ``size`` bytes (one byte more is a `LayoutError`)."""
+        ...
+
     def create(self, name: str) -> BlobWriter: ...
     def replace(self, name: str, data: bytes) -> None:
         """Write ``data`` as ``name`` at once: readers see the old file or the new, whole."""
@@ -159,8 +171,35 @@ class Layout:
         """Whether the directory holds a layout (its ``oci-layout`` file)."""
         return self.files.exists(LAYOUT_FILE)
 
+    def _version(self) -> bool:
+        """Whether the directory holds a layout, its ``oci-layout`` file read and checked: a
+        major version other than 1 may lay out blobs or ``index.json`` otherwise, so it is
+        neither read nor written (as umoci and oras refuse it; skopeo does not look)."""
+        raw = self.files.read(LAYOUT_FILE, _LAYOUT_FILE_BYTES)
+        if raw is None:
+            return False
+        try:
+            document = json.loads(raw.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise LayoutError(
+                self.path, f"{LAYOUT_FILE} is not JSON; is this an OCI image layout?"
+            ) from None
+        version = document.get("imageLayoutVersion") if isinstance(document, dict) else None
+        if not isinstance(version, str):
+            raise LayoutError(
+                self.path,
+                f"{LAYOUT_FILE} names no imageLayoutVersion; is this an OCI image layout?",
+            )
+        if not _KNOWN_VERSION.match(version):
+            raise LayoutError(
+                self.path,
+                f"{LAYOUT_FILE} says imageLayoutVersion {json.dumps(version)}; regwire reads and "
+                "writes version 1.x.x layouts only (use a tool that knows that version)",
+            )
+        return True
+
     def _require(self) -> None:
-        if not self.exists():
+        if not self._version():
             raise LayoutError(self.path, "no OCI image layout here (it has no oci-layout file)")
 
     def entries(self) -> list[Descriptor]:
@@ -251,7 +290,7 @@ class Layout:
 
     def begin(self) -> None:
         """Make the directory a layout (its ``oci-layout`` file) before any blob is written."""
-        if not self.exists():
+        if not self._version():
             self.files.replace(LAYOUT_FILE, LAYOUT_VERSION)
 
     def put_blob(self, data: bytes, digest: str | None = None) -> str:

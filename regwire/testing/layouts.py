@@ -86,11 +86,16 @@ class MemoryFiles:
         """Whether ``name`` is held."""
         return name in self.files
 
-    def open(self, name: str) -> _Reader:
-        """``name`` for reading in pieces."""
+    def open(self, name: str, size: int | None = None) -> _Reader:
+        """``name`` for reading in pieces; of ``size`` bytes if given (as the directory's)."""
         if name not in self.files:
             raise LayoutError("mem", f"{name} is missing")
-        return _Reader(self.files[name])
+        data = self.files[name]
+        if size is not None and len(data) != size:
+            raise LayoutError(
+                "mem", f"{name} holds {len(data)} bytes but its descriptor states {size}"
+            )
+        return _Reader(data)
 
     def create(self, name: str) -> _Writer:
         """A writer whose bytes become ``name`` only when committed."""
