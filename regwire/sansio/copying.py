@@ -408,7 +408,7 @@ def _blob_from_layout(
 
     The file is read no further than one byte past the descriptor's size: a file longer than
     declared (``/dev/zero`` in its place) is a `LayoutError` there, not an endless upload."""
-    reader = src.files.open(blob_name(blob.digest))
+    reader = src.files.open(blob_name(blob.digest), blob.size if sized else None)
     at = 0
     room = blob.size + 1 if sized else None  # what may be read: one byte past the size
 
@@ -449,7 +449,7 @@ def _blob_between_layouts(
 ) -> None:
     """Copy a blob file, read no further than one byte past its declared size."""
     room = blob.size + 1 if sized else None
-    reader = src.files.open(blob_name(blob.digest))
+    reader = src.files.open(blob_name(blob.digest), blob.size if sized else None)
     writer = dst.files.create(blob_name(blob.digest))
     try:
         verifier = Verifier(blob.digest, f"{src.url}/{blob_name(blob.digest)}")
