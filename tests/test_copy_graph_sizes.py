@@ -177,7 +177,7 @@ def test_layout_to_registry_stops_at_the_declared_size() -> None:
     dst = ModelRegistry("dst.test")
     net = FakeNetwork(dst.handle, chunk_size=PIECE)
     counting = Counting(net)
-    with pytest.raises(RegistryError, match="10 bytes|states 10"):
+    with pytest.raises(RegistryError, match=r"10 bytes|states 10"):
         drive(
             layout.copy_to(Registry("dst.test", clock=net.clock), "v1", "mirror/app", "1"), counting
         )
@@ -190,7 +190,7 @@ def test_layout_to_registry_stops_at_the_declared_size() -> None:
 def test_layout_to_layout_stops_at_the_declared_size() -> None:
     layout, files, layer = layout_with_oversized_blob()
     other, other_files = tally_layout("other")
-    with pytest.raises(LayoutError, match="10 bytes|states 10"):
+    with pytest.raises(LayoutError, match=r"10 bytes|states 10"):
         drive(layout.copy_to(other, "v1", tag="x"), FakeNetwork(lambda r: Response(404)))
     assert f"blobs/sha256/{layer.split(':')[1]}" not in other_files.files
     assert other_files.open_writers == 0
