@@ -62,3 +62,15 @@ def test_every_workload_runs_on_a_tiny_corpus() -> None:
         if line.startswith("| 1. inspect, token auth | regwire (blocking)")
     )
     assert int(ours.split("|")[5]) == int(ceiling.split("|")[5]) + 2
+
+
+def test_first_call_benchmark_runs() -> None:
+    """``python -m benchmarks.firstcall --smoke``: a fresh client's first call, per process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.firstcall", "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| regwire (Client imported first) |" in done.stdout

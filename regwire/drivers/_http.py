@@ -26,6 +26,7 @@ from ..sansio.events import ConnectionFailed, FailureReason, Request
 __all__ = [
     "USER_AGENT",
     "Endpoint",
+    "ascii_host",
     "Pool",
     "RateGuard",
     "TLSConfig",
@@ -80,6 +81,17 @@ class Endpoint:
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = 443 if self.tls else 80
         return host if self.port == default else f"{host}:{self.port}"
+
+
+def ascii_host(host: str) -> str | bytes:
+    """``host`` as ``getaddrinfo`` and SNI take it without the ``idna`` codec: ASCII as bytes.
+
+    Python encodes a ``str`` host with the ``idna`` codec, whose first use imports
+    ``encodings.idna``, ``stringprep`` and ``unicodedata`` (~2 ms, inside a client's first
+    call); an ASCII name (an IP literal, a DNS name in its A-label form) is the same bytes
+    either way. A name that is not ASCII still goes through the codec.
+    """
+    return host.encode("ascii") if host.isascii() else host
 
 
 def h11_request(request: Request, endpoint: Endpoint) -> h11.Request:

@@ -14,8 +14,6 @@ import binascii
 import json
 import os
 import re
-import signal
-import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +66,10 @@ def run_helper(helper: str, registry: str, timeout: float = 30.0) -> Credentials
             f"credential helper name {json.dumps(helper)[:80]} is not a bare program name; "
             "fix credHelpers or credsStore in the config file",
         )
+    # Imported here: most first calls run no helper, and subprocess is ~2 ms of their import.
+    import signal
+    import subprocess
+
     server = "https://index.docker.io/v1/" if registry == "docker.io" else registry
     program = f"docker-credential-{helper}"
     try:
