@@ -140,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("image", metavar="REF")
     pull.add_argument("-o", "--output", required=True, metavar="DIR")
     pull.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    pull.add_argument(
+        "--allow-hidden",
+        action="store_true",
+        help="write titles under dot-files and dot-folders (.git/config, .bashrc)",
+    )
     sub.add_parser("demo", help="run against a built-in model registry on loopback")
     return parser
 
@@ -385,8 +390,13 @@ def _one(args: argparse.Namespace, client: Client, ref: Reference, text: str) ->
         )
         sys.stdout.write(digest + "\n")
     elif args.command == "pull":
-        for path in client.pull_files(text, args.output, overwrite=args.overwrite):
-            sys.stdout.write(f"{path}\n")
+        from .drivers.artifacts import printable_path
+
+        written = client.pull_files(
+            text, args.output, overwrite=args.overwrite, allow_hidden=args.allow_hidden
+        )
+        for path in written:  # a registry chose these names: never raw to a terminal
+            sys.stdout.write(f"{printable_path(path)}\n")
     elif args.command == "tag":
         for tag in args.tags:
             Reference.parse(f"{ref.registry}/{ref.repository}:{tag}")  # a usage error, early

@@ -227,10 +227,8 @@ def _sync_sources(args: argparse.Namespace) -> list[Any]:
     from .mirroring import SyncSource, Wanted, parse_sync_file
 
     if args.src == "yaml":
-        try:
-            import yaml
-        except ImportError:
-            raise _UsageError("--src yaml reads YAML: pip install 'regwire[yaml]'") from None
+        import yaml  # a dependency: the sync file is a format of the command's own
+
         try:
             with open(args.source, encoding="utf-8") as file:
                 document = yaml.safe_load(file)

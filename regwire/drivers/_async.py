@@ -793,14 +793,24 @@ class AsyncClient:
         return await run_plan_async(self, plan)
 
     async def pull_files(
-        self, ref: str | Reference, directory: str | os.PathLike[str], *, overwrite: bool = False
+        self,
+        ref: str | Reference,
+        directory: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        allow_hidden: bool = False,
     ) -> list[Path]:
         """Write an artifact's files into ``directory``; see `regwire.Client.pull_files`."""
         from .artifacts import pull_plan, run_plan_async
 
         return await run_plan_async(
             self,
-            pull_plan(self._core.qualified(ref, writing=False), directory, overwrite=overwrite),
+            pull_plan(
+                self._core.qualified(ref, writing=False),
+                directory,
+                overwrite=overwrite,
+                allow_hidden=allow_hidden,
+            ),
         )
 
     async def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:

@@ -822,15 +822,27 @@ class Client:
         return run_plan(self, plan)
 
     def pull_files(
-        self, ref: str | Reference, directory: str | os.PathLike[str], *, overwrite: bool = False
+        self,
+        ref: str | Reference,
+        directory: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        allow_hidden: bool = False,
     ) -> list[Path]:
         """Write the artifact's files into ``directory``, verified and atomically, never
-        outside it; an existing file is an error unless ``overwrite``."""
+        outside it; an existing file is an error unless ``overwrite``. Titles with control
+        characters or ``.``/``..`` components are refused, and so are dot-files and
+        dot-folders (``.git/config``) unless ``allow_hidden``: the registry chose the names."""
         from .artifacts import pull_plan, run_plan
 
         return run_plan(
             self,
-            pull_plan(self._core.qualified(ref, writing=False), directory, overwrite=overwrite),
+            pull_plan(
+                self._core.qualified(ref, writing=False),
+                directory,
+                overwrite=overwrite,
+                allow_hidden=allow_hidden,
+            ),
         )
 
     def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
