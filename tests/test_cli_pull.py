@@ -38,3 +38,29 @@ def test_pull_refuses_a_hidden_title_unless_allow_hidden(
     printed = capsys.readouterr().out.split()
     assert sorted(Path(p).name for p in printed) == ["config", "readme"]
     assert (out / ".git" / "config").read_bytes() == b"[core]\n"
+
+
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
+def test_a_pulled_file_served_larger_than_its_descriptor_is_refused(
+    served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path, driver: str
+) -> None:
+    """The descriptor says 6 bytes; the registry serves 8 MiB under that digest: the pull
+    stops at the declared size and writes nothing (issue 25, item 6)."""
+    from regwire.testing.drivers import run_with
+
+    server, model = served
+    ref = f"{server.authority}/team/notes:1"
+    with regwire.Client(insecure_registries=[server.authority]) as client:
+        client.push_files(ref, [("notes", b"honest")])
+    repo = model.repositories["team/notes"]
+    digest = next(d for d, data in repo.blobs.items() if data == b"honest")
+    repo.blobs[digest] = b"x" * (8 << 20)
+    out = tmp_path / "out"
+
+    async def scenario(c: object) -> object:
+        return await c.pull_files(ref, out)  # type: ignore[attr-defined]
+
+    with pytest.raises(regwire.RegistryError, match="6 bytes"):
+        run_with(driver, scenario, insecure_registries=[server.authority])
+    assert not (out / "notes").exists()
+    assert [p.name for p in out.iterdir()] == []  # no partial file left either

@@ -642,13 +642,16 @@ class AsyncClient:
 
         return await self._pulling(ref, job)
 
-    async def blob(self, ref: str | Reference, file: IO[bytes]) -> int:
-        """Stream the blob ``ref`` names by digest into ``file``; returns its size."""
+    async def blob(self, ref: str | Reference, file: IO[bytes], *, size: int | None = None) -> int:
+        """Stream the blob ``ref`` names by digest into ``file``; returns its size. Given the
+        descriptor's ``size``, no byte past it is read or written (a larger blob is an error)."""
         if as_reference(ref).digest is None:
             raise ValueError(f"{as_reference(ref)} names no blob digest (REPOSITORY@DIGEST)")
 
         async def job(reference: Reference, registry: Registry) -> int:
-            operation = registry.blob_into(reference.repository, reference.digest or "", file.write)
+            operation = registry.blob_into(
+                reference.repository, reference.digest or "", file.write, size=size
+            )
             return await self._transport.drive(operation, sink=file)
 
         return await self._pulling(ref, job)

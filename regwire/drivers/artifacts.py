@@ -140,8 +140,13 @@ def safe_title(title: str, *, allow_hidden: bool = True) -> PurePosixPath:
     return PurePosixPath(title)
 
 
-Step = tuple[str, tuple[Any, ...]]  # a client method's name, and its arguments
+# A client method's name, its arguments, and (optionally) its keyword arguments.
+Step = tuple[str, tuple[Any, ...]] | tuple[str, tuple[Any, ...], dict[str, Any]]
 Plan = Generator[Step, Any, T]
+
+
+def _keywords(rest: list[Any]) -> dict[str, Any]:
+    return rest[0] if rest else {}
 
 
 def run_plan(client: Any, plan: Plan[T]) -> T:
@@ -150,12 +155,12 @@ def run_plan(client: Any, plan: Plan[T]) -> T:
     resume = plan.send
     while True:
         try:
-            name, args = resume(value)
+            name, args, *keywords = resume(value)
         except StopIteration as done:
             result: T = done.value
             return result
         try:
-            value, resume = getattr(client, name)(*args), plan.send
+            value, resume = getattr(client, name)(*args, **_keywords(keywords)), plan.send
         except BaseException as exc:  # the plan cleans up (a partial file) and re-raises
             value, resume = exc, plan.throw
 
@@ -166,12 +171,12 @@ async def run_plan_async(client: Any, plan: Plan[T]) -> T:
     resume = plan.send
     while True:
         try:
-            name, args = resume(value)
+            name, args, *keywords = resume(value)
         except StopIteration as done:
             result: T = done.value
             return result
         try:
-            value, resume = await getattr(client, name)(*args), plan.send
+            value, resume = await getattr(client, name)(*args, **_keywords(keywords)), plan.send
         except BaseException as exc:
             value, resume = exc, plan.throw
 
@@ -265,7 +270,7 @@ def pull_plan(
         try:
             with os.fdopen(handle, "wb") as file:
                 blob = Reference(reference.registry, reference.repository, digest=layer.digest)
-                yield ("blob", (blob, file))
+                yield ("blob", (blob, file), {"size": layer.size})
             os.replace(partial, target)
         except BaseException:
             try:

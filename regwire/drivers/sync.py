@@ -645,13 +645,16 @@ class Client:
 
         return self._pulling(ref, job)
 
-    def blob(self, ref: str | Reference, file: IO[bytes]) -> int:
-        """Stream the blob ``ref`` names by digest into ``file``; returns its size."""
+    def blob(self, ref: str | Reference, file: IO[bytes], *, size: int | None = None) -> int:
+        """Stream the blob ``ref`` names by digest into ``file``; returns its size. Given the
+        descriptor's ``size``, no byte past it is read or written (a larger blob is an error)."""
         if as_reference(ref).digest is None:
             raise ValueError(f"{as_reference(ref)} names no blob digest (REPOSITORY@DIGEST)")
 
         def job(reference: Reference, registry: Registry) -> int:
-            operation = registry.blob_into(reference.repository, reference.digest or "", file.write)
+            operation = registry.blob_into(
+                reference.repository, reference.digest or "", file.write, size=size
+            )
             return self.run(operation, registry, reference.repository, sink=file)
 
         return self._pulling(ref, job)

@@ -252,20 +252,29 @@ class Registry:
         )
 
     def blob_into(
-        self, repository: str, digest: str, sink: Callable[[bytes | bytearray], object]
+        self,
+        repository: str,
+        digest: str,
+        sink: Callable[[bytes | bytearray], object],
+        *,
+        size: int | None = None,
     ) -> Operation[int]:
         """Stream a blob of any size into ``sink``, verifying its digest chunk by chunk.
 
         Returns the number of bytes. The last bytes reach ``sink`` before the digest is
-        checked, so a caller writing to a file must discard it on `DigestMismatch`.
+        checked, so a caller writing to a file must discard it on `DigestMismatch`. With the
+        descriptor's ``size``, no byte past it reaches ``sink``: a blob served larger (or a
+        ``Content-Length`` saying so) is refused, however large the registry makes it.
 
         Raises:
-            BlobNotFound, DigestMismatch, ...
+            BlobNotFound, DigestMismatch, ProtocolError (not the declared size), ...
         """
         check_repository(repository)
         check_digest(digest)
+        if size is not None and size < 0:
+            raise ValueError(f"a blob's size cannot be negative: {size}")
         return self._v2_only(
-            lambda: pull.blob_into(self.session, repository, digest, sink), "a blob"
+            lambda: pull.blob_into(self.session, repository, digest, sink, size=size), "a blob"
         )
 
     def probe(self) -> Operation[bool]:
