@@ -7,14 +7,16 @@ allows, and what the registry learnt is remembered for the uploads after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from regwire.sansio import Registry, drive
+from regwire import AccessDenied, RegistryError
+from regwire.sansio import Registry, Request, Response, drive
 from regwire.testing import FakeNetwork, ModelRegistry, Quirks, sha256
 from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
@@ -233,3 +235,79 @@ def test_a_cut_short_patch_of_unknown_length_starts_over_in_one_put() -> None:
     assert drive(reg.push_blob_from("team/app", digest=sha256(BIG)), net) == sha256(BIG)
     assert m.repositories["team/app"].blobs[sha256(BIG)] == BIG
     assert reg.session.patch_refused
+
+
+def _rewrite(m: ModelRegistry, method: str, rewrite: Callable[[Response], Response]) -> FakeNetwork:
+    """A network whose first upload ``method`` gets ``rewrite`` of the model's answer."""
+    left = [1]
+
+    def handler(request: Request) -> Response:
+        response = m.handle(request)
+        if request.method == method and "/blobs/uploads/" in request.url and left[0]:
+            left[0] -= 1
+            return rewrite(response)
+        return response
+
+    return FakeNetwork(handler)
+
+
+def _json_error(status: int, code: str) -> Response:
+    body = json.dumps({"errors": [{"code": code, "message": code.lower()}]}).encode()
+    return Response(status, (("Content-Type", "application/json"),), body)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (_json_error(404, "NAME_UNKNOWN"), RegistryError),
+        (_json_error(403, "DENIED"), AccessDenied),
+    ],
+)
+def test_a_put_failing_otherwise_is_no_refusal_of_put(answer: Response, error: type) -> None:
+    """Only a refusal of the bytes in a PUT sends them by PATCH: a 404 for the repository,
+    or a 403, is the error it is, and the session learns nothing."""
+    m = ModelRegistry(HOST)
+    net = _rewrite(m, "PUT", lambda r: answer)
+    reg = Registry(HOST, clock=net.clock)
+    with pytest.raises(error):
+        drive(reg.push_blob("team/app", DATA), net)
+    assert not reg.session.put_refused
+    assert not any(r.method == "PATCH" for r in net.requests)
+
+
+def test_a_416_that_kept_nothing_still_sends_the_whole_in_one_put() -> None:
+    """GHCR refuses a PATCH over 4 MiB with a 416 and keeps nothing ("0-0" when asked): no
+    resume from there, but the whole in one PUT, as before."""
+    m = ModelRegistry(HOST, quirks=Quirks(max_chunk=CUT))
+    net = FakeNetwork(m.handle, source=BIG)
+    reg = Registry(HOST, clock=net.clock)
+    assert drive(reg.push_blob_from("team/app", size=len(BIG)), net) == sha256(BIG)
+    assert m.repositories["team/app"].blobs[sha256(BIG)] == BIG
+    assert reg.session.patch_refused
+
+
+def test_a_416_with_a_range_and_no_location_resumes_at_the_same_url() -> None:
+    m = ModelRegistry(HOST, quirks=Quirks(partial_patch=CUT))
+    net = _rewrite(
+        m,
+        "PATCH",
+        lambda r: Response(r.status, tuple(h for h in r.headers if h[0] != "Location"), r.body),
+    )
+    net.source = BIG
+    reg = Registry(HOST, clock=net.clock)
+    assert drive(reg.push_blob_from("team/app", size=len(BIG)), net) == sha256(BIG)
+    assert m.repositories["team/app"].blobs[sha256(BIG)] == BIG
+    assert _calls(m)[:2] == (1, 0)
+
+
+def test_credentials_the_realm_refuses_on_a_mount_are_still_an_authentication_error() -> None:
+    """Only the realm's 400 for the source's scope means "upload instead": credentials it
+    refuses (401) are the caller's to fix, mount or not."""
+    from regwire import AuthenticationError, Credentials
+
+    m = _hub()
+    net = FakeNetwork(m.handle)
+    reg = Registry(HOST, clock=net.clock, credentials=Credentials("alice", "wrong"))
+    with pytest.raises(AuthenticationError, match="refused the credentials"):
+        drive(reg.push_blob("team/app", DATA, mount_from="team/base"), net)
+    assert not any(r.method == "PUT" for r in net.requests)
