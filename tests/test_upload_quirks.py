@@ -311,3 +311,17 @@ def test_credentials_the_realm_refuses_on_a_mount_are_still_an_authentication_er
     with pytest.raises(AuthenticationError, match="refused the credentials"):
         drive(reg.push_blob("team/app", DATA, mount_from="team/base"), net)
     assert not any(r.method == "PUT" for r in net.requests)
+
+
+def test_a_copy_to_a_registry_that_answers_a_put_blob_unknown_goes_by_patch() -> None:
+    """A copy sends a small blob in one ``PUT ?digest=``; Artifactory's 404 ``BLOB_UNKNOWN``
+    to that PUT sends the copy to PATCHes, and the copy completes (issue 25, item 7)."""
+    src = ModelRegistry("src.test")
+    dst = ModelRegistry(HOST, quirks=Quirks(put_blob_unknown=True))
+    digest = src.push_image("team/app", "1", {"config": {}}, [DATA])
+    net = FakeNetwork(lambda r: src.handle(r) if "src.test" in r.url else dst.handle(r))
+    source, destination = Registry("src.test", clock=net.clock), Registry(HOST, clock=net.clock)
+    assert drive(source.copy_to(destination, "team/app", "1", "mirror/app", "1"), net) == digest
+    assert dst.repositories["mirror/app"].tags["1"] == digest
+    assert dst.repositories["mirror/app"].blobs[sha256(DATA)] == DATA
+    assert destination.session.put_refused

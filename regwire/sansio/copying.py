@@ -75,6 +75,7 @@ from .uploads import (
     check_upload_url,
     push_blob_from,
     refused_patch,
+    refused_put,
     restartable,
     send_piece,
 )
@@ -275,8 +276,9 @@ def _stream_blob(
     if not isinstance(answer, Response):
         raise TypeError(f"EndBody must be answered with a Response, got {answer!r}")
     if monolithic:
-        if answer.status in (400, 405, 416):  # the bytes were the digest's: the PUT is refused
-            raise BytesRefused(failure(dst, answer, url, "upload", "", reference=None))
+        refused = refused_put(dst, answer, url)
+        if refused is not None:  # the bytes were the digest's: the PUT is refused (Artifactory)
+            raise refused
         if answer.status not in (201, 204):
             raise failure(dst, answer, url, "upload", dst_repository, reference=blob.digest)
         check_answer_digest(answer, blob.digest, url)
