@@ -53,6 +53,9 @@ class LoopbackServer:
         # The Host the handler sees for every loopback name of this socket on its port (None:
         # the Host as sent). Other hosts and ports pass through unchanged.
         self.canonical_host: str | None = None
+        # Names the handler answers as hosts of their own (a model's realm, CDN or upload
+        # host set to ``localhost:PORT`` to play another host): never mapped.
+        self.own_hosts: frozenset[str] = frozenset()
         self._own_names = frozenset(f"{name}:{self.port}" for name in LOOPBACK_NAMES)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -167,7 +170,8 @@ class LoopbackServer:
 
     def _respond(self, request: h11.Request, body: bytes) -> Response:
         host = dict(request.headers).get(b"host", self.authority.encode()).decode()
-        if self.canonical_host is not None and host.lower() in self._own_names:
+        own = host.lower() in self._own_names and host.lower() not in self.own_hosts
+        if self.canonical_host is not None and own:
             host = self.canonical_host
         scheme = "https" if self.tls else "http"
         url = f"{scheme}://{host}{request.target.decode()}"
@@ -192,6 +196,8 @@ def serve_model(
     server = LoopbackServer(tls=tls, **kw)  # type: ignore[arg-type]
     model = make(server.authority)
     server.canonical_host = model.host
+    others = (model.realm_host, model.cdn_host, model.quirks.upload_host)
+    server.own_hosts = frozenset(name.lower() for name in others if name)
     server.handler = model.handle
     return server, model
 
