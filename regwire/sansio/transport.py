@@ -32,6 +32,7 @@ __all__ = [
     "clean_url",
     "error_codes",
     "follow",
+    "may_resend",
     "netloc",
     "notices",
     "read_pending",
@@ -44,6 +45,15 @@ RETRYABLE = frozenset({429, 502, 503, 504})
 # What may be sent again after a 5xx or a reset: reads, and deletes (idempotent). An upload's
 # POST, PATCH or PUT is never resent blindly: the upload flow asks the registry where it stands.
 RESENDABLE = frozenset({"GET", "HEAD", "DELETE"})
+
+
+def may_resend(request: Request) -> bool:
+    """Whether ``request`` may go out again when it may or may not have reached the server
+    (a reset, a pooled connection found closed): the one rule, for the core's retries and for
+    a driver's stale-connection retry alike. Reads and deletes are idempotent; an upload's
+    POST, PATCH or PUT is never resent blindly (the upload flow asks the registry where it
+    stands)."""
+    return request.method in RESENDABLE
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -177,7 +187,7 @@ def send(session: Session, request: Request) -> Operation[tuple[Response, Reques
                 raise RegistryNotFound(str(session.url), event.message)
             if (
                 event.reason == "reset"
-                and request.method in RESENDABLE
+                and may_resend(request)
                 and attempt < limits.max_connection_retries
             ):
                 attempt += 1
@@ -187,7 +197,7 @@ def send(session: Session, request: Request) -> Operation[tuple[Response, Reques
         if not isinstance(event, Response):
             raise TypeError(f"a Request must be answered with a Response, got {event!r}")
         if event.status in RETRYABLE:
-            if request.method in RESENDABLE and attempt < limits.max_retries:
+            if may_resend(request) and attempt < limits.max_retries:
                 attempt += 1
                 delay = retry_after(event, limits, session.clock())
                 yield Sleep(backoff(limits, session.jitter, attempt) if delay is None else delay)
