@@ -26,7 +26,7 @@ from typing import Any
 from benchmarks import clients, core, plain
 from benchmarks.corpus import Corpus, Sizes, build
 from benchmarks.proxy import ProxyProcess
-from regwire.testing.distribution import PASSWORD, USER
+from tests.harness.distribution import PASSWORD, USER
 
 CREDS = (USER, PASSWORD)
 
@@ -402,7 +402,7 @@ def workload_copy(bench: Bench, corpus: Corpus) -> None:
     at 20 ms RTT; each run into a fresh namespace of the destination."""
     from benchmarks import copyjob
     from benchmarks.corpus import WORK
-    from regwire.testing.distribution import RealRegistry
+    from tests.harness.distribution import RealRegistry
 
     refs = list(corpus.images)
     ca = corpus.registry.ca_file
@@ -494,7 +494,7 @@ def workload_big_copy(bench: Bench, corpus: Corpus) -> None:
     import hashlib
 
     from benchmarks.corpus import WORK
-    from regwire.testing.distribution import RealRegistry
+    from tests.harness.distribution import RealRegistry
 
     mib = max(corpus.blobs)
     source = corpus.registry

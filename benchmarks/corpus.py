@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from regwire.testing.distribution import (
+from tests.harness.distribution import (
     RealRegistry,
     image_manifest,
     index_descriptor,

@@ -123,7 +123,7 @@ class Served:
 
 def _docker_registry(tags: int, root: Path) -> Served:
     """docker-registry, no auth, plain http; one small image tagged ``tags`` times."""
-    from regwire.testing.distribution import RealRegistry
+    from tests.harness.distribution import RealRegistry
 
     registry = RealRegistry(root / "server", "none", access_log=True, tls=False)
     try:

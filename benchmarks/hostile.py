@@ -1,5 +1,6 @@
 """``python -m benchmarks.hostile``: every hostile scenario (reads, then writes, then
-registries.conf sending the client to mirrors and other hosts) through every driver, as tables.
+registries.conf sending the client to mirrors and other hosts, then hostile OCI layouts) through
+every driver, as tables.
 
 Prints the markdown table the README holds: per scenario, the outcome for each driver and the
 worst time any driver took to reach it (client timeout 0.5 s, default retry limits unless the
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import sys
 
+from benchmarks import hostile_layouts
 from benchmarks.hostile_mirrors import MIRROR_SCENARIOS, run_mirror_scenario
-from regwire.testing.drivers import DRIVERS
-from regwire.testing.scenarios import SCENARIOS, run_scenario
-from regwire.testing.write_scenarios import WRITE_SCENARIOS
+from tests.harness.drivers import DRIVERS
+from tests.harness.scenarios import SCENARIOS, run_scenario
+from tests.harness.write_scenarios import WRITE_SCENARIOS
 
 
 def main() -> int:
@@ -31,6 +33,8 @@ def main() -> int:
         sys.stdout.flush()
     print(f"\n{len(everything)} scenarios x {len(DRIVERS)} drivers, {failures} failed")
     failures += _mirrors()
+    print()
+    failures += hostile_layouts.main()
     return 1 if failures else 0
 
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.model import ModelRegistry
 from regwire.testing.server import serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 __all__ = ["LAYOUT_SCENARIOS", "LayoutScenario", "main", "run_layout_scenario"]
 

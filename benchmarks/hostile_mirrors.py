@@ -19,8 +19,8 @@ from typing import Any
 from regwire import Credentials, RegistryError
 from regwire.sansio.registries_conf import RegistriesConf
 from regwire.testing import ModelRegistry
-from regwire.testing.drivers import run_with
 from regwire.testing.server import serve_model
+from tests.harness.drivers import run_with
 
 __all__ = ["MIRROR_SCENARIOS", "MirrorOutcome", "MirrorScenario", "run_mirror_scenario"]
 

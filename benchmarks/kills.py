@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from regwire.testing.distribution import (
+from tests.harness.distribution import (
     RealRegistry,
     image_manifest,
     index_descriptor,

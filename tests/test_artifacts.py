@@ -186,7 +186,7 @@ def test_every_client_pushes_and_pulls_files(
     model_registry: ServedRegistry, tmp_path: Path, driver: str
 ) -> None:
 
-    from regwire.testing.drivers import run_with
+    from tests.harness.drivers import run_with
 
     a = model_registry.authority
     (tmp_path / "one.txt").write_bytes(b"first file " * 1000)
@@ -254,7 +254,7 @@ def _artifact_titled(served: ServedRegistry, repository: str, titles: list[str])
 def _pull(served: ServedRegistry, driver: str, ref: str, out: Path, **options: Any) -> list[Path]:
     """`pull_plan` carried out by ``driver``'s client: `run_plan` or `run_plan_async`."""
     from regwire.drivers.artifacts import pull_plan, run_plan, run_plan_async
-    from regwire.testing.drivers import SyncAdapter, run_with
+    from tests.harness.drivers import SyncAdapter, run_with
 
     async def scenario(c: Any) -> list[Path]:
         if isinstance(c, SyncAdapter):
@@ -347,7 +347,7 @@ def _push(
 ) -> str:
     """`push_plan` carried out by ``driver``'s client (or by ``client(c)`` wrapping it)."""
     from regwire.drivers.artifacts import push_plan, run_plan, run_plan_async
-    from regwire.testing.drivers import SyncAdapter, run_with
+    from tests.harness.drivers import SyncAdapter, run_with
 
     async def scenario(c: Any) -> str:
         if isinstance(c, SyncAdapter):

@@ -12,8 +12,8 @@ import trio
 
 from regwire import Credentials, Image, InvalidReference, TagNotFound
 from regwire.testing import ModelRegistry
-from regwire.testing.drivers import run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import run_with
 
 pytestmark = pytest.mark.parametrize("driver", ["trio", "asyncio"])
 IMAGES = 24

@@ -46,7 +46,7 @@ def test_a_pulled_file_served_larger_than_its_descriptor_is_refused(
 ) -> None:
     """The descriptor says 6 bytes; the registry serves 8 MiB under that digest: the pull
     stops at the declared size and writes nothing (issue 25, item 6)."""
-    from regwire.testing.drivers import run_with
+    from tests.harness.drivers import run_with
 
     server, model = served
     ref = f"{server.authority}/team/notes:1"

@@ -13,8 +13,8 @@ import pytest
 
 from regwire import Client
 from regwire.testing import ModelRegistry
-from regwire.testing.drivers import run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import run_with
 
 
 @pytest.fixture

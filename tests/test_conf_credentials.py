@@ -22,8 +22,8 @@ from regwire import Credentials
 from regwire.cli import main
 from regwire.sansio.registries_conf import BlockedRegistry, RegistriesConf
 from regwire.testing import ModelRegistry
-from regwire.testing.drivers import run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import run_with
 
 try:
     import tomllib

@@ -22,8 +22,8 @@ from regwire.drivers.layout import open_layout
 from regwire.sansio import Limits, Registry, Request, Response, drive
 from regwire.sansio.layout import Layout
 from regwire.testing import FakeNetwork, MemoryFiles, ModelRegistry, memory_layout
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 ARCHES = ["amd64", "arm64", "s390x", "ppc64le", "riscv64", "386", "mips64le", "arm", "loong64"]

@@ -20,8 +20,8 @@ from regwire import LayoutError, ProtocolError, RegistryError
 from regwire.sansio import BodyChunk, ReadBody, Registry, Request, Response, SendBody, drive
 from regwire.sansio.pull import blob_into
 from regwire.testing import FakeNetwork, MemoryFiles, ModelRegistry
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 SMALL = b"ten bytes!"
 BIG = b"x" * (1 << 20)

@@ -16,8 +16,8 @@ import regwire
 from regwire import AccessDenied, Credentials, DigestMismatch
 from regwire.sansio.manifests import OCI_MANIFEST
 from regwire.testing import ModelRegistry, Quirks, sha256
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 USER = Credentials("alice", "s3cret-pw")
 

@@ -23,8 +23,8 @@ from regwire import Client, Credentials, DigestMismatch, NetworkError, RegistryN
 from regwire.drivers.sync import Transport
 from regwire.sansio import Request, Response
 from regwire.testing import ModelRegistry
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 pytestmark = pytest.mark.parametrize("driver", DRIVERS)
 NONE = Credentials()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from regwire.testing.drivers import DRIVERS
-from regwire.testing.scenarios import SCENARIOS, Scenario, run_scenario
+from tests.harness.drivers import DRIVERS
+from tests.harness.scenarios import SCENARIOS, Scenario, run_scenario
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

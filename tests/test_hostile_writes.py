@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from regwire.testing.drivers import DRIVERS
-from regwire.testing.scenarios import Scenario, run_scenario
-from regwire.testing.write_scenarios import WRITE_SCENARIOS
+from tests.harness.drivers import DRIVERS
+from tests.harness.scenarios import Scenario, run_scenario
+from tests.harness.write_scenarios import WRITE_SCENARIOS
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

@@ -15,9 +15,9 @@ import trustme
 
 from regwire import DigestMismatch
 from regwire.testing import ModelRegistry
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.hostile import HostileServer
 from regwire.testing.server import serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 BIG = os.urandom(3 * 1024 * 1024 + 12345)
 

@@ -28,8 +28,8 @@ from regwire import LayoutError
 from regwire.drivers.layout import DirectoryFiles, open_layout
 from regwire.sansio.layout import REF_NAME
 from regwire.testing import ModelRegistry, memory_layout
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 LAYER = b"two" * 7000
 

@@ -17,8 +17,8 @@ from regwire.drivers.layout import open_layout
 from regwire.sansio import Registry, drive
 from regwire.sansio.layout import REF_NAME, Layout, parse_layout_reference
 from regwire.testing import FakeNetwork, MemoryFiles, ModelRegistry, memory_layout
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 
 def source() -> tuple[ModelRegistry, Registry, FakeNetwork]:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import regwire
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.plugin import ServedRegistry
+from tests.harness.drivers import DRIVERS, run_with
 
 
 def _get(served: ServedRegistry, host: str, path: str = "/v2/") -> tuple[int, bytes]:

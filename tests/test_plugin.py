@@ -12,8 +12,8 @@ import pytest
 
 import regwire
 from regwire import Credentials
-from regwire.testing.distribution import image_manifest, index_descriptor, write_layout
 from regwire.testing.plugin import PASSWORD, USER, ServedRegistry
+from tests.harness.distribution import image_manifest, index_descriptor, write_layout
 
 
 def _round_trip(served: ServedRegistry, **client: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from regwire import Client
 from regwire.sansio.push import fallback_tag
-from regwire.testing.distribution import (
+from tests.harness.distribution import (
     PASSWORD,
     USER,
     RealRegistry,
@@ -22,7 +22,7 @@ from regwire.testing.distribution import (
     index_descriptor,
     write_layout,
 )
-from regwire.testing.drivers import DRIVERS, run_with
+from tests.harness.drivers import DRIVERS, run_with
 
 pytestmark = pytest.mark.registry
 

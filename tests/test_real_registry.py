@@ -13,7 +13,7 @@ import pytest
 
 from regwire import Client, Credentials, Image, TagNotFound
 from regwire.sansio.manifests import DOCKER_SCHEMA2, OCI_INDEX, OCI_MANIFEST
-from regwire.testing.distribution import (
+from tests.harness.distribution import (
     PASSWORD,
     USER,
     RealRegistry,
@@ -21,7 +21,7 @@ from regwire.testing.distribution import (
     index_descriptor,
     write_layout,
 )
-from regwire.testing.drivers import DRIVERS, run_with
+from tests.harness.drivers import DRIVERS, run_with
 
 pytestmark = pytest.mark.registry
 
@@ -480,7 +480,7 @@ def test_images_pushed_by_skopeo_are_tagged_and_deleted_by_regwire(
 
 def test_a_pull_only_token_cannot_push(registry: RealRegistry) -> None:
     from regwire import AccessDenied
-    from regwire.testing.distribution import READER, READER_PASSWORD
+    from tests.harness.distribution import READER, READER_PASSWORD
 
     if registry.mode != "token":
         assert registry.mode in ("none", "basic")  # only the token server grants per action

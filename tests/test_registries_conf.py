@@ -222,7 +222,7 @@ def test_a_rewrite_a_blocked_prefix_and_an_ambiguous_alias_through_the_command(
 def test_every_client_reads_through_mirrors(
     two: tuple[LoopbackServer, ModelRegistry, LoopbackServer, ModelRegistry], driver: str
 ) -> None:
-    from regwire.testing.drivers import run_with
+    from tests.harness.drivers import run_with
 
     upstream, _, mirror, _ = two
     u, m = upstream.authority, mirror.authority

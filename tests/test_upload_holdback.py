@@ -20,8 +20,8 @@ import pytest
 from regwire import DigestMismatch, ProtocolError
 from regwire.sansio import Registry, Request, Response, SendBody, drive
 from regwire.testing import FakeNetwork, ModelRegistry, Quirks, memory_layout, sha256
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 HOST = "registry.test"
 GOOD = bytes(range(256)) * 2400  # 614,400 bytes: three of the core's 256 KiB pieces

@@ -18,8 +18,8 @@ import pytest
 from regwire import AccessDenied, RegistryError
 from regwire.sansio import Registry, Request, Response, drive
 from regwire.testing import FakeNetwork, ModelRegistry, Quirks, sha256
-from regwire.testing.drivers import DRIVERS, run_with
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.drivers import DRIVERS, run_with
 
 HOST = "registry.test"
 DATA = bytes(range(256)) * 40  # 10,240 bytes

@@ -54,6 +54,8 @@ def may_resend(request: Request) -> bool:
     POST, PATCH or PUT is never resent blindly (the upload flow asks the registry where it
     stands)."""
     return request.method in RESENDABLE
+
+
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 

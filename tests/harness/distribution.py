@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from ..sansio.events import Request, Response
-from .server import LoopbackServer
+from regwire.sansio.events import Request, Response
+from regwire.testing.server import LoopbackServer
 
 __all__ = [
     "PASSWORD",
@@ -315,8 +315,8 @@ class RealRegistry:
 
     def put_manifest(self, repository: str, tag: str, raw: bytes, media_type: str) -> None:
         """Tag ``raw`` as ``repository:tag`` with regwire's own push (quicker than skopeo)."""
-        from ..drivers.sync import Client
-        from ..sansio.auth import Credentials
+        from regwire.drivers.sync import Client
+        from regwire.sansio.auth import Credentials
 
         if self._client is None:
             credentials = Credentials() if self.mode == "none" else Credentials(USER, PASSWORD)

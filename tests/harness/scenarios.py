@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..sansio.auth import Credentials
-from ..sansio.errors import (
+from regwire.sansio.auth import Credentials
+from regwire.sansio.errors import (
     AuthenticationError,
     DigestMismatch,
     NetworkError,
@@ -30,12 +30,12 @@ from ..sansio.errors import (
     TagNotFound,
     TooLarge,
 )
-from ..sansio.events import Request, Response
-from ..sansio.registry import Limits
-from .drivers import run_with
-from .hostile import HostileServer
-from .model import ModelRegistry, sha256
-from .writes import Quirks
+from regwire.sansio.events import Request, Response
+from regwire.sansio.registry import Limits
+from regwire.testing.hostile import HostileServer
+from regwire.testing.model import ModelRegistry, sha256
+from regwire.testing.writes import Quirks
+from tests.harness.drivers import run_with
 
 __all__ = ["SCENARIOS", "Outcome", "Scenario", "run_scenario"]
 
@@ -595,6 +595,6 @@ class _Capture(logging.Handler):
 
 def _tls() -> tuple[Any, str]:
     """A server context and the CA file a client needs to trust it (trustme, dev extra)."""
-    from .server import trustme_tls
+    from regwire.testing.server import trustme_tls
 
     return trustme_tls()

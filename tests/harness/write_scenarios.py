@@ -1,7 +1,7 @@
 """Hostile registries for writes: uploads that break, sessions that vanish, answers that lie,
 upload Locations that lead elsewhere, and copies between two accounts.
 
-Each is a `Scenario` (see `regwire.testing.scenarios`) whose call pushes an image (a layer
+Each is a `Scenario` (see `tests.harness.scenarios`) whose call pushes an image (a layer
 from a file, bytes or an iterator, a config, a manifest tagged ``new``) or copies one to a
 second registry. Whatever the outcome, ``new`` is tagged only when everything it names is
 there, and no credential reaches a server it does not belong to.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from ..sansio.errors import (
+from regwire.sansio.errors import (
     AccessDenied,
     DigestMismatch,
     ManifestRejected,
@@ -26,11 +26,11 @@ from ..sansio.errors import (
     TooLarge,
     UploadRejected,
 )
-from ..sansio.events import Request, Response
-from .hostile import HostileServer
-from .model import ModelRegistry, sha256
-from .scenarios import REPO, SECRET, SECRET2, USER, USER2, Call, Scenario, Wrap
-from .writes import Quirks
+from regwire.sansio.events import Request, Response
+from regwire.testing.hostile import HostileServer
+from regwire.testing.model import ModelRegistry, sha256
+from regwire.testing.writes import Quirks
+from tests.harness.scenarios import REPO, SECRET, SECRET2, USER, USER2, Call, Scenario, Wrap
 
 __all__ = ["WRITE_SCENARIOS"]
 
