@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 from .decoding import decode_json
@@ -23,11 +23,9 @@ from .errors import NetworkError, ProtocolError, RegistryNotFound, ServerError
 from .events import BodyChunk, ConnectionFailed, Operation, ReadBody, Request, Response, Sleep
 from .manifests import Notices
 
-if TYPE_CHECKING:
-    from .session import Session
-
 __all__ = [
     "Limits",
+    "Peer",
     "backoff",
     "clean_url",
     "error_codes",
@@ -88,6 +86,43 @@ class Limits:
     # referrers is room for every signature and attestation of a wide multi-platform image.
     max_referrer_depth: int = 8
     max_referrers: int = 1000
+
+
+class Peer(Protocol):
+    """What `send` and `follow` read of the registry they talk to, and what they ask it to do.
+
+    `Session` is the one implementation. The contract is written here, on the side that uses
+    it, so that the transport knows nothing of the session that holds it (the session imports
+    the transport, never the other way) and a test can hand it any stand-in.
+    """
+
+    @property
+    def url(self) -> object:
+        """The registry's URL as named (for messages)."""
+
+    @property
+    def limits(self) -> Limits:
+        """How many retries and redirects, and how long a backoff."""
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time now (for an HTTP-date ``Retry-After``)."""
+
+    @property
+    def jitter(self) -> Callable[[], float] | None:
+        """A draw in [0, 1) that spreads backoffs, or None for none."""
+
+    def downgrade(self, request: Request) -> bool:
+        """Whether ``request``'s connection failure moved the registry to plain http."""
+
+    def is_registry_host(self, url: str) -> bool:
+        """Whether ``url`` is on the registry's own host, where "insecure" applies."""
+
+    def error_codes(self, response: Response) -> tuple[list[str], str]:
+        """The OCI error codes and a message, secrets blanked out."""
+
+    def collect_warnings(self, response: Response) -> None:
+        """Record the registry's ``Warning`` headers."""
 
 
 def clean_url(url: str) -> str:
@@ -174,7 +209,7 @@ def retry_after(response: Response, limits: Limits, now: float) -> float | None:
     return max(0.0, min(seconds, limits.retry_after_cap))
 
 
-def send(session: Session, request: Request) -> Operation[tuple[Response, Request]]:
+def send(session: Peer, request: Request) -> Operation[tuple[Response, Request]]:
     """Send ``request`` with retries: the response, and the request as last sent (after the
     insecure downgrade, its URL is http)."""
     limits = session.limits
@@ -209,7 +244,7 @@ def send(session: Session, request: Request) -> Operation[tuple[Response, Reques
         return event, request
 
 
-def follow(session: Session, request: Request) -> Operation[tuple[Response, str]]:
+def follow(session: Peer, request: Request) -> Operation[tuple[Response, str]]:
     """Send ``request``, following redirects; returns the response and the final URL."""
     limits = session.limits
     origin = netloc(request.url)
