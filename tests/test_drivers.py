@@ -320,7 +320,7 @@ def test_oversized_body_is_cut_and_the_connection_dropped(
 ) -> None:
     server, _ = plain
     if driver != "sync":
-        from regwire.drivers._async import AsyncTransport, _Task
+        from regwire.drivers._async import AsyncTransport, Call
         from regwire.drivers.asyncio import AsyncioBackend
         from regwire.drivers.trio import TrioBackend
 
@@ -328,7 +328,7 @@ def test_oversized_body_is_cut_and_the_connection_dropped(
             backend = TrioBackend() if driver == "trio" else AsyncioBackend()
             transport = AsyncTransport(backend, 5)  # type: ignore[arg-type]
             answer = await transport.perform(
-                Request("GET", f"{server.url}/v2/lib/app/manifests/1", max_body=10), _Task()
+                Request("GET", f"{server.url}/v2/lib/app/manifests/1", max_body=10), Call()
             )
             idle = transport.pool.idle_count()
             await transport.aclose()

@@ -95,7 +95,7 @@ from ._http import (
     stale,
 )
 
-__all__ = ["AsyncClient", "AsyncConnection", "AsyncTransport", "Backend", "Stream"]
+__all__ = ["AsyncClient", "AsyncConnection", "AsyncTransport", "Backend", "Call", "Stream"]
 
 T = TypeVar("T")
 _CHUNK = 256 * 1024
@@ -197,7 +197,7 @@ class _Conn:
             return result
 
 
-class _Task:
+class Call:
     """What one running operation holds: its open exchanges by channel (each with its
     connection permit), and the source `ReadSource` reads."""
 
@@ -273,7 +273,7 @@ class AsyncTransport:
 
         ``source`` is what the operation's `ReadSource` intents read, if it reads one.
         """
-        task = _Task(source, sink)
+        call = Call(source, sink)
         event: Event = None
         try:
             while True:
@@ -282,40 +282,40 @@ class AsyncTransport:
                 except StopIteration as done:
                     result: T = done.value
                     return result
-                event = await self.perform(intent, task)
+                event = await self.perform(intent, call)
         finally:
             operation.close()
-            for channel in {*task.streaming, *task.sending}:
-                self._abandon(task, channel)
+            for channel in {*call.streaming, *call.sending}:
+                self.drop_stream(call, channel)
 
-    async def perform(self, intent: Intent, task: _Task) -> Event:
+    async def perform(self, intent: Intent, call: Call) -> Event:
         if isinstance(intent, Parallel):
             return await self._parallel(intent)
         if isinstance(intent, Sleep):
             await self.backend.sleep(intent.seconds)
             return None
         if isinstance(intent, ReadBody):
-            return await self._read_chunk(task, intent.channel)
+            return await self._read_chunk(call, intent.channel)
         if isinstance(intent, ReadSource):
-            if task.source is None:
+            if call.source is None:
                 return NO_SOURCE
-            return BodyChunk(await _read_source(task.source, intent.size, self.backend))
+            return BodyChunk(await _read_source(call.source, intent.size, self.backend))
         if isinstance(intent, SeekSource):
-            return seek_source(task.source, task.source_start, intent.offset)
+            return seek_source(call.source, call.source_start, intent.offset)
         if isinstance(intent, RestartSink):
-            return restart_sink(task.sink, task.sink_start)
+            return restart_sink(call.sink, call.sink_start)
         if isinstance(intent, SendBody):
-            return await self._send_data(task, intent)
+            return await self._send_data(call, intent)
         if isinstance(intent, EndBody):
-            return await self._end_body(task, intent.channel)
-        self._abandon(task, intent.channel)
+            return await self._end_body(call, intent.channel)
+        self.drop_stream(call, intent.channel)
         if intent.send_body:
-            return await self._open_upload(intent, task)
-        return await self._round_trip(intent, task)
+            return await self._open_upload(intent, call)
+        return await self._round_trip(intent, call)
 
     async def _parallel(self, intent: Parallel) -> Joined:
-        """Each operation a task of its own (its own channels), ``limit`` at once; each
-        connection still under the endpoint's permit, so the pool stays bounded."""
+        """Each operation a task of its own, with a `Call` of its own (its channels), ``limit``
+        at once; each connection still under the endpoint's permit, so the pool stays bounded."""
 
         async def one(operation: Operation[object]) -> object:
             try:
@@ -334,16 +334,16 @@ class AsyncTransport:
             conn.stream.close_now()
         return None
 
-    def _abandon(self, task: _Task, channel: int = 0) -> None:
+    def drop_stream(self, call: Call, channel: int = 0) -> None:
         """Drop an exchange nobody will finish: close its connection, free its permit."""
-        conn = task.streaming.pop(channel, None)
-        sending = task.sending.pop(channel, None)
+        conn = call.streaming.pop(channel, None)
+        sending = call.sending.pop(channel, None)
         for dropped in (conn, sending[0] if sending else None):
             if dropped is not None:
                 dropped.stream.close_now()
                 self._permit(dropped.endpoint).release()
 
-    async def _open_upload(self, request: Request, task: _Task) -> ConnectionFailed | None:
+    async def _open_upload(self, request: Request, call: Call) -> ConnectionFailed | None:
         """Send the head of a request whose body the core sends next; its permit is held
         until the answer is read."""
         endpoint = Endpoint.of(request)
@@ -365,23 +365,23 @@ class AsyncTransport:
                 conn.stream.close_now()
             permit.release()
             raise
-        task.sending[request.channel] = (conn, request)
+        call.sending[request.channel] = (conn, request)
         return None
 
-    async def _send_data(self, task: _Task, intent: SendBody) -> ConnectionFailed | None:
-        sending = task.sending.get(intent.channel)
+    async def _send_data(self, call: Call, intent: SendBody) -> ConnectionFailed | None:
+        sending = call.sending.get(intent.channel)
         if sending is None:
             return ConnectionFailed("other", "SendBody without a request sending its body")
         conn = sending[0]
         try:
             await conn.run(send_data(conn.h11, intent.data), self.backend, self.timeout)
         except (OSError, h11.ProtocolError) as exc:
-            self._abandon(task, intent.channel)
+            self.drop_stream(call, intent.channel)
             return failure(exc)
         return None
 
-    async def _end_body(self, task: _Task, channel: int) -> Response | ConnectionFailed:
-        sending = task.sending.pop(channel, None)
+    async def _end_body(self, call: Call, channel: int) -> Response | ConnectionFailed:
+        sending = call.sending.pop(channel, None)
         if sending is None:
             return ConnectionFailed("other", "EndBody without a request sending its body")
         conn, request = sending
@@ -390,7 +390,7 @@ class AsyncTransport:
             head = await conn.run(finish_request(conn.h11), self.backend, self.timeout)
             headers = response_headers(head)
             if request.stream and request.method != "HEAD":
-                task.streaming[channel] = conn  # the permit goes with it
+                call.streaming[channel] = conn  # the permit goes with it
                 conn.stream_body(head)
                 return Response(head.status_code, headers, pending=True)
             body, truncated = await conn.run(
@@ -414,7 +414,7 @@ class AsyncTransport:
         stream = await self.backend.connect(endpoint, context, self.timeout)
         return _Conn(stream, endpoint)
 
-    async def _round_trip(self, request: Request, task: _Task) -> Response | ConnectionFailed:
+    async def _round_trip(self, request: Request, call: Call) -> Response | ConnectionFailed:
         endpoint = Endpoint.of(request)
         permit = self._permit(endpoint)
         await permit.acquire()
@@ -435,7 +435,7 @@ class AsyncTransport:
                     sent = True
                     headers = response_headers(head)
                     if request.stream and request.method != "HEAD":
-                        task.streaming[request.channel], keep_permit = conn, True
+                        call.streaming[request.channel], keep_permit = conn, True
                         conn.stream_body(head)
                         return Response(head.status_code, headers, pending=True)
                     body, truncated = await conn.run(
@@ -468,9 +468,9 @@ class AsyncTransport:
                 permit.release()
 
     async def _read_chunk(
-        self, task: _Task, channel: int, at_least: int = STREAM_CHUNK
+        self, call: Call, channel: int, at_least: int = STREAM_CHUNK
     ) -> BodyChunk | ConnectionFailed:
-        conn = task.streaming.get(channel)
+        conn = call.streaming.get(channel)
         if conn is None:
             return BodyChunk(b"")
         try:
@@ -479,10 +479,10 @@ class AsyncTransport:
             else:
                 chunk = await conn.run(read_chunk(conn.h11, at_least), self.backend, self.timeout)
         except (OSError, h11.ProtocolError) as exc:
-            self._abandon(task, channel)
+            self.drop_stream(call, channel)
             return failure(exc)
         if not chunk:
-            del task.streaming[channel]
+            del call.streaming[channel]
             if not (conn.reusable() and self.pool.give(conn.endpoint, conn)):
                 conn.stream.close_now()
             self._permit(conn.endpoint).release()

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import h11
 
 from ..sansio.events import ConnectionFailed, FailureReason, Request
+from ..sansio.transport import may_resend
 
 __all__ = [
     "USER_AGENT",
@@ -140,18 +141,22 @@ def reason_for(exc: BaseException) -> FailureReason:
 
 
 def stale(exc: BaseException, reused: bool, sent: bool, attempt: int, request: Request) -> bool:
-    """Whether ``exc`` is a pooled connection the server had closed while it sat idle.
+    """Whether ``request`` goes out again because ``exc`` is a pooled connection the server had
+    closed while it sat idle.
 
-    Such a connection fails at once on first use (reset, EOF), before any byte of an answer;
-    the request never reached the server, so it goes out again once on a fresh connection.
-    A timeout is not that: the server is there and slow, and waiting again would double the
-    time the caller's ``timeout`` promised.
+    Such a connection fails at once on first use (reset, EOF), before any byte of an answer,
+    and then the request goes out once more on a fresh connection, if the core's rule allows
+    sending it again (`may_resend`: the server may have read it before closing, so an upload's
+    POST, PATCH or PUT is reported instead). The rule is the core's alone, so that a driver
+    never resends what the core's own retries would not. A timeout is not a stale connection:
+    the server is there and slow, and waiting again would double the time the caller's
+    ``timeout`` promised.
     """
     return (
         reused
         and not sent
         and attempt == 0
-        and request.method in ("GET", "HEAD", "DELETE")
+        and may_resend(request)
         and reason_for(exc) != "timeout"
     )
 

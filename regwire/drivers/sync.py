@@ -2,10 +2,10 @@
 
 It performs the core's intents and nothing else. A request goes out on a pooled connection if
 one is idle for its (scheme, host, port, verify); a pooled connection the server closed while it
-sat idle fails on first use, and then (for GET and HEAD, before any byte of an answer arrived)
-the request is sent once more on a fresh connection. Bodies are read up to the request's
-``max_body``; a streamed body is left on its connection for `ReadBody`, and a connection whose
-body was not read to the end is closed rather than pooled.
+sat idle fails on first use, and then (before any byte of an answer arrived, and only if the
+core's `may_resend` allows it) the request is sent once more on a fresh connection. Bodies are
+read up to the request's ``max_body``; a streamed body is left on its connection for
+`ReadBody`, and a connection whose body was not read to the end is closed rather than pooled.
 """
 
 from __future__ import annotations
@@ -100,13 +100,14 @@ class _Conn:
         self.guard = RateGuard(30.0)
         self.body: _Body | None = None  # a streamed body read past h11
 
-    def quiet(self) -> bool:
-        """Whether nothing has arrived since the last exchange ended (no bytes, no end)."""
+    def unread(self) -> bool:
+        """Whether bytes nobody asked for (or the end) arrived since the last exchange ended:
+        an idle connection that has them is not used again (the meaning of `Stream.unread`)."""
         if self.h11.trailing_data[0]:
-            return False
+            return True
         if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
-            return False
-        return not readable_now(self.sock.fileno())
+            return True
+        return readable_now(self.sock.fileno())
 
     def run(self, wire: Wire[T]) -> T:
         """Run one of `_http`'s h11 exchanges over this blocking socket."""
@@ -326,7 +327,7 @@ class Transport:
         while True:
             with self._lock:
                 conn = self.pool.take(endpoint)
-            if conn is None or conn.quiet():
+            if conn is None or not conn.unread():
                 return conn
             self._discard(conn)
 
