@@ -132,13 +132,19 @@ class ModelRegistry:
 
     # -- content --------------------------------------------------------------------------
 
-    def _repo(self, name: str) -> _Repository:
+    def repository(self, name: str) -> _Repository:
+        """The contents of the repository ``name``, created empty if it is new."""
         return self.repositories.setdefault(name, _Repository())
+
+    def serial(self) -> int:
+        """A number not handed out before (upload sessions and tokens are named with it)."""
+        self._counter += 1
+        return self._counter
 
     def put_blob(self, repository: str, data: bytes) -> str:
         """Hold ``data`` as a blob of ``repository``; returns its digest."""
         digest = sha256(data)
-        self._repo(repository).blobs[digest] = data
+        self.repository(repository).blobs[digest] = data
         return digest
 
     def put_manifest(
@@ -152,7 +158,7 @@ class ModelRegistry:
         """Hold ``raw`` as a manifest of ``repository`` (tagged ``tag`` if given); returns its
         digest."""
         digest = digest or sha256(raw)
-        repo = self._repo(repository)
+        repo = self.repository(repository)
         repo.manifests[digest] = (media_type, raw)
         if tag is not None:
             repo.tags[tag] = digest
@@ -295,7 +301,7 @@ class ModelRegistry:
         self, repository: str, tag: str, image_id: str, config: dict[str, Any]
     ) -> None:
         """Push an image through the V1 API's model (for the seed's V1 paths)."""
-        repo = self._repo(repository)
+        repo = self.repository(repository)
         repo.v1_images[image_id] = json.dumps({"id": image_id, **config}).encode()
         repo.v1_tags[tag] = image_id
 
@@ -331,7 +337,7 @@ class ModelRegistry:
                 return self._v1(request, path)
             return Response(404, body=b"404 page not found")
         if path in ("/v2/", "/v2"):
-            denied = self._check_auth(request, None)
+            denied = self.check_auth(request, None)
             return denied or Response(
                 200, (("Docker-Distribution-API-Version", "registry/2.0"),), b"{}"
             )
@@ -352,7 +358,7 @@ class ModelRegistry:
             params.append(f'error="{error}"')
         return ("WWW-Authenticate", "Bearer " + ",".join(params))
 
-    def _check_auth(
+    def check_auth(
         self, request: Request, repository: str | None, action: str = "pull"
     ) -> Response | None:
         """None if the request may proceed, else the 401 a real registry would send."""
@@ -426,8 +432,7 @@ class ModelRegistry:
             for action in actions
             if self._may(user, name, action)
         )
-        self._counter += 1
-        value = f"tok{self._counter}"
+        value = f"tok{self.serial()}"
         self._tokens[value] = _Token(granted, self.clock() + self.token_expires_in, user)
         return Response(
             200,
@@ -484,7 +489,7 @@ class ModelRegistry:
         elif not sep:
             return _error(404, "NOT_FOUND", "no route")
         repository = head
-        denied = self._check_auth(request, repository)
+        denied = self.check_auth(request, repository)
         if denied is not None:
             return denied
         repo = self.repositories.get(repository)
@@ -549,8 +554,7 @@ class ModelRegistry:
             name = path[len("/v1/repositories/") : -len("/images")]
             if name not in self.repositories:
                 return Response(404)
-            self._counter += 1
-            token = f'signature=v1tok{self._counter},repository="{name}",access=read'
+            token = f'signature=v1tok{self.serial()},repository="{name}",access=read'
             self._v1_tokens[token] = name
             return Response(
                 200,

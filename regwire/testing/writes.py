@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ..sansio.digests import schema1_payload
+from ..sansio.digests import digest_of, schema1_payload
 from ..sansio.events import Request, Response
 from ..sansio.manifests import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, INDEX_TYPES, OCI_INDEX
 
-if TYPE_CHECKING:
-    from .model import ModelRegistry
-
-__all__ = ["Quirks", "Upload", "handle_write"]
+__all__ = ["Contents", "Quirks", "Store", "Upload", "handle_write"]
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 
@@ -69,6 +67,57 @@ class Quirks:
     schema1_refused: bool = False  # distribution 2.8: 500 for signed schema1, 400 unsigned
 
 
+class Contents(Protocol):
+    """What a repository holds, as the write side reads and changes it."""
+
+    tags: dict[str, str]  # tag -> manifest digest
+    manifests: dict[str, tuple[str, bytes]]  # digest -> (media type, bytes as pushed)
+    blobs: dict[str, bytes]  # digest -> bytes
+
+
+class Store(Protocol):
+    """The registry state the write side reads and changes, and the checks it asks for.
+
+    `ModelRegistry` is the one implementation: it dispatches a request here and imports this
+    module; the contract is written on this side, so this module never imports the model.
+    """
+
+    @property
+    def scheme(self) -> str:
+        """``https`` or ``http``: how the registry is reached."""
+
+    @property
+    def host(self) -> str:
+        """The registry's ``host[:port]``, for absolute upload URLs."""
+
+    @property
+    def quirks(self) -> Quirks:
+        """The registry behaviours switched on."""
+
+    @property
+    def default_page(self) -> int | None:
+        """The catalog's page size when the request names none (None: everything)."""
+
+    @property
+    def uploads(self) -> dict[str, Upload]:
+        """The open upload sessions, by their id."""
+
+    @property
+    def repositories(self) -> Mapping[str, Contents]:
+        """Every repository, by name."""
+
+    def repository(self, name: str) -> Contents:
+        """The contents of the repository ``name``, created empty if it is new."""
+
+    def check_auth(
+        self, request: Request, repository: str | None, action: str = "pull"
+    ) -> Response | None:
+        """None if ``request`` may ``action`` on ``repository``, else the 401 to answer."""
+
+    def serial(self) -> int:
+        """A number not handed out before."""
+
+
 def _error(
     status: int, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()
 ) -> Response:
@@ -76,7 +125,7 @@ def _error(
     return Response(status, (("Content-Type", "application/json"), *headers), body)
 
 
-def handle_write(model: ModelRegistry, request: Request, path: str, query: str) -> Response | None:
+def handle_write(model: Store, request: Request, path: str, query: str) -> Response | None:
     """The answer to a write or discovery request, or None for the read side to answer."""
     if path == "/v2/_catalog":
         return _catalog(model, request, parse_qs(query))
@@ -103,7 +152,7 @@ def handle_write(model: ModelRegistry, request: Request, path: str, query: str) 
 # -- uploads ------------------------------------------------------------------------------------
 
 
-def _upload_url(model: ModelRegistry, repository: str, upload: str, size: int) -> str:
+def _upload_url(model: Store, repository: str, upload: str, size: int) -> str:
     quirks = model.quirks
     state = f"_state={upload}-{size}"
     if quirks.upload_location == "other-path":
@@ -118,15 +167,13 @@ def _upload_url(model: ModelRegistry, repository: str, upload: str, size: int) -
     return relative
 
 
-def _range(model: ModelRegistry, size: int) -> str:
+def _range(model: Store, size: int) -> str:
     if model.quirks.range_never_advances or size == 0:
         return "0-0"
     return f"0-{size - 1}"
 
 
-def _session_headers(
-    model: ModelRegistry, repository: str, upload: str
-) -> tuple[tuple[str, str], ...]:
+def _session_headers(model: Store, repository: str, upload: str) -> tuple[tuple[str, str], ...]:
     size = len(model.uploads[upload].data)
     headers = [
         ("Location", _upload_url(model, repository, upload, size)),
@@ -139,7 +186,7 @@ def _session_headers(
 
 
 def _uploads(
-    model: ModelRegistry,
+    model: Store,
     request: Request,
     repository: str | None,
     upload: str,
@@ -155,7 +202,7 @@ def _uploads(
     # An upload URL on another host is presigned (its name is the credential), as a storage
     # bucket's would be; the registry's own upload URLs want the registry's token.
     presigned = urlsplit(request.url).netloc == quirks.upload_host
-    denied = None if presigned else model._check_auth(request, repository, "push")
+    denied = None if presigned else model.check_auth(request, repository, "push")
     if denied is not None:
         return denied
     if not upload:  # POST: start (or mount, or monolithic)
@@ -163,10 +210,10 @@ def _uploads(
             return _error(405, "UNSUPPORTED", "method not allowed")
         mount, source = query.get("mount", [None])[0], query.get("from", [None])[0]
         if mount and source and not quirks.mount_always_202:
-            denied = model._check_auth(request, source, "pull")
+            denied = model.check_auth(request, source, "pull")
             blob = model.repositories.get(source)
             if denied is None and blob is not None and mount in blob.blobs:
-                model._repo(repository).blobs[mount] = blob.blobs[mount]
+                model.repository(repository).blobs[mount] = blob.blobs[mount]
                 return Response(
                     201,
                     (
@@ -177,8 +224,7 @@ def _uploads(
         digest = query.get("digest", [None])[0]
         if digest and not mount:
             return _commit(model, repository, bytearray(request.body), digest)
-        model._counter += 1
-        upload = f"up{model._counter}"
+        upload = f"up{model.serial()}"
         model.uploads[upload] = Upload(repository, bytearray())
         return Response(202, _session_headers(model, repository, upload))
     session = model.uploads[upload]
@@ -229,12 +275,10 @@ def _uploads(
     return _error(405, "UNSUPPORTED", "method not allowed")
 
 
-def _commit(model: ModelRegistry, repository: str, data: bytearray, digest: str) -> Response:
-    from .model import sha256
-
-    if sha256(bytes(data)) != digest:
+def _commit(model: Store, repository: str, data: bytearray, digest: str) -> Response:
+    if digest_of(bytes(data)) != digest:
         return _error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
-    model._repo(repository).blobs[digest] = bytes(data)
+    model.repository(repository).blobs[digest] = bytes(data)
     return Response(
         201, (("Location", f"/v2/{repository}/blobs/{digest}"), ("Docker-Content-Digest", digest))
     )
@@ -243,12 +287,8 @@ def _commit(model: ModelRegistry, repository: str, data: bytearray, digest: str)
 # -- manifests ----------------------------------------------------------------------------------
 
 
-def _put_manifest(
-    model: ModelRegistry, request: Request, repository: str, reference: str
-) -> Response:
-    from .model import sha256
-
-    denied = model._check_auth(request, repository, "push")
+def _put_manifest(model: Store, request: Request, repository: str, reference: str) -> Response:
+    denied = model.check_auth(request, repository, "push")
     if denied is not None:
         return denied
     raw = request.body
@@ -259,11 +299,11 @@ def _put_manifest(
             error["detail"] = "manifest schema v1 unsupported"
             body = json.dumps({"errors": [error]}).encode()
             return Response(500, (("Content-Type", "application/json"),), body)
-        digest = sha256(schema1_payload(raw, request.url))
+        digest = digest_of(schema1_payload(raw, request.url))
     elif media_type == DOCKER_SCHEMA1 and model.quirks.schema1_refused:
         return _error(400, "MANIFEST_INVALID", "missing signature key")
     else:
-        digest = sha256(raw)
+        digest = digest_of(raw)
     if ":" in reference:
         if reference != digest:
             return _error(400, "DIGEST_INVALID", "manifest digest did not match")
@@ -277,7 +317,7 @@ def _put_manifest(
         return _error(400, "MANIFEST_INVALID", "manifest invalid")
     if document.get("mediaType") and document["mediaType"] != media_type:
         return _error(400, "MANIFEST_INVALID", "mediaType does not match Content-Type")
-    repo = model._repo(repository)
+    repo = model.repository(repository)
     if media_type in INDEX_TYPES:
         for child in document.get("manifests") or []:
             if child.get("digest") not in repo.manifests:
@@ -303,10 +343,8 @@ def _put_manifest(
     return Response(201, tuple(headers))
 
 
-def _delete(
-    model: ModelRegistry, request: Request, repository: str, kind: str, reference: str
-) -> Response:
-    denied = model._check_auth(request, repository, "delete")
+def _delete(model: Store, request: Request, repository: str, kind: str, reference: str) -> Response:
+    denied = model.check_auth(request, repository, "delete")
     if denied is not None:
         return denied
     if not model.quirks.deletes:
@@ -332,7 +370,7 @@ def _delete(
 
 
 def _referrers(
-    model: ModelRegistry,
+    model: Store,
     request: Request,
     repository: str,
     digest: str,
@@ -340,7 +378,7 @@ def _referrers(
 ) -> Response:
     if not model.quirks.referrers_api:
         return _error(404, "NOT_FOUND", "page not found")
-    denied = model._check_auth(request, repository, "pull")
+    denied = model.check_auth(request, repository, "pull")
     if denied is not None:
         return denied
     wanted = query.get("artifactType", [None])[0]
@@ -372,8 +410,8 @@ def _referrers(
     return Response(200, tuple(headers), body.encode())
 
 
-def _catalog(model: ModelRegistry, request: Request, query: dict[str, list[str]]) -> Response:
-    denied = model._check_auth(request, None)
+def _catalog(model: Store, request: Request, query: dict[str, list[str]]) -> Response:
+    denied = model.check_auth(request, None)
     if denied is not None:
         return denied
     names = sorted(model.repositories)
