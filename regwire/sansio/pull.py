@@ -15,7 +15,9 @@ from urllib.parse import quote
 
 from .access import authorized
 from .digests import Verifier
+from .ends import SourceStartedOver
 from .errors import (
+    DigestMismatch,
     InvalidReference,
     NetworkError,
     ProtocolError,
@@ -41,7 +43,7 @@ from .scopes import pull
 from .session import Session
 from .transport import backoff, clean_url, notices, read_pending
 
-__all__ = ["blob", "blob_into", "digest", "image", "manifest", "size_mismatch", "tags"]
+__all__ = ["BlobDownload", "blob", "blob_into", "digest", "image", "manifest", "size_mismatch", "tags"]
 
 
 def _manifest_failure(
@@ -214,61 +216,187 @@ def blob_into(
     at the chunk that does (`ProtocolError`, as for one that ends short), so that a source
     declaring 10 bytes cannot fill the caller's disk before the digest check would fail.
 
-    A connection that breaks in the middle of the body is resumed (at most
-    ``max_connection_retries`` times) with ``Range: bytes=N-`` where the registry (or its CDN)
-    said it serves ranges (``Accept-Ranges: bytes``): a 206 from byte N continues the hash; a
-    200 is the whole body again, so the hash and the sink start over (`RestartSink`); any
-    other ``Content-Range`` is a `ProtocolError`. The digest is checked over the whole.
+    The reading is `BlobDownload`'s (a broken body resumed with ``Range``); a registry that
+    answers the ``Range`` with the whole blob makes the sink start over (`RestartSink`). The
+    digest is checked over the whole.
     """
-    url = session.v2_url(repository, "blobs", digest)
-    response = yield from authorized(session, "GET", url, pull(repository), stream=True)
-    if response.status != 200:
-        body = yield from read_pending(response, session.limits.error_bytes)
-        answer = replace(response, body=body)
-        raise failure(session, answer, url, "blob", repository, reference=digest)
-    verifier = Verifier(digest, clean_url(url))
-    ranged = (response.header("Accept-Ranges") or "").strip().lower() == "bytes"
-    resumes = 0
+    source = BlobDownload(session, repository, digest, size)
+    yield from source.open()
+    verifier = Verifier(digest, source.where)
     while True:
-        _check_length(response, size, verifier.size, url)
-        broke = yield from _drain(response, verifier, sink, size, url)
-        if broke is None:
+        try:
+            data = yield from source.read_chunk()
+        except SourceStartedOver as over:
+            restarted = yield RestartSink()
+            if isinstance(restarted, ConnectionFailed):
+                raise NetworkError(
+                    source.where,
+                    over.broke.reason,
+                    f"{over.broke.message}; the registry sends the whole blob again, and "
+                    f"{restarted.message}",
+                ) from None
+            verifier = Verifier(digest, source.where)
+            continue
+        if not data:
             break
-        if not ranged or resumes >= session.limits.max_connection_retries:
-            raise NetworkError(clean_url(url), broke.reason, broke.message)
-        resumes += 1
-        yield Sleep(backoff(session.limits, session.jitter, resumes))
-        offset = verifier.size
+        verifier.update(data)
+        sink(data)
+    source.check(verifier, None)
+    return verifier.size
+
+
+class BlobDownload:
+    """A registry's blob as a `regwire.sansio.ends.BlobSource`: read through a streamed
+    ``GET`` on channel 0, in the pieces the driver hands over.
+
+    Nothing past ``size`` (the descriptor's) is handed out: a ``Content-Length`` announcing
+    more is refused when the body opens, a chunk that runs past it when it arrives
+    (`size_mismatch`). A connection that breaks in the middle of the body is resumed (at most
+    ``max_connection_retries`` times) with ``Range: bytes=N-`` where the registry (or its
+    CDN) said it serves ranges (``Accept-Ranges: bytes``): a 206 from byte N continues; a 200
+    is the whole body again (`SourceStartedOver`); any other ``Content-Range`` is a
+    `ProtocolError`. `rewind` makes the next `open` send a new ``GET``.
+    """
+
+    channels = 1
+
+    def __init__(
+        self,
+        session: Session,
+        repository: str,
+        digest: str,
+        size: int | None,
+        report: Callable[[int], object] | None = None,
+    ) -> None:
+        self.session, self.repository, self.digest, self.size = session, repository, digest, size
+        self.url = session.v2_url(repository, "blobs", digest)
+        self.where = clean_url(self.url)
+        self._report = report
+        self._response: Response | None = None
+        self._length: int | None = None
+        self._at = 0  # bytes handed out since byte 0
+        self._rest: memoryview | None = None  # of a chunk longer than asked for
+        self._fresh = False  # a resumed body whose length is not checked yet
+        self._ranged = False
+        self._resumes = 0
+
+    def open(self) -> Operation[int | None]:
+        if self._response is not None:
+            return self._length
+        session = self.session
         response = yield from authorized(
-            session, "GET", url, pull(repository), (("Range", f"bytes={offset}-"),), stream=True
+            session, "GET", self.url, pull(self.repository), stream=True
+        )
+        if response.status != 200:
+            body = yield from read_pending(response, session.limits.error_bytes)
+            answer = replace(response, body=body)
+            raise failure(session, answer, self.url, "blob", self.repository, reference=self.digest)
+        self._ranged = (response.header("Accept-Ranges") or "").strip().lower() == "bytes"
+        _check_length(response, self.size, 0, self.url)
+        length = (response.header("Content-Length") or "").strip()
+        self._response, self._at, self._rest, self._resumes = response, 0, None, 0
+        self._length = int(length) if length.isdigit() else None
+        return self._length
+
+    def read(self, want: int | None, position: int) -> Operation[bytes | bytearray | memoryview]:
+        data: bytes | bytearray | memoryview
+        if self._rest is not None:
+            data, self._rest = self._rest, None
+        else:
+            data = yield from self._next()
+        if want is not None and len(data) > want:
+            view = memoryview(data)
+            data, self._rest = view[:want], view[want:]
+        self._handed(len(data))
+        return data
+
+    def read_chunk(self) -> Operation[bytes | bytearray]:
+        """The next chunk as the driver handed it over (`read` with no ``want``)."""
+        data = yield from self._next()
+        self._handed(len(data))
+        return data
+
+    def _handed(self, count: int) -> None:
+        self._at += count
+        if self._report is not None and count:
+            self._report(count)
+
+    def _next(self) -> Operation[bytes | bytearray]:
+        """The next chunk of the body, a broken body resumed, nothing past ``size``."""
+        while True:
+            response = self._response
+            if response is None:
+                raise RuntimeError("a BlobDownload is read only once open")
+            if self._fresh:
+                _check_length(response, self.size, self._at, self.url)
+                self._fresh = False
+            if not response.pending:  # a driver that buffered the body: handed out once
+                data: bytes | bytearray = response.body
+                self._response = Response(response.status, response.headers)
+                break
+            event = yield ReadBody()
+            if isinstance(event, ConnectionFailed):
+                yield from self._resume(event)
+                continue
+            if not isinstance(event, BodyChunk):
+                raise TypeError(f"ReadBody must be answered with a BodyChunk, got {event!r}")
+            data = event.data
+            break
+        if self.size is not None and self._at + len(data) > self.size:
+            raise size_mismatch(self.where, self.size, self._at + len(data))
+        return data
+
+    def _resume(self, broke: ConnectionFailed) -> Operation[None]:
+        session = self.session
+        if not self._ranged or self._resumes >= session.limits.max_connection_retries:
+            raise NetworkError(self.where, broke.reason, broke.message)
+        self._resumes += 1
+        yield Sleep(backoff(session.limits, session.jitter, self._resumes))
+        offset = self._at
+        response = yield from authorized(
+            session,
+            "GET",
+            self.url,
+            pull(self.repository),
+            (("Range", f"bytes={offset}-"),),
+            stream=True,
         )
         if response.status == 206:
             content_range = (response.header("Content-Range") or "").strip()
             start = content_range.removeprefix("bytes ").partition("-")[0]
             if not start.isdigit() or int(start) != offset:
                 raise ProtocolError(
-                    clean_url(url), f"asked for bytes from {offset}, got {content_range!r}"
+                    self.where, f"asked for bytes from {offset}, got {content_range!r}"
                 )
-            continue
+            self._response, self._fresh = response, True
+            return
         if response.status == 200:
-            restarted = yield RestartSink()
-            if isinstance(restarted, ConnectionFailed):
-                raise NetworkError(
-                    clean_url(url),
-                    broke.reason,
-                    f"{broke.message}; the registry sends the whole blob again, and "
-                    f"{restarted.message}",
-                )
-            verifier = Verifier(digest, clean_url(url))
-            continue
+            self._response, self._fresh, self._at = response, True, 0
+            raise SourceStartedOver(broke)
         body = yield from read_pending(response, session.limits.error_bytes)
         raise failure(
-            session, replace(response, body=body), url, "blob", repository, reference=digest
+            session,
+            replace(response, body=body),
+            self.url,
+            "blob",
+            self.repository,
+            reference=self.digest,
         )
-    if size is not None and verifier.size != size:
-        raise size_mismatch(clean_url(url), size, verifier.size)
-    verifier.check()
-    return verifier.size
+
+    def check(self, verifier: Verifier, expected: str | None) -> None:
+        if self.size is not None and verifier.size != self.size:
+            raise size_mismatch(self.where, self.size, verifier.size)
+        if expected is not None and expected != self.digest:
+            raise DigestMismatch(self.where, expected, self.digest)
+        verifier.check()
+
+    def rewind(self) -> Operation[str | None]:
+        self._response = None  # the next open sends a new GET (a new Request ends the old)
+        return None
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def close(self) -> None:
+        self._response = None
 
 
 def _check_length(response: Response, size: int | None, offset: int, url: str) -> None:
@@ -276,32 +404,3 @@ def _check_length(response: Response, size: int | None, offset: int, url: str) -
     length = (response.header("Content-Length") or "").strip()
     if size is not None and length.isdigit() and offset + int(length) > size:
         raise size_mismatch(clean_url(url), size, offset + int(length), announced=True)
-
-
-def _drain(
-    response: Response,
-    verifier: Verifier,
-    sink: Callable[[bytes | bytearray], object],
-    size: int | None,
-    url: str,
-) -> Operation[ConnectionFailed | None]:
-    """Read a streamed body into ``sink`` through ``verifier``; the failure if it broke. A
-    chunk that would take the blob past ``size`` is an error before it reaches ``sink``."""
-    if not response.pending:  # a driver that buffered the body anyway
-        if size is not None and verifier.size + len(response.body) > size:
-            raise size_mismatch(clean_url(url), size, verifier.size + len(response.body))
-        verifier.update(response.body)
-        sink(response.body)
-        return None
-    while True:
-        event = yield ReadBody()
-        if isinstance(event, ConnectionFailed):
-            return event
-        if not isinstance(event, BodyChunk):
-            raise TypeError(f"ReadBody must be answered with a BodyChunk, got {event!r}")
-        if not event.data:
-            return None
-        if size is not None and verifier.size + len(event.data) > size:
-            raise size_mismatch(clean_url(url), size, verifier.size + len(event.data))
-        verifier.update(event.data)
-        sink(event.data)
