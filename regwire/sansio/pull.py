@@ -275,7 +275,7 @@ class BlobDownload:
         self._response: Response | None = None
         self._length: int | None = None
         self._at = 0  # bytes handed out since byte 0
-        self._rest: memoryview | None = None  # of a chunk longer than asked for
+        self._rest: bytes | bytearray | None = None  # of a chunk longer than asked for
         self._fresh = False  # a resumed body whose length is not checked yet
         self._ranged = False
         self._resumes = 0
@@ -298,15 +298,14 @@ class BlobDownload:
         self._length = int(length) if length.isdigit() else None
         return self._length
 
-    def read(self, want: int | None, position: int) -> Operation[bytes | bytearray | memoryview]:
-        data: bytes | bytearray | memoryview
+    def read(self, want: int | None, position: int) -> Operation[bytes | bytearray]:
+        data: bytes | bytearray
         if self._rest is not None:
             data, self._rest = self._rest, None
         else:
             data = yield from self._next()
-        if want is not None and len(data) > want:
-            view = memoryview(data)
-            data, self._rest = view[:want], view[want:]
+        if want is not None and len(data) > want:  # (only to hash again what a resume skips)
+            data, self._rest = data[:want], data[want:]
         self._handed(len(data))
         return data
 

@@ -30,6 +30,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from .access import authorized, credentials_for
 from .digests import Verifier, digest_of
+from .ends import BlobSource, SourceStartedOver
 from .errors import (
     AuthenticationError,
     DigestMismatch,
@@ -53,7 +54,16 @@ from .scopes import Scopes, merge, pull, push
 from .session import Session
 from .transport import clean_url, follow
 
-__all__ = ["blob_exists", "check_answer_digest", "mount_blob", "push_blob", "push_blob_from"]
+__all__ = [
+    "CallerSource",
+    "blob_exists",
+    "check_answer_digest",
+    "mount_blob",
+    "push_blob",
+    "push_blob_from",
+    "send_blob",
+    "upload_from",
+]
 
 OCTETS = (("Content-Type", "application/octet-stream"),)
 
@@ -363,13 +373,92 @@ def push_blob_from(
     """Upload the caller's source, read through `ReadSource` and hashed here as it passes.
 
     With ``chunk_size``, in PATCH chunks of that size (each held in memory while it is sent);
-    without, in one PATCH whose body streams through the core in pieces. The digest is known
-    only once the source has been read, so the upload is closed by an empty ``PUT ?digest=``.
-    Every way, the last piece is held back until the bytes read are ``size`` long and have
-    ``digest`` (where given): a source that is not what the caller named is a `DigestMismatch`
-    (or a `ProtocolError` for its size) before the registry has received it whole, and the
-    upload is cancelled. A source is rewound (`SeekSource`) only to resume or resend; one that
-    cannot be is an `UploadRejected` then.
+    without, through `upload_from` (one PATCH whose body streams through the core in pieces).
+    The digest is known only once the source has been read, so the upload is closed by an
+    empty ``PUT ?digest=``. Every way, the last piece is held back until the bytes read are
+    ``size`` long and have ``digest`` (where given): a source that is not what the caller
+    named is a `DigestMismatch` (or a `ProtocolError` for its size) before the registry has
+    received it whole, and the upload is cancelled. A source is rewound (`SeekSource`) only
+    to resume or resend; one that cannot be is an `UploadRejected` then.
+    """
+    source = CallerSource(size, session.v2_url(repository, "blobs", "uploads"))
+    written = yield from upload_from(
+        session, repository, source, digest=digest, mount_from=mount_from, chunk_size=chunk_size
+    )
+    return written if written is not None else digest or ""
+
+
+class CallerSource:
+    """The caller's source (a file, an iterator) as a `regwire.sansio.ends.BlobSource`: the
+    driver reads it (`ReadSource`) and reads it again from its start (`SeekSource`), which a
+    pipe or an iterator cannot. ``where`` names the upload in messages."""
+
+    channels = 0
+
+    def __init__(self, size: int | None, where: str) -> None:
+        self.size, self.where = size, clean_url(where)
+        self._read = False  # something was read since the source started or was rewound
+
+    def open(self) -> Operation[int | None]:
+        return self.size
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def read(self, want: int | None, position: int) -> Operation[bytes | bytearray]:
+        data = yield from _read_piece(want or PIECE, position, self.size, self.where)
+        self._read = True
+        return _kept(data)
+
+    def check(self, verifier: Verifier, expected: str | None) -> None:
+        _check_whole(verifier, self.size, expected, self.where)
+
+    def rewind(self) -> Operation[str | None]:
+        if not self._read:
+            return None
+        answer = yield SeekSource(0)
+        if isinstance(answer, ConnectionFailed):
+            return answer.message
+        self._read = False
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def upload_from(
+    session: Session,
+    repository: str,
+    source: BlobSource,
+    *,
+    digest: str | None,
+    mount_from: str | None = None,
+    chunk_size: int | None = None,
+    one_put_up_to: int | None = None,
+    cancel_on_error: bool = True,
+) -> Operation[str | None]:
+    """Upload ``source`` (the caller's file, a registry's blob, a layout's): the one upload
+    engine every streamed upload goes through; returns the digest written, None if mounted.
+
+    ``mount_from`` (a repository of this registry) is tried first when the digest is known.
+    With ``chunk_size`` the caller's source goes in PATCH chunks (`_source_chunks`). Else the
+    way is decided here, and only here:
+
+    - one streamed ``PUT ?digest=`` when the registry takes no PATCH (405 or ``UNSUPPORTED``:
+      Google Artifact Registry), or when the digest is known and the blob is no larger than
+      ``one_put_up_to`` (a copy's small blobs: a request saved per blob);
+    - else one streamed PATCH, then an empty ``PUT ?digest=`` to commit;
+    - a PATCH refused (`refused_patch`) whose 416 says the registry kept part of it resumes
+      in the same session from there (the source read again, hashed up to that byte); one
+      that kept nothing makes the session remember that PATCH is refused, and the blob goes
+      again in one PUT, in a new session;
+    - a PUT refused (`refused_put`: 400, 405, 416, 404 ``BLOB_UNKNOWN``: Artifactory) makes
+      the session remember that, and the blob goes again by PATCH, in a new session;
+    - a connection reset or a session the registry lost (`restartable`) resumes where the
+      registry says it stands (a GET of the upload URL), else starts a new session, at most
+      ``max_connection_retries`` times.
+
+    Every way the last piece is held back until the source proved to be the blob (`send_blob`).
+    An upload that fails is cancelled (``cancel_on_error``; a copy leaves its failed session
+    to the registry's expiry, as it always has).
     """
     scopes = push(repository)
     location, response, answered = yield from _start(
@@ -377,26 +466,18 @@ def push_blob_from(
     )
     if location is None:  # mounted: only asked when the digest is known
         check_answer_digest(response, digest or "", answered)
-        return digest or ""
+        return None
     minimum = (response.header("OCI-Chunk-Min-Length") or "").strip()
     if chunk_size is not None and minimum.isdigit():
         chunk_size = max(chunk_size, int(minimum))
-    verifier = Verifier(digest or "sha256:", clean_url(location))
+    size = source.size
+    restarts = 0
+    start = 0  # what the registry holds of the blob when a PATCH resumes
+    refusal: RegistryError | None = None  # why the source is read again for a PUT
+    current: str | None = location  # the session to cancel if the upload fails
     try:
-        if chunk_size is None and session.patch_refused:
-            return (yield from _put_whole(session, repository, location, digest, size, False))
-        if chunk_size is None:
-            try:
-                location, verifier = yield from _stream_resuming(
-                    session, repository, location, scopes, digest, size
-                )
-            except BytesRefused as refused:
-                session.refuse_patch()
-                yield from _cancel(session, location, scopes)
-                location = None  # nothing left to cancel
-                rest = _put_whole(session, repository, None, digest, size, True, refused.error)
-                return (yield from rest)
-        else:
+        if chunk_size is not None:
+            verifier = Verifier(digest or "sha256:", clean_url(location))
             location = yield from _source_chunks(
                 session,
                 repository,
@@ -407,72 +488,151 @@ def push_blob_from(
                 size=size,
                 expected=digest,
             )
-        _check_whole(verifier, size, digest, location)  # (again, after any resume)
-        actual = verifier.actual
-        yield from _close(session, repository, location, actual)
+            current = location
+            source.check(verifier, digest)
+            actual = verifier.actual
+            yield from _close(session, repository, location, actual)
+            return actual
+        while True:
+            small = (
+                digest is not None
+                and one_put_up_to is not None
+                and size is not None
+                and not session.put_refused
+                and size <= one_put_up_to
+            )
+            if session.patch_refused or small:
+                put_digest = digest
+                if put_digest is None:  # the URL names the digest: read the source to learn it
+                    yield from _again_for_put(source, location, refusal)
+                    put_digest = yield from _hash_source(source)
+                yield from _again_for_put(source, location, refusal)
+                verifier = Verifier(put_digest, source.where)
+                try:
+                    yield from send_blob(
+                        session,
+                        location,
+                        scopes,
+                        source,
+                        verifier,
+                        put_digest=put_digest,
+                        repository=repository,
+                    )
+                    return put_digest
+                except BytesRefused as refused:
+                    if session.patch_refused or session.put_refused:
+                        raise refused.error from None  # neither way is taken
+                    session.refuse_put()  # and again, by PATCH
+                except RegistryError as exc:
+                    if not restartable(exc) or restarts >= session.limits.max_connection_retries:
+                        raise
+                    restarts += 1
+                yield from _cancel(session, location, scopes)
+                current = None
+                location = current = yield from _restart(session, repository, digest)
+                continue
+            verifier = Verifier(digest or "sha256:", source.where)
+            if start:
+                yield from _rehash(source, verifier, start, location)
+            try:
+                if start and start == size:  # the registry has every byte: only the commit
+                    following = location
+                else:
+                    following = yield from send_blob(
+                        session,
+                        location,
+                        scopes,
+                        source,
+                        verifier,
+                        expected=digest,
+                        start=start,
+                        repository=repository,
+                    )
+            except BytesRefused as refused:
+                kept = yield from _kept_of(session, location, scopes, refused, start, size)
+                if kept is not None:  # the registry kept part of it: the rest from there
+                    location, start = kept
+                    current = location
+                    yield from _seek_to_resume(source, location, refused.error)
+                    continue
+                session.refuse_patch()  # and again, in one PUT
+                yield from _cancel(session, location, scopes)
+                current = None
+                refusal, start = refused.error, 0
+                if digest is None:  # (read to learn the digest before the new session)
+                    yield from _again_for_put(source, location, refusal)
+                    digest = yield from _hash_source(source)
+                yield from _again_for_put(source, location, refusal)
+                location = current = yield from _restart(session, repository, digest)
+                continue
+            except RegistryError as exc:
+                if not restartable(exc) or restarts >= session.limits.max_connection_retries:
+                    raise
+                restarts += 1
+                location, start = yield from _after_break(
+                    session, repository, location, scopes, exc, digest, size
+                )
+                current = location
+                yield from _seek_to_resume(source, location, exc)
+                continue
+            source.check(verifier, digest)  # (again, after any resume)
+            actual = verifier.actual
+            current = following
+            yield from _close(session, repository, following, actual)
+            return actual
     except BaseException:
-        if location is not None:
-            yield from _cancel(session, location, scopes)
+        if current is not None and cancel_on_error:
+            yield from _cancel(session, current, scopes)
         raise
-    return actual
 
 
-def _stream_resuming(
+def _restart(session: Session, repository: str, digest: str | None) -> Operation[str]:
+    """A new upload session for the blob (no mount: the first start asked for one)."""
+    started, _, _ = yield from _start(session, repository, digest or "", None)
+    assert started is not None  # no mount asked
+    return started
+
+
+def _after_break(
     session: Session,
     repository: str,
     location: str,
     scopes: Scopes,
+    broke: RegistryError,
     digest: str | None,
     size: int | None,
-) -> Operation[tuple[str, Verifier]]:
-    """`_stream_patch`, resumed after a connection reset, or a 416 from a registry that kept
-    part of the PATCH: where the registry says the upload stands (the 416's ``Range``, or
-    ``GET`` it: ``Range: 0-N``) the source is read again from (`SeekSource`; the bytes before
-    are read once more to hash them), and the rest goes with its ``Content-Range``, in the
-    same session; after a reset, a session the registry lost, or a length we do not know,
-    starts over in a new one. A source that cannot be read again makes the reset an error
-    that says so. Returns the next Location and the verifier that hashed the whole source.
-    """
-    restarts = 0
-    start = 0
-    while True:
-        verifier = Verifier(digest or "sha256:", clean_url(location))
-        if start:
-            yield from _rehash(verifier, start, location)
-            if start == size:  # the registry has every byte: only the commit is left
-                return location, verifier
-        try:
-            following = yield from _stream_patch(
-                session, location, scopes, verifier, size, expected=digest, start=start
-            )
-            return following, verifier
-        except BytesRefused as refused:
-            kept = yield from _kept_of(session, location, scopes, refused, start, size)
-            if kept is None:
-                raise refused from None  # nothing kept: a PATCH refused for its size, or at all
-            location, start = kept
-            yield from _seek_to_resume(location, refused.error)
-            continue
-        except RegistryError as exc:
-            if not restartable(exc) or restarts >= session.limits.max_connection_retries:
-                raise
-            restarts += 1
-            broke = exc
-        start = 0
-        status = None
-        if size is not None and isinstance(broke, NetworkError):
-            status = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
-        if status is not None and size is not None and status.status in (200, 204):
+) -> Operation[tuple[str, int]]:
+    """Where a streamed PATCH that broke goes on: (upload URL, bytes the registry holds).
+
+    After a reset, with a length known (a resumed PATCH names its range), the registry is
+    asked where the upload stands (GET, ``Range: 0-N``) and the rest goes there; a session it
+    lost, or one that cannot tell, is cancelled and a new one started from byte 0."""
+    if size is not None and isinstance(broke, NetworkError):
+        status = yield from _upload_send(session, "GET", location, scopes, max_body=64 * 1024)
+        if status.status in (200, 204):
             held = _held(status)
-            start = held if held is not None and 1 < held <= size else 0
             if status.header("Location"):
                 location = _location(status, location)
-        else:
-            yield from _cancel(session, location, scopes)
-            started, _, _ = yield from _start(session, repository, digest or "", None)
-            assert started is not None  # no mount asked
-            location = started
-        yield from _seek_to_resume(location, broke)
+            return location, held if held is not None and 1 < held <= size else 0
+    yield from _cancel(session, location, scopes)
+    return (yield from _restart(session, repository, digest)), 0
+
+
+def _hash_source(source: BlobSource) -> Operation[str]:
+    """The digest of the whole source, read once (a PUT's URL must name it)."""
+    hasher = Verifier("sha256:", source.where)
+    while data := (yield from source.read(None, hasher.size)):
+        hasher.update(data)
+    return hasher.actual
+
+
+def _rehash(source: BlobSource, verifier: Verifier, count: int, location: str) -> Operation[None]:
+    """Read (and hash) the first ``count`` bytes of the source, which the registry holds."""
+    while verifier.size < count:
+        piece = yield from source.read(min(PIECE, count - verifier.size), verifier.size)
+        if not piece:
+            raise ProtocolError(clean_url(location), "the source is shorter than before")
+        verifier.update(piece)
 
 
 def _kept_of(
@@ -499,26 +659,29 @@ def _kept_of(
     return location, held
 
 
-def _seek_to_resume(location: str, broke: RegistryError) -> Operation[None]:
+def _seek_to_resume(source: BlobSource, location: str, broke: RegistryError) -> Operation[None]:
     """Rewind the source to read it again (hashed from its start) to resume an upload."""
-    answer = yield SeekSource(0)
-    if isinstance(answer, ConnectionFailed):
+    cannot = yield from source.rewind()
+    if cannot is not None:
         raise UploadRejected(
             clean_url(location),
             f"the upload broke ({broke}) and the source cannot be read again "
-            f"({answer.message}) to resume it: give a file, or bytes",
+            f"({cannot}) to resume it: give a file, or bytes",
         ) from broke
 
 
-def _rehash(verifier: Verifier, count: int, location: str) -> Operation[None]:
-    """Read (and hash) the first ``count`` bytes of the source, which the registry holds."""
-    while verifier.size < count:
-        piece = yield ReadSource(min(PIECE, count - verifier.size))
-        if not isinstance(piece, BodyChunk):
-            raise TypeError(f"ReadSource must be answered with a BodyChunk, got {piece!r}")
-        if not piece.data:
-            raise ProtocolError(clean_url(location), "the source is shorter than before")
-        verifier.update(piece.data)
+def _again_for_put(
+    source: BlobSource, location: str, refused: RegistryError | None
+) -> Operation[None]:
+    """Rewind the source for a PUT, which needs it read again (whole, or to learn its digest)."""
+    cannot = yield from source.rewind()
+    if cannot is not None:
+        why = f" ({refused})" if refused is not None else ""
+        raise UploadRejected(
+            clean_url(location),
+            f"the registry takes no blob in one PATCH{why}, and a PUT needs the source read "
+            f"again, which it cannot be ({cannot}): give a file, or bytes",
+        )
 
 
 class BytesRefused(Exception):
@@ -550,125 +713,95 @@ def refused_put(session: Session, answer: Response, url: str) -> BytesRefused | 
     return None
 
 
-def _put_whole(
-    session: Session,
-    repository: str,
-    location: str | None,
-    digest: str | None,
-    size: int | None,
-    read: bool,
-    refused: RegistryError | None = None,
-) -> Operation[str]:
-    """The source in one streamed ``PUT ?digest=``, for a registry that takes no PATCH.
-
-    The URL names the digest, so it must be known first: not given, the source is read once
-    to learn it. ``read``: the source was read already (by the refused PATCH), so it is read
-    again from its start; a source that cannot be (a pipe, an iterator) is an `UploadRejected`
-    that says why. ``location``: an upload session to use, else one is opened.
-    """
-    scopes = push(repository)
-    if digest is None:
-        if read:
-            yield from _rewind(location or "", refused)
-        hasher = Verifier("sha256:", "the source")
-        while data := (yield from _read_piece(PIECE, hasher.size, size, location or "")):
-            hasher.update(data)
-        digest, read = hasher.actual, True
-    if read:
-        yield from _rewind(location or "", refused)
-    if location is None:
-        location, _, _ = yield from _start(session, repository, digest, None)
-        assert location is not None
-    verifier = Verifier(digest, "the source")
-    try:
-        yield from _stream_patch(session, location, scopes, verifier, size, put_digest=digest)
-    except BaseException:
-        yield from _cancel(session, location, scopes)
-        raise
-    return digest
-
-
-def _rewind(where: str, refused: RegistryError | None) -> Operation[None]:
-    answer = yield SeekSource(0)
-    if isinstance(answer, ConnectionFailed):
-        why = f" ({refused})" if refused is not None else ""
-        raise UploadRejected(
-            clean_url(where) if where else "the source",
-            f"the registry takes no blob in one PATCH{why}, and a PUT needs the source read "
-            f"again, which it cannot be ({answer.message}): give a file, or bytes",
-        )
-
-
-def _stream_patch(
+def send_blob(
     session: Session,
     location: str,
     scopes: Scopes,
+    source: BlobSource,
     verifier: Verifier,
-    size: int | None,
     *,
     put_digest: str | None = None,
     expected: str | None = None,
     start: int = 0,
+    repository: str = "",
 ) -> Operation[str]:
-    """One PATCH whose body is the whole source, piece by piece; returns the next Location.
-    With ``put_digest``, one ``PUT ?digest=`` instead, which commits the upload. ``expected``
-    (or ``put_digest``): the digest the source must have before its last piece goes.
-    ``start``: the registry holds the first bytes already (the source is read from there)."""
+    """One request whose body is the whole of ``source``, piece by piece, in constant memory:
+    a PATCH (returns the next Location), or with ``put_digest`` a ``PUT ?digest=``, which
+    commits the upload (go-containerregistry's ``streamBlob``). ``start``: the registry holds
+    the first bytes already (``verifier`` has hashed them; the source is read on from there).
+
+    Everything the registry needs before the source opens (the upload URL, its credentials)
+    is settled first, so that once the source's body streams (a registry's ``GET`` on
+    channel 0), only its reads and this request's writes go out; the request goes on the
+    channel after the source's (`BlobSource.channels`). The last piece is held back until the
+    source proved to be the blob asked for (`BlobSource.check`: its size, ``put_digest`` or
+    ``expected``): a PUT commits as its last byte arrives and a PATCH hands the registry what
+    it carried, so a registry never holds other bytes whole, even one that would not check.
+    A refusal of this way of sending is a `BytesRefused` for `upload_from` to decide on."""
     url = session.current(location)
     if put_digest is not None:
         url = _with_digest(url, put_digest)
     check_upload_url(session, url)
     auth = yield from credentials_for(session, scopes, url)
+    length = yield from source.open()
     # A length known is sent as such; else the body goes in HTTP/1.1 chunks. Resumed at
     # ``start``, the rest goes with the Content-Range it fills.
-    if size is None:
-        length: tuple[tuple[str, str], ...] = (("Transfer-Encoding", "chunked"),)
+    if length is None:
+        framing: tuple[tuple[str, str], ...] = (("Transfer-Encoding", "chunked"),)
     elif start:
-        length = (("Content-Length", str(size - start)), ("Content-Range", f"{start}-{size - 1}"))
+        framing = (
+            ("Content-Length", str(length - start)),
+            ("Content-Range", f"{start}-{length - 1}"),
+        )
     else:
-        length = (("Content-Length", str(size)),)
+        framing = (("Content-Length", str(length)),)
     method = "PATCH" if put_digest is None else "PUT"
+    channel = source.channels
     request = session.request(
-        method, url, (*OCTETS, *length, *auth), send_body=True, max_body=64 * 1024
+        method, url, (*OCTETS, *framing, *auth), send_body=True, max_body=64 * 1024, channel=channel
     )
     if not session.is_registry_host(url):
         request = replace(request, verify=True)
     opened = yield request
     if isinstance(opened, ConnectionFailed):
         raise NetworkError(clean_url(url), opened.reason, opened.message)
-    # A PUT commits as its last byte arrives, and a PATCH hands the registry what it carried:
-    # the last piece is held back until the source proved to be the blob asked for (its size,
-    # its digest), so a registry never holds other bytes whole, even one that would not check.
-    last: bytes | bytearray = b""
+    held: bytes | bytearray | memoryview = b""
     while True:
-        data = yield from _read_piece(PIECE, verifier.size, size, url)
+        try:
+            data = yield from source.read(None, verifier.size)
+        except SourceStartedOver as over:  # what was sent cannot be taken back
+            raise NetworkError(source.where, over.broke.reason, over.broke.message) from None
         if not data:
             break
         verifier.update(data)
-        if last:
-            yield from send_piece(url, last)
-        last = _kept(data)
-    _check_whole(verifier, size, put_digest or expected, url)
-    if last:
-        yield from send_piece(url, last)
-    answer = yield EndBody()
+        if held:
+            yield from send_piece(url, held, channel=channel)
+        held = data
+    source.check(verifier, put_digest or expected)  # wrong bytes are never sent whole
+    if held:
+        yield from send_piece(url, held, channel=channel)
+    answer = yield EndBody(channel=channel)
     if isinstance(answer, ConnectionFailed):
         raise NetworkError(clean_url(url), answer.reason, answer.message)
     if not isinstance(answer, Response):
         raise TypeError(f"EndBody must be answered with a Response, got {answer!r}")
     session.collect_warnings(answer)
+    reference = put_digest or expected
     if put_digest is not None:
+        refused = refused_put(session, answer, url)
+        if refused is not None:  # the bytes were the digest's: the PUT is refused (Artifactory)
+            raise refused
         if answer.status not in (201, 204):
-            raise failure(session, answer, url, "upload", "", reference=put_digest)
+            raise failure(session, answer, url, "upload", repository, reference=reference)
         check_answer_digest(answer, put_digest, url)
         return url
     refused = refused_patch(session, answer, url)
     if refused is not None:
         raise refused
     if answer.status not in (201, 202, 204):
-        raise failure(session, answer, url, "upload", "", reference=None)
-    held = _held(answer)
-    if held is not None and held > max(verifier.size, 1):  # "0-0" may mean nothing held
+        raise failure(session, answer, url, "upload", repository, reference=reference)
+    count = _held(answer)
+    if count is not None and count > max(verifier.size, 1):  # "0-0" may mean nothing held
         raise ProtocolError(clean_url(url), "the registry holds more than we sent")
     return _location(answer, url) if answer.header("Location") else url
 
