@@ -6,6 +6,11 @@ and for the peers (python-dxf, oras, skopeo as scripted per image, a bare http.c
 a token fetched beforehand: the ceiling), and prints medians, ratios measured in the same run,
 request counts from the registry's access log, and whether each target is met. ``--quick`` runs
 every workload once on a tiny corpus (the test suite's smoke run).
+
+``--compare TREE`` measures regwire's rows of workloads 1, 3, 8, 9 and 10 twice per run, with
+the regwire of TREE (another checkout: ``git worktree add /tmp/before COMMIT``) and with this
+checkout's, taking turns run after run, leaves the peers out, and ends with a table of both
+medians, their ratio and each one's spread (`benchmarks.compare` says how).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from functools import partial
 from typing import Any
 
 from benchmarks import clients, core, plain
+from benchmarks.compare import BEFORE, Compare, check_loaded, child_env
+from benchmarks.compare import label as side_label
 from benchmarks.corpus import Corpus, Sizes, build
 from benchmarks.proxy import ProxyProcess
 from tests.harness.distribution import PASSWORD, USER
@@ -43,9 +50,26 @@ class Row:
     samples: list[float] = field(default_factory=list)
 
 
+COMPARED = frozenset({1, 3, 8, 9, 10})  # the workloads --compare knows how to split
+
+
+def _count_start(corpus: Corpus) -> tuple[int, int]:
+    """Where the registry's access log and its token server's count stand now."""
+    server = corpus.registry.token_server
+    return corpus.registry.log_size(), len(server.requests) if server else 0
+
+
+def _count_since(corpus: Corpus, start: tuple[int, int]) -> int:
+    """Requests the registry and its token server saw since `_count_start`."""
+    time.sleep(0.05)  # let the registry flush its access log
+    server = corpus.registry.token_server
+    tokens = len(server.requests) - start[1] if server else 0
+    return corpus.registry.requests_since(start[0]) + tokens
+
+
 class Bench:
-    def __init__(self, sizes: Sizes, only: set[int]) -> None:
-        self.sizes, self.only = sizes, only
+    def __init__(self, sizes: Sizes, only: set[int], compare: Compare | None = None) -> None:
+        self.sizes, self.only, self.compare = sizes, only, compare
         self.rows: list[Row] = []
         self.targets: list[tuple[str, bool | None, str]] = []
 
@@ -108,6 +132,51 @@ class Bench:
             print(f"  {workload:<28} {name:<28} {row.median:8.3f} s", flush=True)
         return rows
 
+    def measure_timed_turns(
+        self,
+        workload: str,
+        entries: list[tuple[str, Callable[[], tuple[float, Any]]]],
+        corpus: Corpus | None = None,
+        check: Callable[[Any], None] | None = None,
+    ) -> list[Row]:
+        """`measure_in_turns` for calls timed where they run (a `compare.Worker`): each entry's
+        fn returns (seconds, result). With a corpus, each entry's first run also counts the
+        requests the registry and its token server saw, so a change of behaviour shows."""
+        samples: dict[str, list[float]] = {name: [] for name, _ in entries}
+        requests: dict[str, int | None] = {name: None for name, _ in entries}
+        for run in range(self.sizes.runs):
+            for name, fn in entries:
+                start = _count_start(corpus) if corpus is not None and run == 0 else None
+                seconds, result = fn()
+                samples[name].append(seconds)
+                if check is not None:
+                    check(result)
+                if corpus is not None and start is not None:
+                    requests[name] = _count_since(corpus, start)
+        rows = []
+        for name, _ in entries:
+            row = Row(
+                workload,
+                name,
+                statistics.median(samples[name]),
+                requests=requests[name],
+                samples=samples[name],
+            )
+            self.rows.append(row)
+            rows.append(row)
+            print(
+                f"  {workload:<28} {name:<28} {row.median:8.3f} s  requests={row.requests}",
+                flush=True,
+            )
+        return rows
+
+    def pair_baselines(self, workload: str) -> None:
+        """In a comparison, each row's ratio is taken against the same client's "before" row."""
+        for row in self.rows:
+            before = self.find(workload, side_label(row.client, BEFORE))
+            if row.workload == workload and before is not None and before is not row:
+                row.baseline = before.client
+
     def find(self, workload: str, client: str) -> Row | None:
         return next((r for r in self.rows if r.workload == workload and r.client == client), None)
 
@@ -118,6 +187,9 @@ class Bench:
 def workload_inspect(
     bench: Bench, corpus: Corpus, label: str, creds: clients.Creds, with_skopeo: bool
 ) -> None:
+    if bench.compare is not None:
+        compare_inspect(bench, bench.compare, corpus, label, creds)
+        return
     clients.use_ca(corpus.registry.ca_file)
     refs = corpus.refs()
     a = corpus.authority
@@ -162,6 +234,36 @@ def workload_inspect(
     for row in bench.rows:
         if row.workload == label:
             row.baseline = "python-dxf"
+
+
+def compare_inspect(
+    bench: Bench, compare: Compare, corpus: Corpus, label: str, creds: clients.Creds
+) -> None:
+    """1 with --compare: regwire's three clients in the two trees' workers, taking turns."""
+    workers = compare.workers()
+    for worker in workers.values():
+        worker.call("benchmarks.clients:use_ca", corpus.registry.ca_file)
+    refs, a = corpus.refs(), corpus.authority
+    expected: list[str] = []
+
+    def same(result: list[str]) -> None:
+        if not expected:
+            expected.extend(result)
+        elif result != expected:
+            raise AssertionError("a client answered different config digests")
+
+    calls: list[tuple[str, str, list[Any]]] = [
+        ("regwire (blocking)", "regwire_sync_inspect", [a, creds, refs]),
+        ("regwire (trio, c=16)", "regwire_async_inspect", ["trio", a, creds, refs, 16]),
+        ("regwire (asyncio, c=16)", "regwire_async_inspect", ["asyncio", a, creds, refs, 16]),
+    ]
+    entries: list[tuple[str, Callable[[], tuple[float, Any]]]] = [
+        (side_label(client, side), partial(workers[side].call, f"benchmarks.clients:{fn}", *args))
+        for client, fn, args in calls
+        for side, _ in compare.sides
+    ]
+    bench.measure_timed_turns(label, entries, corpus, check=same)
+    bench.pair_baselines(label)
 
 
 def workload_tags(bench: Bench, corpus: Corpus) -> None:
@@ -209,11 +311,10 @@ def workload_blobs(bench: Bench, corpus: Corpus) -> None:
     token = bare.headers.get("Authorization", " ").split(" ", 1)[1]
     for mib, digest in corpus.blobs.items():
         label = f"3. blob {mib} MiB"
-        names = ("regwire-sync", "regwire-trio", "regwire-asyncio", "python-dxf", "oras")
-        jobs = [
-            [client, corpus.authority, USER, PASSWORD, digest, token]
-            for client in (*names, "http.client+sha256")
-        ]
+        names: tuple[str, ...] = ("regwire-sync", "regwire-trio", "regwire-asyncio")
+        if bench.compare is None:  # a comparison leaves the peers out
+            names += ("python-dxf", "oras", "http.client+sha256")
+        jobs = [[client, corpus.authority, USER, PASSWORD, digest, token] for client in names]
         job_rows(bench, label, "benchmarks.blobjob", jobs, mib, corpus.registry.ca_file)
 
 
@@ -225,36 +326,52 @@ def job_rows(
 
     The jobs take turns, run after run (A B C, A B C, ...), so that a slow minute on a shared
     machine lands on every client's samples rather than on one client's row. The job prints
-    its wall time and peak RSS as JSON (`benchmarks.blobjob`, `pushjob`).
+    its wall time and peak RSS as JSON (`benchmarks.blobjob`, `pushjob`). With --compare,
+    each job runs twice per run, with the before tree's regwire, then with ours.
     """
-    samples: list[list[float]] = [[] for _ in jobs]
-    rss: list[list[float]] = [[] for _ in jobs]
+    runs: list[tuple[str, list[str], str | None]] = (
+        [(args[0], args, None) for args in jobs]
+        if bench.compare is None
+        else [
+            (side_label(args[0], side), args, tree)
+            for args in jobs
+            for side, tree in bench.compare.sides
+        ]
+    )
+    samples: list[list[float]] = [[] for _ in runs]
+    rss: list[list[float]] = [[] for _ in runs]
     for _ in range(bench.sizes.runs):
-        for i, args in enumerate(jobs):
-            out = subprocess.run(
+        for i, (name, args, tree) in enumerate(runs):
+            env = child_env(tree) if tree else dict(os.environ)
+            done = subprocess.run(
                 [sys.executable, "-m", module, *args],
-                env={**os.environ, "BENCH_CA": ca_file or ""},
+                env={**env, "BENCH_CA": ca_file or ""},
                 capture_output=True,
-                check=True,
                 text=True,
-            ).stdout
-            result = json.loads(out)
+            )
+            if done.returncode:
+                raise RuntimeError(f"{module} {name} failed: {done.stderr[-2000:]}")
+            result = json.loads(done.stdout)
+            if tree:
+                check_loaded(result.get("regwire"), tree)
             samples[i].append(result["seconds"])
             rss[i].append(result["rss_mib"])
     rows = []
-    for args, times, peaks in zip(jobs, samples, rss, strict=True):
+    for (name, _, _), times, peaks in zip(runs, samples, rss, strict=True):
         median = statistics.median(times)
         row = Row(
             label,
-            args[0],
+            name,
             median,
-            baseline="http.client+sha256",
+            baseline=None if bench.compare else "http.client+sha256",
             samples=times,
             extra=f"{mib / median:.0f} MiB/s, peak RSS {max(peaks):.0f} MiB",
         )
         bench.rows.append(row)
         rows.append(row)
-        print(f"  {label:<28} {args[0]:<28} {median:8.3f} s  {row.extra}", flush=True)
+        print(f"  {label:<28} {name:<28} {median:8.3f} s  {row.extra}", flush=True)
+    if bench.compare is not None:
+        bench.pair_baselines(label)
     return rows
 
 
@@ -387,7 +504,7 @@ def workload_push(bench: Bench, corpus: Corpus) -> None:
                 file.write(os.urandom(1 << 20))
         label = f"8. push blob {mib} MiB"
         try:
-            peers = ("python-dxf", "oras", "http.client+sha256")
+            peers = ("python-dxf", "oras", "http.client+sha256") if bench.compare is None else ()
             jobs = [
                 [client, corpus.authority, "", "", str(path)]
                 for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", *peers)
@@ -400,7 +517,6 @@ def workload_push(bench: Bench, corpus: Corpus) -> None:
 def workload_copy(bench: Bench, corpus: Corpus) -> None:
     """9: copy the corpus (every image and the index) to a second registry, on loopback and
     at 20 ms RTT; each run into a fresh namespace of the destination."""
-    from benchmarks import copyjob
     from benchmarks.corpus import WORK
     from tests.harness.distribution import RealRegistry
 
@@ -434,58 +550,103 @@ def workload_copy(bench: Bench, corpus: Corpus) -> None:
                     raise AssertionError("a copy kept other digests than the source's")
 
             try:
-                entries: list[tuple[str, Callable[[], Any], int | None]] = [
-                    (
-                        "regwire (blocking)",
-                        lambda s=src, d=dst, c=chosen: copyjob.regwire_sync_copy(
-                            ca, s, d, c, fresh()
-                        ),
-                        None,
-                    ),
-                    (
-                        "regwire (blocking, c=1)",
-                        lambda s=src, d=dst, c=chosen: copyjob.regwire_sync_copy(
-                            ca, s, d, c, fresh(), concurrency=1
-                        ),
-                        None,
-                    ),
-                ]
-                for driver in ("trio", "asyncio"):
-                    entries.append(
-                        (
-                            f"regwire ({driver}, c=16)",
-                            lambda v=driver, s=src, d=dst, c=chosen: copyjob.regwire_async_copy(
-                                v, ca, s, d, c, fresh()
-                            ),
-                            None,
-                        )
+                if bench.compare is not None:
+                    bench.measure_timed_turns(
+                        label,
+                        compare_copies(bench.compare, ca, src, dst, chosen, fresh),
+                        check=check,
                     )
-                entries.append(
-                    (
-                        "skopeo sync",
-                        lambda s=src, d=dst, c=chosen: copyjob.skopeo_sync(ca, s, d, c, fresh()),
-                        1 if latency else None,
-                    )
-                )
-                if not latency:
-                    entries.append(
-                        (
-                            "skopeo copy (per image)",
-                            lambda s=src, d=dst, c=chosen: copyjob.skopeo_copy_each(
-                                ca, s, d, c, fresh()
-                            ),
-                            1,
-                        )
-                    )
-                bench.measure_in_turns(label, entries, check=check)
+                    bench.pair_baselines(label)
+                else:
+                    entries = copies(ca, src, dst, chosen, fresh, latency)
+                    bench.measure_in_turns(label, entries, check=check)
+                    for row in bench.rows:
+                        if row.workload == label:
+                            row.baseline = "skopeo sync"
             finally:
                 for proxy in proxies:
                     proxy.close()
-            for row in bench.rows:
-                if row.workload == label:
-                    row.baseline = "skopeo sync"
     finally:
         destination.close()
+
+
+def copies(
+    ca: str | None,
+    source: str,
+    destination: str,
+    refs: list[str],
+    fresh: Callable[[], str],
+    latency: bool,
+) -> list[tuple[str, Callable[[], Any], int | None]]:
+    """9: every client's copy of ``refs`` (each call into a fresh namespace of the
+    destination); skopeo, slow, runs once where it would take long."""
+    from benchmarks import copyjob
+
+    entries: list[tuple[str, Callable[[], Any], int | None]] = [
+        (
+            "regwire (blocking)",
+            lambda: copyjob.regwire_sync_copy(ca, source, destination, refs, fresh()),
+            None,
+        ),
+        (
+            "regwire (blocking, c=1)",
+            lambda: copyjob.regwire_sync_copy(
+                ca, source, destination, refs, fresh(), concurrency=1
+            ),
+            None,
+        ),
+    ]
+
+    def async_copy(driver: str) -> list[str]:
+        return copyjob.regwire_async_copy(driver, ca, source, destination, refs, fresh())
+
+    for driver in ("trio", "asyncio"):
+        entries.append((f"regwire ({driver}, c=16)", partial(async_copy, driver), None))
+    entries.append(
+        (
+            "skopeo sync",
+            lambda: copyjob.skopeo_sync(ca, source, destination, refs, fresh()),
+            1 if latency else None,
+        )
+    )
+    if not latency:
+        entries.append(
+            (
+                "skopeo copy (per image)",
+                lambda: copyjob.skopeo_copy_each(ca, source, destination, refs, fresh()),
+                1,
+            )
+        )
+    return entries
+
+
+def compare_copies(
+    compare: Compare,
+    ca: str | None,
+    source: str,
+    destination: str,
+    refs: list[str],
+    fresh: Callable[[], str],
+) -> list[tuple[str, Callable[[], tuple[float, Any]]]]:
+    """9 with --compare: regwire's copies in the two trees' workers (each call into a fresh
+    namespace of the destination), before and after side by side."""
+    workers = compare.workers()
+    calls: list[tuple[str, str, list[Any], list[Any]]] = [
+        ("regwire (blocking)", "regwire_sync_copy", [], []),
+        ("regwire (blocking, c=1)", "regwire_sync_copy", [], [1]),
+        ("regwire (trio, c=16)", "regwire_async_copy", ["trio"], []),
+        ("regwire (asyncio, c=16)", "regwire_async_copy", ["asyncio"], []),
+    ]
+
+    def entry(side: str, fn: str, head: list[Any], tail: list[Any]) -> tuple[float, Any]:
+        args = [*head, ca, source, destination, refs, fresh(), *tail]
+        return workers[side].call(f"benchmarks.copyjob:{fn}", *args)
+
+    return [
+        (side_label(client, side), partial(entry, side, fn, head, tail))
+        for client, fn, head, tail in calls
+        for side, _ in compare.sides
+    ]
 
 
 def workload_big_copy(bench: Bench, corpus: Corpus) -> None:
@@ -528,34 +689,52 @@ def workload_big_copy(bench: Bench, corpus: Corpus) -> None:
     expected = "sha256:" + hashlib.sha256(manifest).hexdigest()
     destination = RealRegistry(WORK / "big-destination", "none")
     label = f"10. copy an image of {mib} MiB"
+    # (row, client, tree, repository prefix): the clients take turns run after run; with
+    # --compare, each regwire client runs with the before tree's code, then with ours.
+    regwires = ("regwire-sync", "regwire-trio", "regwire-asyncio")
+    jobs: list[tuple[str, str, str | None, str]] = (
+        [(client, client, None, client) for client in (*regwires, "skopeo")]
+        if bench.compare is None
+        else [
+            (side_label(client, side), client, tree, f"{client}-{side}")
+            for client in regwires
+            for side, tree in bench.compare.sides
+        ]
+    )
+    samples: dict[str, list[float]] = {name: [] for name, _, _, _ in jobs}
+    rss: dict[str, list[float]] = {name: [] for name, _, _, _ in jobs}
     try:
-        for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", "skopeo"):
-            samples, rss = [], []
-            for run in range(bench.sizes.runs):
+        for run in range(bench.sizes.runs):
+            for name, client, tree, prefix in jobs:
                 done = subprocess.run(
                     [sys.executable, "-m", "benchmarks.bigcopyjob", client,
                      f"{source.authority}/bench/blobs:big",
-                     f"{destination.authority}/{client}/run{run}:big"],
-                    capture_output=True, text=True,
+                     f"{destination.authority}/{prefix}/run{run}:big"],
+                    capture_output=True, text=True, env=child_env(tree) if tree else None,
                 )  # fmt: skip
                 if done.returncode:
-                    raise RuntimeError(f"{client}: {done.stderr[-2000:]}")
+                    raise RuntimeError(f"{name}: {done.stderr[-2000:]}")
                 result = json.loads(done.stdout)
+                if tree:
+                    check_loaded(result.get("regwire"), tree)
                 if result["digest"] and result["digest"] != expected:
-                    raise AssertionError(f"{client} wrote another digest")
-                samples.append(result["seconds"])
-                rss.append(result["rss_mib"])
-            median = statistics.median(samples)
+                    raise AssertionError(f"{name} wrote another digest")
+                samples[name].append(result["seconds"])
+                rss[name].append(result["rss_mib"])
+        for name, _, _, _ in jobs:
+            median = statistics.median(samples[name])
             row = Row(
                 label,
-                client,
+                name,
                 median,
-                baseline="skopeo",
-                samples=samples,
-                extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss):.0f} MiB",
+                baseline=None if bench.compare else "skopeo",
+                samples=samples[name],
+                extra=f"{mib / median:.0f} MiB/s, peak RSS {max(rss[name]):.0f} MiB",
             )
             bench.rows.append(row)
-            print(f"  {label:<28} {client:<28} {median:8.3f} s  {row.extra}", flush=True)
+            print(f"  {label:<28} {name:<28} {median:8.3f} s  {row.extra}", flush=True)
+        if bench.compare is not None:
+            bench.pair_baselines(label)
     finally:
         destination.close()
 
@@ -807,22 +986,79 @@ def table(bench: Bench) -> str:
     return "\n".join(lines)
 
 
+def compare_table(bench: Bench) -> str:
+    """Each client's before and after rows side by side: medians, after/before, and the spread
+    (min-max of the samples) of each, so that a change can be told from the noise."""
+
+    def spread(row: Row) -> str:
+        low, high = min(row.samples), max(row.samples)
+        return f"{row.median:.3f} s ({low:.3f}-{high:.3f})"
+
+    lines = [
+        "| workload | client | before: median (min-max) | after: median (min-max) "
+        "| after/before | outside both spreads | requests before/after |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for after in bench.rows:
+        before = bench.find(after.workload, side_label(after.client, BEFORE))
+        if before is None or before is after or not before.samples or not after.samples:
+            continue
+        if len(before.samples) < 2 or len(after.samples) < 2:
+            verdict = "one run: no spread"
+        elif min(after.samples) > max(before.samples):
+            verdict = "slower"
+        elif max(after.samples) < min(before.samples):
+            verdict = "faster"
+        else:
+            verdict = "no: within the noise"
+        requests = (
+            f"{before.requests}/{after.requests}"
+            if before.requests is not None or after.requests is not None
+            else ""
+        )
+        lines.append(
+            f"| {after.workload} | {after.client} | {spread(before)} | {spread(after)} "
+            f"| {after.median / before.median:.2f} | {verdict} | {requests} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny corpus, one run (smoke)")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11,12", help="workloads to run")
+    parser.add_argument("--runs", type=int, help="runs per row (default 5; 1 with --quick)")
+    parser.add_argument(
+        "--only", help="workloads to run (default: all; with --compare: 1,3,8,9,10)"
+    )
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument(
+        "--compare",
+        metavar="TREE",
+        help="measure regwire's rows twice, with TREE's regwire (another checkout) and ours, "
+        "taking turns; workloads 1, 3, 8, 9, 10 only, without the peers",
+    )
     args = parser.parse_args(argv)
-    sizes = Sizes.quick() if args.quick else Sizes(runs=args.runs)
-    only = {int(w) for w in args.only.split(",")}
-    bench = Bench(sizes, only)
+    sizes = Sizes.quick() if args.quick else Sizes()
+    sizes.runs = args.runs or sizes.runs
+    default = sorted(COMPARED) if args.compare else range(1, 13)
+    only = {int(w) for w in args.only.split(",")} if args.only else set(default)
+    compare = None
+    if args.compare:
+        if only - COMPARED:
+            parser.error(
+                f"--compare measures workloads 1, 3, 8, 9 and 10; leave out "
+                f"{', '.join(map(str, sorted(only - COMPARED)))} or run them without --compare"
+            )
+        compare = Compare(args.compare)
+    bench = Bench(sizes, only, compare)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}; "
         f"{sizes.images} images, {sizes.tags} tags, blobs {sizes.blobs_mib} MiB, {sizes.runs} runs",
         flush=True,
     )
+    if compare is not None:
+        print(f"comparing regwire {compare.describe()}", flush=True)
     if 5 in only:
         workload_core(bench)
     corpora: list[Corpus] = []
@@ -882,11 +1118,16 @@ def main(argv: list[str]) -> int:
                 assert token is not None
                 workload_processes(bench, token)
     finally:
+        if compare is not None:
+            compare.close()
         for corpus in corpora:
             corpus.registry.close()
     judge(bench)
     print()
     print(table(bench))
+    if compare is not None:
+        print()
+        print(compare_table(bench))
     if args.json:
         with open(args.json, "w") as file:
             json.dump([row.__dict__ for row in bench.rows], file, indent=1)

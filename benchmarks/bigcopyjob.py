@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.compare import load_regwire
+
 
 def forget_blob_locations() -> None:
     """Remove skopeo's blob info cache, which remembers where it has put blobs before: with
@@ -66,6 +68,8 @@ def run(client: str, source: str, destination: str) -> str:
 
 def main() -> None:
     client, source, destination = sys.argv[1:4]
+    # --compare: regwire from the tree this job measures (a wrong one ends the job).
+    where = load_regwire()
     import regwire.drivers.sync
 
     if client == "regwire-trio":
@@ -83,7 +87,7 @@ def main() -> None:
         with open("/proc/self/status") as status:
             hwm = next(line for line in status if line.startswith("VmHWM:"))
         rss = int(hwm.split()[1]) / 1024
-    print(json.dumps({"seconds": seconds, "digest": digest, "rss_mib": rss}))
+    print(json.dumps({"seconds": seconds, "digest": digest, "rss_mib": rss, "regwire": where}))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.compare import load_regwire
+
 
 class Null:
     """A file that forgets what it is given (the download is what we measure, not the disk)."""
@@ -110,6 +112,8 @@ def main() -> None:
     client, authority, user, password, digest = sys.argv[1:6]
     creds = (user, password) if user else None
     # Imports are not the download: load what the client needs before the clock starts.
+    # --compare: regwire from the tree this job measures (a wrong one ends the job).
+    where = load_regwire()
     import regwire.drivers.sync
 
     if client == "regwire-trio":
@@ -129,7 +133,7 @@ def main() -> None:
     with open("/proc/self/status") as status:
         hwm = next(line for line in status if line.startswith("VmHWM:"))
     rss = int(hwm.split()[1]) / 1024
-    print(json.dumps({"seconds": seconds, "bytes": size, "rss_mib": rss}))
+    print(json.dumps({"seconds": seconds, "bytes": size, "rss_mib": rss, "regwire": where}))
 
 
 if __name__ == "__main__":

@@ -65,15 +65,12 @@ def regwire_async_copy(
 ) -> list[str]:
     kwargs = _kwargs(ca_file, source, destination, max_connections=concurrency)
 
-    async def copy_all(client: Any, gate: Any) -> list[str]:
-        async def one(ref: str) -> str:
-            async with gate:
-                digest: str = await client.copy(
-                    f"{source}/{ref}", _target(destination, prefix, ref)
-                )
-                return digest
-
-        return list(await client._backend.gather([lambda r=r: one(r) for r in refs], len(refs)))
+    # The images are started together and gated here, with the event loop's own tools rather
+    # than the client's private ones, so that the same code drives every regwire tree compared.
+    async def one(client: Any, gate: Any, ref: str) -> str:
+        async with gate:
+            digest: str = await client.copy(f"{source}/{ref}", _target(destination, prefix, ref))
+            return digest
 
     async def main() -> list[str]:
         if driver == "trio":
@@ -82,11 +79,20 @@ def regwire_async_copy(
             from regwire.drivers.trio import Client as TrioClient
 
             async with TrioClient(**kwargs) as client:
-                return await copy_all(client, trio.Semaphore(concurrency))
+                gate, digests = trio.Semaphore(concurrency), [""] * len(refs)
+
+                async def store(i: int) -> None:
+                    digests[i] = await one(client, gate, refs[i])
+
+                async with trio.open_nursery() as nursery:
+                    for i in range(len(refs)):
+                        nursery.start_soon(store, i)
+                return digests
         from regwire.drivers.asyncio import Client as AsyncioClient
 
-        async with AsyncioClient(**kwargs) as client:
-            return await copy_all(client, asyncio.Semaphore(concurrency))
+        async with AsyncioClient(**kwargs) as aclient:
+            agate = asyncio.Semaphore(concurrency)
+            return list(await asyncio.gather(*(one(aclient, agate, ref) for ref in refs)))
 
     if driver == "trio":
         import trio

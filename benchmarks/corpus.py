@@ -22,7 +22,9 @@ from tests.harness.distribution import (
     write_layout,
 )
 
-WORK = Path(__file__).parent / ".work"
+# BENCH_WORK moves the registries' storage and scratch files elsewhere, so that two runs on one
+# machine (a smoke test beside a real run) do not remove each other's registries.
+WORK = Path(os.environ.get("BENCH_WORK") or Path(__file__).parent / ".work")
 
 
 @dataclass

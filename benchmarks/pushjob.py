@@ -20,6 +20,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from benchmarks.compare import load_regwire
+
 CA = os.environ.get("BENCH_CA") or None
 
 
@@ -135,6 +137,8 @@ def _bare(authority: str, user: str, password: str, path: str) -> str:
 
 def main() -> None:
     client, authority, user, password, path = sys.argv[1:6]
+    # --compare: regwire from the tree this job measures (a wrong one ends the job).
+    where = load_regwire()
     import regwire.drivers.sync
 
     if client == "regwire-trio":
@@ -148,7 +152,16 @@ def main() -> None:
     seconds = time.perf_counter() - started
     with open("/proc/self/status") as status:
         hwm = next(line for line in status if line.startswith("VmHWM:"))
-    print(json.dumps({"seconds": seconds, "digest": digest, "rss_mib": int(hwm.split()[1]) / 1024}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "digest": digest,
+                "rss_mib": int(hwm.split()[1]) / 1024,
+                "regwire": where,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from benchmarks import core
+from benchmarks.compare import ROOT, TREE_ENV
 
 
 def test_core_benchmark_runs() -> None:
@@ -15,9 +21,13 @@ def test_core_benchmark_runs() -> None:
     assert "us per authed image_by_tag" in core.report(result)
 
 
-def test_every_workload_runs_on_a_tiny_corpus() -> None:
+def test_every_workload_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "benchmarks", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BENCH_WORK": str(tmp_path)},  # not the .work of a run beside us
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = done.stdout
@@ -74,3 +84,110 @@ def test_first_call_benchmark_runs() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| regwire (Client imported first) |" in done.stdout
+
+
+def _tree(root: Path, init: str | None = None) -> Path:
+    """Another checkout's regwire: a copy of ours (or a stand-in package of one file)."""
+    if init is None:
+        shutil.copytree(ROOT / "regwire", root / "regwire", ignore=shutil.ignore_patterns("*.pyc"))
+    else:
+        (root / "regwire").mkdir(parents=True)
+        (root / "regwire" / "__init__.py").write_text(init)
+    return root
+
+
+def _load(tree: Path, code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,  # this checkout's regwire first on sys.path, as for python -m benchmarks
+        env={**os.environ, TREE_ENV: str(tree)},
+        timeout=60,
+    )
+
+
+def test_a_compared_child_imports_regwire_from_its_tree(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "before", init="WHO = 'before'\n")
+    done = _load(
+        tree,
+        "from benchmarks.compare import load_regwire; where = load_regwire(); "
+        "import regwire, benchmarks; print(where, regwire.WHO, benchmarks.__file__)",
+    )
+    assert done.returncode == 0, done.stderr
+    where, who, benchmarks_file = done.stdout.split()
+    assert where == str(tree.resolve() / "regwire" / "__init__.py")
+    assert who == "before"
+    assert benchmarks_file.startswith(str(ROOT))  # only regwire comes from the tree
+
+
+def test_a_compared_child_refuses_a_regwire_from_elsewhere(tmp_path: Path) -> None:
+    """A regwire imported before `load_regwire` (here, ours) would measure the wrong code."""
+    tree = _tree(tmp_path / "before", init="")
+    done = _load(
+        tree, "import regwire; from benchmarks.compare import load_regwire; load_regwire()"
+    )
+    assert done.returncode != 0
+    assert f"regwire was imported from {ROOT / 'regwire'}" in done.stderr
+    assert f"not from {tree.resolve()}" in done.stderr
+
+
+def test_compare_refuses_a_tree_without_regwire(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--compare", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode != 0
+    assert "no regwire/__init__.py there" in done.stderr
+
+
+@pytest.mark.parametrize("only", ["2", "1,6"])
+def test_compare_refuses_workloads_it_does_not_split(only: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", only, "--compare", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "--compare measures workloads 1, 3, 8, 9 and 10" in done.stderr
+
+
+def test_compare_mode_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
+    """``--compare TREE`` on the quick corpus (about 30 s): TREE is a copy of our regwire, so
+    every row must exist twice, and the children must have run the copy (else they fail)."""
+    tree = _tree(tmp_path / "before")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--compare", str(tree)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "BENCH_WORK": str(tmp_path / "work")},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"comparing regwire before: {tree.resolve()} at " in done.stdout
+    table = done.stdout.split("| after/before |")[-1]
+    expected = {
+        "1. inspect, token auth": ["regwire (blocking)", "regwire (trio, c=16)"],
+        "1. inspect, no auth": ["regwire (asyncio, c=16)"],
+        "3. blob 4 MiB": ["regwire-sync", "regwire-trio", "regwire-asyncio"],
+        "8. push blob 1 MiB": ["regwire-sync", "regwire-trio", "regwire-asyncio"],
+        "9. copy 7 images": ["regwire (blocking)", "regwire (blocking, c=1)"],
+        "9. copy 4 images, 20 ms RTT": ["regwire (trio, c=16)", "regwire (asyncio, c=16)"],
+        "10. copy an image of 4 MiB": ["regwire-sync", "regwire-trio", "regwire-asyncio"],
+    }
+    for workload, names in expected.items():
+        for name in names:
+            assert f"| {workload} | {name} | " in table, (workload, name)
+            assert f"| {workload} | {name} (before) | " in done.stdout, (workload, name)
+    inspect = next(line for line in table.splitlines() if "| 1. inspect, token auth |" in line)
+    requests = inspect.rstrip(" |").rsplit("|", 1)[1].strip()
+    before, after = requests.split("/")
+    assert before == after and int(after) > 0  # the same code asks the same requests
+    for peer in ("python-dxf", "oras", "skopeo", "http.client"):
+        assert f"| {peer}" not in done.stdout, peer  # the peers are left out
