@@ -21,8 +21,15 @@ extensions = [
     "sphinx.ext.doctest",  # every example runs (sphinx-build -b doctest)
     "regwire_command",  # the command's reference, from its argument parser
     "myst_parser",  # the guide is Markdown, as the README it grew out of
+    "sphinx.ext.graphviz",  # the concepts page's pictures, from docs/diagrams/*.dot
 ]
 myst_heading_anchors = 3
+# The pictures are drawn at build time by the local ``dot`` (Debian's graphviz, installed by
+# scripts/test): nothing is fetched from the network, and a missing ``dot`` is a warning, so an
+# error under -W, rather than a page without its pictures. SVG stays sharp at any zoom and
+# keeps its labels as text (searchable, and checked by tests/test_docs_diagrams.py).
+graphviz_output_format = "svg"
+graphviz_dot = "dot"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
@@ -33,7 +40,11 @@ nitpicky = False
 default_role = "py:obj"
 suppress_warnings = ["ref.python"]  # short names in docstrings that resolve to several objects
 html_theme = "alabaster"
-html_theme_options = {"description": "a sans-IO client for container registries"}
+# Wide enough for the concepts page's pictures (~600pt) to show at their size, words readable.
+html_theme_options = {
+    "description": "a sans-IO client for container registries",
+    "page_width": "1100px",
+}
 exclude_patterns = ["_build"]
 # Every page's examples run against the demo registry on loopback (`regwire demo`'s model:
 # an OCI image, a Docker image, a multi-arch index, 120 tags, Bearer auth through a realm),
