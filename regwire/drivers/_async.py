@@ -33,8 +33,7 @@ import h11
 
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
-from ..sansio.digests import digest_of
-from ..sansio.errors import DigestMismatch, RegistryError
+from ..sansio.errors import RegistryError
 from ..sansio.events import (
     BodyChunk,
     ConnectionFailed,
@@ -58,14 +57,8 @@ from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
-from ._client import (
-    ClientCore,
-    Place,
-    as_reference,
-    as_source,
-    copy_target,
-    source_size,
-)
+from . import operations
+from ._client import ClientCore, as_source
 from ._http import (
     NO_SOURCE,
     STREAM_CHUNK,
@@ -94,6 +87,7 @@ from ._http import (
     source_start,
     stale,
 )
+from .steps import Blocking, Find, Plan, Run, Step
 
 __all__ = ["AsyncClient", "AsyncConnection", "AsyncTransport", "Backend", "Call", "Stream"]
 
@@ -131,6 +125,11 @@ class Backend(Protocol):
     async def sleep(self, seconds: float) -> None: ...
     async def within(self, awaitable: Awaitable[T], seconds: float) -> T: ...
     async def in_thread(self, fn: Callable[[], T]) -> T: ...
+    async def off_loop(self, fn: Callable[[], T]) -> T:
+        """``fn()`` in a worker thread, returning or raising only once it has ended, even when
+        cancelled: what ``fn`` works on (an operation's generator) is the thread's until then."""
+        ...
+
     async def gather(self, jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]: ...
     def semaphore(self, value: int) -> Semaphore: ...
 
@@ -199,15 +198,26 @@ class _Conn:
 
 class Call:
     """What one running operation holds: its open exchanges by channel (each with its
-    connection permit), and the source `ReadSource` reads."""
+    connection permit), the source `ReadSource` reads, the sink `RestartSink` restarts, and
+    whether the operation touches files (`AsyncTransport.drive`)."""
 
-    def __init__(self, source: object = None, sink: object = None) -> None:
+    def __init__(self, source: object = None, sink: object = None, *, files: bool = False) -> None:
+        self.files = files
         self.source = source
         self.source_start = source_start(source)
         self.sink = sink  # the file a download writes to, for RestartSink
         self.sink_start = source_start(sink)
         self.streaming: dict[int, _Conn] = {}
         self.sending: dict[int, tuple[_Conn, Request]] = {}
+
+
+def _advance(operation: Operation[Any], event: Event) -> tuple[bool, Any]:
+    """``operation`` resumed with ``event`` (in a worker thread): ``(False, its next intent)``,
+    or ``(True, its result)`` once it returns (a StopIteration cannot cross into a future)."""
+    try:
+        return False, operation.send(event)
+    except StopIteration as done:
+        return True, done.value
 
 
 async def _read_source(source: object, size: int, backend: Backend) -> bytes | bytearray:
@@ -268,29 +278,51 @@ class AsyncTransport:
             permit = self._permits[endpoint] = self.backend.semaphore(self.max_connections)
         return permit
 
-    async def drive(self, operation: Operation[T], source: object = None, sink: object = None) -> T:
+    async def drive(
+        self,
+        operation: Operation[T],
+        source: object = None,
+        sink: object = None,
+        *,
+        files: bool = False,
+    ) -> T:
         """Run ``operation`` to completion; the async twin of `regwire.sansio.drive`.
 
-        ``source`` is what the operation's `ReadSource` intents read, if it reads one.
+        ``source`` is what the operation's `ReadSource` intents read, if it reads one; ``sink``
+        the file a download writes to (`RestartSink`). ``files``: the operation's generator
+        reads or writes files itself (an OCI layout's `LayoutFiles`, a file we opened to pull
+        into), so it is advanced in a worker thread (`Backend.off_loop`), and so are its
+        `Parallel` operations: an fsync, a rename or a read never stalls the event loop. Other
+        operations advance on the loop, where a thread hop per step would slow every download.
         """
-        call = Call(source, sink)
+        call = Call(source, sink, files=files)
         event: Event = None
         try:
             while True:
-                try:
-                    intent = operation.send(event)
-                except StopIteration as done:
-                    result: T = done.value
-                    return result
+                if files:
+                    ended, value = await self.backend.off_loop(partial(_advance, operation, event))
+                    if ended:
+                        finished: T = value
+                        return finished
+                    intent: Intent = value
+                else:
+                    try:
+                        intent = operation.send(event)
+                    except StopIteration as done:
+                        result: T = done.value
+                        return result
                 event = await self.perform(intent, call)
         finally:
+            # Closing an unfinished operation may clean up its files (a layout's temporary
+            # blob) here, on the loop: it happens only when the operation is abandoned, and a
+            # cancelled trio task cannot wait for a thread.
             operation.close()
             for channel in {*call.streaming, *call.sending}:
                 self.drop_stream(call, channel)
 
     async def perform(self, intent: Intent, call: Call) -> Event:
         if isinstance(intent, Parallel):
-            return await self._parallel(intent)
+            return await self._parallel(intent, call)
         if isinstance(intent, Sleep):
             await self.backend.sleep(intent.seconds)
             return None
@@ -303,6 +335,10 @@ class AsyncTransport:
         if isinstance(intent, SeekSource):
             return seek_source(call.source, call.source_start, intent.offset)
         if isinstance(intent, RestartSink):
+            if call.files:  # a file on disk: truncated off the loop
+                return await self.backend.in_thread(
+                    partial(restart_sink, call.sink, call.sink_start)
+                )
             return restart_sink(call.sink, call.sink_start)
         if isinstance(intent, SendBody):
             return await self._send_data(call, intent)
@@ -313,13 +349,14 @@ class AsyncTransport:
             return await self._open_upload(intent, call)
         return await self._round_trip(intent, call)
 
-    async def _parallel(self, intent: Parallel) -> Joined:
+    async def _parallel(self, intent: Parallel, call: Call) -> Joined:
         """Each operation a task of its own, with a `Call` of its own (its channels), ``limit``
-        at once; each connection still under the endpoint's permit, so the pool stays bounded."""
+        at once; each connection still under the endpoint's permit, so the pool stays bounded.
+        Operations of one that touches files touch them too: they advance off the loop."""
 
         async def one(operation: Operation[object]) -> object:
             try:
-                return await self.drive(operation)
+                return await self.drive(operation, files=call.files)
             except Exception as exc:
                 return exc
 
@@ -565,9 +602,55 @@ class AsyncClient:
         """The transport that performs this client's intents (its connection pool)."""
         return self._transport
 
-    async def run(self, operation: Operation[T]) -> T:
-        """Run any core operation over this client's connections."""
-        return await self._transport.drive(operation)
+    async def run(
+        self,
+        operation: Operation[T],
+        registry: Registry | None = None,
+        repository: str | None = None,
+        source: object = None,
+        sink: object = None,
+    ) -> T:
+        """Run any core operation over this client's connections.
+
+        ``source`` is what its `ReadSource` intents read, ``sink`` the file a download writes
+        (for `RestartSink`). ``registry`` and ``repository`` are taken for the blocking
+        client's sake (there they let threads starting on one repository take turns until its
+        token is fetched); tasks share tokens through `authorize` instead, so they are unused.
+        """
+        return await self._transport.drive(operation, source, sink)
+
+    async def carry(self, plan: Plan[T]) -> T:
+        """Carry out a client operation's plan (`regwire.drivers.operations`) on this loop.
+
+        `Run` goes to the transport (its generator advanced in a worker thread when it
+        touches files), `Find` looks credentials up in a worker thread (a helper is a
+        process), `Blocking` runs in a worker thread, `Together` as tasks, ``limit`` at once.
+        A step's failure (cancellation too) is thrown into the plan where it stands.
+        """
+        value: Any = None
+        failed: BaseException | None = None
+        while True:
+            try:
+                step = plan.send(value) if failed is None else plan.throw(failed)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            value, failed = None, None
+            try:
+                value = await self._step(step)
+            except BaseException as exc:  # the plan decides; it re-raises what it cannot handle
+                failed = exc
+
+    async def _step(self, step: Step) -> Any:
+        if isinstance(step, Run):
+            source = None if step.source is None else as_async_source(step.source)
+            return await self._transport.drive(step.operation, source, step.sink, files=step.files)
+        if isinstance(step, Find):
+            return await self._registry(step.name, step.insecure, named=step.named)
+        if isinstance(step, Blocking):
+            return await self._backend.in_thread(step.function)
+        jobs = [partial(self.carry, plan) for plan in step.plans]
+        return await self._backend.gather(jobs, step.limit)
 
     async def _registry(
         self, name: str, insecure: bool | None = None, *, named: bool = True
@@ -581,87 +664,46 @@ class AsyncClient:
         )
         return self._core.registry(name, insecure, credentials, named=named)
 
-    async def _at(self, place: Place) -> Registry:
-        return await self._registry(place.registry, place.insecure, named=place.named)
-
     async def connect(self, registry: str = "", allow_insecure: bool = False) -> AsyncConnection:
-        """The seed's surface: a connection to ``registry`` with ``image_tags``,
-        ``image_by_tag`` and ``image_by_id``."""
-        name, insecure, named = self._core.registry_place(registry)
-        insecure = allow_insecure or bool(insecure) or self._core.is_insecure(name)
-        return AsyncConnection(await self._registry(name, insecure, named=named), self._transport)
-
-    async def _pulling(
-        self, ref: str | Reference, job: Callable[[Reference, Registry], Awaitable[T]]
-    ) -> T:
-        """``job`` against where ``ref`` is read from: see `regwire.Client._pulling`."""
-        places = self._core.reading(ref)
-        for index, place in enumerate(places):
-            registry = await self._at(place)
-            try:
-                result = await job(place.reference, registry)
-            except RegistryError as exc:
-                if index == len(places) - 1:
-                    raise
-                log.debug("%s: %s failed (%s); trying the next source", ref, place.reference, exc)
-                continue
-            log.debug("%s: read from %s%s", ref, place.reference, " (mirror)" * place.mirror)
-            return result
-        raise AssertionError("unreachable: there is always a source")
+        """The seed's ``Connect``: ``""`` is Docker Hub; host, host:port or a URL otherwise."""
+        found = await self.carry(operations.connect(self._core, registry, allow_insecure))
+        return AsyncConnection(found, self._transport)
 
     async def image(self, ref: str | Reference, platform: Platform | str | None = None) -> Image:
-        """The `Image` ``ref`` names (an index resolved to ``platform``, default linux/amd64)."""
-        chosen = Platform.parse(platform) if isinstance(platform, str) else platform
+        """The `Image` ``ref`` names (an index resolved to ``platform``, default linux/amd64).
 
-        async def job(reference: Reference, registry: Registry) -> Image:
-            return await self.run(registry.image(reference.repository, reference.reference, chosen))
-
-        return await self._pulling(ref, job)
+        Under a registries.conf, a short name is expanded and the mirrors that apply are tried
+        in order before the registry itself (`regwire.drivers.operations`); so for every read.
+        """
+        return await self.carry(operations.image(self._core, ref, platform))
 
     async def tags(self, ref: str | Reference) -> list[str]:
         """Every tag of the repository ``ref`` names, every page followed."""
-
-        async def job(reference: Reference, registry: Registry) -> list[str]:
-            return await self.run(registry.tags(reference.repository))
-
-        return await self._pulling(ref, job)
+        return await self.carry(operations.tags(self._core, ref))
 
     async def manifest(self, ref: str | Reference) -> Manifest:
         """The manifest ``ref`` names, decoded, with its digest and the bytes as served."""
-
-        async def job(reference: Reference, registry: Registry) -> Manifest:
-            return await self.run(registry.manifest(reference.repository, reference.reference))
-
-        return await self._pulling(ref, job)
+        return await self.carry(operations.manifest(self._core, ref))
 
     async def digest(self, ref: str | Reference) -> str:
         """The digest of the manifest ``ref`` names (by HEAD, falling back to GET)."""
-
-        async def job(reference: Reference, registry: Registry) -> str:
-            return await self.run(registry.digest(reference.repository, reference.reference))
-
-        return await self._pulling(ref, job)
+        return await self.carry(operations.digest(self._core, ref))
 
     async def blob(self, ref: str | Reference, file: IO[bytes], *, size: int | None = None) -> int:
         """Stream the blob ``ref`` names by digest into ``file``; returns its size. Given the
-        descriptor's ``size``, no byte past it is read or written (a larger blob is an error)."""
-        if as_reference(ref).digest is None:
-            raise ValueError(f"{as_reference(ref)} names no blob digest (REPOSITORY@DIGEST)")
+        descriptor's ``size``, no byte past it is read or written (a larger blob is an error).
 
-        async def job(reference: Reference, registry: Registry) -> int:
-            operation = registry.blob_into(
-                reference.repository, reference.digest or "", file.write, size=size
-            )
-            return await self._transport.drive(operation, sink=file)
+        ``file`` is written from the event loop: it is the caller's object, which may be
+        anything with ``write`` (a buffer, a socket, a hash); a file on disk that must not
+        block the loop is the caller's to hand to a thread (`pull_files` does so for its own).
+        """
+        return await self.carry(operations.blob(self._core, ref, file, size=size))
 
-        return await self._pulling(ref, job)
-
-    # -- writing and discovery (the blocking client's methods, awaited) ----------------------
+    # -- writing and discovery ---------------------------------------------------------------
 
     async def blob_exists(self, ref: str | Reference) -> bool:
-        """Whether the blob ``ref`` names by digest is in its repository (HEAD)."""
-        reference, registry = await self._with_digest(ref, "blob")
-        return await self.run(registry.blob_exists(reference.repository, reference.digest or ""))
+        """Whether the repository holds the blob ``ref`` names by digest (HEAD)."""
+        return await self.carry(operations.blob_exists(self._core, ref))
 
     async def push_blob(
         self,
@@ -671,41 +713,32 @@ class AsyncClient:
         digest: str | None = None,
         mount_from: str | None = None,
     ) -> str:
-        """Upload ``source`` (bytes, a binary file read in a thread, an iterable or async
-        iterable of bytes) as a blob; see `regwire.Client.push_blob`."""
-        place = self._core.writing(ref)
-        reference, registry = place.reference, await self._at(place)
-        if isinstance(source, (bytes, bytearray)):
-            if digest is not None and digest_of(bytes(source)) != digest:
-                raise DigestMismatch("the bytes given", digest, digest_of(bytes(source)))
-            operation = registry.push_blob(reference.repository, source, mount_from=mount_from)
-            return await self.run(operation)
-        reader = as_async_source(source)
-        operation = registry.push_blob_from(
-            reference.repository, digest=digest, size=source_size(source), mount_from=mount_from
-        )
-        return await self._transport.drive(operation, reader)
+        """Upload ``source`` as a blob of the repository ``ref`` names; returns its digest.
+
+        ``source`` is ``bytes``, a binary file object (read in pieces, never whole, in a worker
+        thread), an iterable or an async iterable of ``bytes`` (the one parameter whose type
+        differs from the blocking client's: only an event loop can iterate an async iterable).
+        With ``digest``, the bytes are checked against it as they go and a mismatch raises
+        `DigestMismatch` before the upload is committed; with ``mount_from`` (another
+        repository of the same registry) the blob is mounted if it is there.
+        """
+        plan = operations.push_blob(self._core, ref, source, digest=digest, mount_from=mount_from)
+        return await self.carry(plan)
 
     async def push_manifest(
         self, ref: str | Reference, raw: bytes, media_type: str | None = None
     ) -> str:
-        """Push ``raw`` byte for byte, tagged as ``ref`` says (a tag, a digest, or neither);
+        """Push ``raw`` as a manifest, byte for byte, under ``ref``'s tag or digest (or neither);
         returns its digest."""
-        place = self._core.writing(ref)
-        reference, registry = place.reference, await self._at(place)
-        target = reference.digest or reference.tag or ""
-        return await self.run(registry.push_manifest(reference.repository, target, raw, media_type))
+        return await self.carry(operations.push_manifest(self._core, ref, raw, media_type))
 
     async def tag(self, ref: str | Reference, *tags: str) -> str:
-        """Tag the manifest ``ref`` names again with each of ``tags``; returns its digest."""
-        place = self._core.writing(ref)
-        reference, registry = place.reference, await self._at(place)
-        manifest = await self.run(registry.manifest(reference.repository, reference.reference))
-        for tag in tags:
-            await self.run(
-                registry.push_manifest(reference.repository, tag, manifest.raw, manifest.media_type)
-            )
-        return manifest.digest
+        """Tag the manifest ``ref`` names again, with each of ``tags``; returns its digest."""
+        return await self.carry(operations.tag(self._core, ref, tags))
+
+    async def delete(self, ref: str | Reference) -> None:
+        """Delete the manifest ``ref`` names by digest, or its tag."""
+        await self.carry(operations.delete(self._core, ref))
 
     async def copy(
         self,
@@ -715,64 +748,39 @@ class AsyncClient:
         platforms: Sequence[str | Platform] | None = None,
         referrers: bool = False,
         progress: Callable[[CopyProgress], object] | None = None,
-        concurrency: int = 8,
+        concurrency: int = operations.COPY_CONCURRENCY,
     ) -> str:
-        """Copy the image (or index) ``source`` names to ``destination``; as `Client.copy`,
-        with up to ``concurrency`` blobs (and images of an index) at once, each connection
-        still under the client's ``max_connections`` per endpoint."""
-        target = copy_target(source, destination, platforms, self._core.registries_conf)
-        places = target.source_places
-        for place in places[:-1]:  # mirrors first: the first that has the image is read
-            registry = await self._at(place)
-            try:
-                await self.run(registry.digest(place.reference.repository, target.reference))
-            except RegistryError as exc:
-                log.debug("%s: %s failed (%s); trying the next source", source, place, exc)
-                continue
-            target = target.reading_from(place)
-            break
-        else:
-            if places:
-                target = target.reading_from(places[-1])
-        operation = target.operation(
-            await self._at(target.source_places[0]) if target.source_places else None,
-            await self._at(target.destination_place) if target.destination_place else None,
-            referrers,
-            progress,
-            concurrency,
-        )
-        return await self.run(operation)
+        """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
 
-    async def delete(self, ref: str | Reference) -> None:
-        """Delete the manifest ``ref`` names by digest, or its tag."""
-        place = self._core.writing(ref)
-        reference, registry = place.reference, await self._at(place)
-        target = reference.digest or reference.tag
-        if target is None:
-            raise ValueError(f"{reference} names no tag or digest to delete")
-        await self.run(registry.delete(reference.repository, target))
+        As `regwire.Client.copy`, with up to ``concurrency`` blobs (and images of an index)
+        copied at once as tasks, each connection still under the client's
+        ``max_connections`` per endpoint. A copy from or to an OCI layout reads and writes its
+        files from a worker thread, never on the event loop.
+        """
+        plan = operations.copy(
+            self._core,
+            source,
+            destination,
+            platforms=platforms,
+            referrers=referrers,
+            progress=progress,
+            concurrency=concurrency,
+        )
+        return await self.carry(plan)
 
     async def delete_blob(self, ref: str | Reference) -> None:
         """Delete the blob ``ref`` names by digest."""
-        reference, registry = await self._with_digest(ref, "blob")
-        await self.run(registry.delete_blob(reference.repository, reference.digest or ""))
+        await self.carry(operations.delete_blob(self._core, ref))
 
     async def referrers(
         self, ref: str | Reference, artifact_type: str | None = None
     ) -> list[Descriptor]:
         """The manifests whose subject is the one ``ref`` names (a tag is resolved first)."""
-        digest = as_reference(ref).digest or await self.digest(ref)
-
-        async def job(reference: Reference, registry: Registry) -> list[Descriptor]:
-            return await self.run(registry.referrers(reference.repository, digest, artifact_type))
-
-        return await self._pulling(ref, job)
+        return await self.carry(operations.referrers(self._core, ref, artifact_type))
 
     async def catalog(self, registry: str = "") -> list[str]:
         """Every repository of ``registry`` (``/v2/_catalog``, every page)."""
-        name, insecure, named = self._core.registry_place(registry)
-        target = await self._registry(name, insecure, named=named)
-        return await self.run(target.catalog())
+        return await self.carry(operations.catalog(self._core, registry))
 
     async def push_files(
         self,
@@ -783,17 +791,21 @@ class AsyncClient:
         annotations: dict[str, str] | None = None,
         subject: str | Reference | None = None,
     ) -> str:
-        """Push files as an OCI artifact; see `regwire.Client.push_files`."""
-        from .artifacts import push_plan, run_plan_async
+        """Push files (paths, or ``(name, bytes or binary file)`` pairs) as an OCI artifact,
+        as oras does: each a layer titled with its name, the empty config, ``artifactType``;
+        ``subject`` attaches it to the manifest that reference names. Returns its digest.
+        Files are opened and read in worker threads."""
+        from . import artifacts
 
-        plan = push_plan(
-            self._core.qualified(ref, writing=True),
+        plan = artifacts.push_files(
+            self._core,
+            ref,
             files,
             artifact_type=artifact_type,
             annotations=annotations,
             subject=subject,
         )
-        return await run_plan_async(self, plan)
+        return await self.carry(plan)
 
     async def pull_files(
         self,
@@ -803,75 +815,43 @@ class AsyncClient:
         overwrite: bool = False,
         allow_hidden: bool = False,
     ) -> list[Path]:
-        """Write an artifact's files into ``directory``; see `regwire.Client.pull_files`."""
-        from .artifacts import pull_plan, run_plan_async
+        """Write the artifact's files into ``directory``, verified and atomically, never
+        outside it; an existing file is an error unless ``overwrite``. Titles with control
+        characters or ``.``/``..`` components are refused, and so are dot-files and
+        dot-folders (``.git/config``) unless ``allow_hidden``: the registry chose the names.
+        Files are made, written and renamed in worker threads."""
+        from . import artifacts
 
-        return await run_plan_async(
-            self,
-            pull_plan(
-                self._core.qualified(ref, writing=False),
-                directory,
-                overwrite=overwrite,
-                allow_hidden=allow_hidden,
-            ),
+        plan = artifacts.pull_files(
+            self._core, ref, directory, overwrite=overwrite, allow_hidden=allow_hidden
         )
+        return await self.carry(plan)
 
-    async def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
-        if as_reference(ref).digest is None:
-            raise ValueError(f"{as_reference(ref)} names no {what} digest (REPOSITORY@DIGEST)")
-        place = self._core.writing(ref)
-        return place.reference, await self._at(place)
+    async def authorize(
+        self,
+        refs: Sequence[str | Reference],
+        concurrency: int = operations.INSPECT_CONCURRENCY,
+    ) -> None:
+        """Probe each registry of ``refs`` once and fetch tokens for all their repositories,
+        up to ``concurrency`` registries at once.
 
-    async def probe(self, registry: str = "") -> Registry:
-        """Probe ``registry``: whether it speaks V2 or V1 and how it authenticates."""
-        name, insecure, named = self._core.registry_place(registry)
-        target = await self._registry(name, insecure, named=named)
-        await self.run(target.probe())
-        return target
-
-    async def authorize(self, refs: Sequence[Reference], concurrency: int = 16) -> None:
-        """Probe each registry of ``refs`` once and fetch tokens for all their repositories.
-
-        Run before fanning out over many references, so the tasks share tokens instead of each
-        asking the realm. Failures are left for each reference's own call to report.
+        Worth it before fanning out over many references: the tasks share tokens instead of
+        each asking the realm. Failures are left for each reference's own call to report.
         """
-
-        async def prepare(place: Place, repositories: list[str]) -> None:
-            try:
-                registry = await self._at(place)
-                await self.run(registry.authorize(repositories))
-            except RegistryError:
-                pass
-
-        jobs = [partial(prepare, place, repos) for place, repos in self._core.grouped(refs)]
-        await self._backend.gather(jobs, concurrency)
+        await self.carry(operations.authorize(self._core, refs, concurrency))
 
     async def images(
         self,
         refs: Sequence[str | Reference],
         platform: Platform | str | None = None,
-        concurrency: int = 16,
+        concurrency: int = operations.INSPECT_CONCURRENCY,
     ) -> list[Image | RegistryError]:
-        """Inspect every reference concurrently; in input order, an `Image` or its error.
+        """Inspect every reference, up to ``concurrency`` at once (tasks here, threads in the
+        blocking client), tokens fetched first (`authorize`) so that they share them; in
+        input order, an `Image` or its error each."""
+        return await self.carry(operations.images(self._core, refs, platform, concurrency))
 
-        Before fanning out we `authorize` every registry involved, so the tasks share tokens.
-        """
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        parsed: list[Reference | RegistryError] = []
-        for ref in refs:
-            try:
-                parsed.append(as_reference(ref))
-            except RegistryError as exc:
-                parsed.append(exc)
-        await self.authorize([item for item in parsed if isinstance(item, Reference)])
-
-        async def one(item: Reference | RegistryError) -> Image | RegistryError:
-            if isinstance(item, RegistryError):
-                return item
-            try:
-                return await self.image(item, platform)
-            except RegistryError as exc:
-                return exc
-
-        return await self._backend.gather([partial(one, item) for item in parsed], concurrency)
+    async def probe(self, registry: str = "") -> Registry:
+        """Probe ``registry``: whether it speaks V2 or V1 and how it authenticates; returns
+        its `Registry` (``is_v2``, ``challenge``)."""
+        return await self.carry(operations.probe(self._core, registry))

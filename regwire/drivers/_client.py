@@ -67,6 +67,12 @@ class CopyTarget:
     source_places: tuple[Place, ...] = ()
     destination_place: Place | None = None
 
+    @property
+    def touches_files(self) -> bool:
+        """Whether the copy reads or writes an OCI layout: its operation does file I/O as it
+        goes, which an async client keeps off its event loop."""
+        return isinstance(self.source, Layout) or isinstance(self.destination, Layout)
+
     def reading_from(self, place: Place) -> CopyTarget:
         """This copy, its source read from ``place`` (one of `source_places`)."""
         return replace(self, source=place.reference, source_places=(place,))

@@ -1,9 +1,15 @@
-"""Files as OCI artifacts, from the blocking client: the oras workflow, in Python.
+"""Files as OCI artifacts, from every client: the oras workflow, in Python.
 
 `push_plan` uploads each file as a layer (its name in ``org.opencontainers.image.title``),
 the empty config, and the artifact manifest; `pull_plan` writes each titled layer back into a
 directory, verified, atomically, and never outside it. The manifest itself is built by
 `regwire.sansio.artifacts`; this module reads and writes the files.
+
+A plan's steps name client operations (``("push_blob", args)``), so that `run_plan` can carry
+one out with any object that has those methods; its file I/O is a `Blocking` step, which the
+async clients run in a worker thread. The clients' own ``push_files``/``pull_files`` carry the
+same plans through `regwire.drivers.operations` (`push_files`, `pull_files` here), where the
+downloads into the files we opened are written off the event loop too.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, TypeVar
 
@@ -27,12 +34,16 @@ from ..sansio.artifacts import (
 from ..sansio.errors import ProtocolError
 from ..sansio.manifests import OCI_MANIFEST, Descriptor
 from ..sansio.reference import Reference
-from ._client import as_reference
+from . import operations
+from ._client import ClientCore, as_reference
+from .steps import Blocking, Plan, Step
 
 __all__ = [
     "FileSpec",
     "printable_path",
+    "pull_files",
     "pull_plan",
+    "push_files",
     "push_plan",
     "run_plan",
     "run_plan_async",
@@ -140,45 +151,135 @@ def safe_title(title: str, *, allow_hidden: bool = True) -> PurePosixPath:
     return PurePosixPath(title)
 
 
-# A client method's name, its arguments, and (optionally) its keyword arguments.
-Step = tuple[str, tuple[Any, ...]] | tuple[str, tuple[Any, ...], dict[str, Any]]
-Plan = Generator[Step, Any, T]
+# A client operation's name, its arguments, and (optionally) its keyword arguments; or a
+# `Blocking` step (file I/O).
+NamedStep = tuple[str, tuple[Any, ...]] | tuple[str, tuple[Any, ...], dict[str, Any]]
+FilesPlan = Generator[NamedStep | Blocking, Any, T]
 
 
 def _keywords(rest: list[Any]) -> dict[str, Any]:
     return rest[0] if rest else {}
 
 
-def run_plan(client: Any, plan: Plan[T]) -> T:
-    """Carry out ``plan`` with a blocking client: each step a method call."""
+def _one(step: Step) -> Plan[Any]:
+    """A plan of one step, for a client's ``carry``."""
+    return (yield step)
+
+
+def run_plan(client: Any, plan: FilesPlan[T]) -> T:
+    """Carry out ``plan`` with a blocking client: each step a method call (`Blocking` steps
+    through the client's ``carry``)."""
     value: Any = None
     resume = plan.send
     while True:
         try:
-            name, args, *keywords = resume(value)
+            step = resume(value)
         except StopIteration as done:
             result: T = done.value
             return result
         try:
-            value, resume = getattr(client, name)(*args, **_keywords(keywords)), plan.send
+            if isinstance(step, Blocking):
+                value = client.carry(_one(step))
+            else:
+                name, args, *keywords = step
+                value = getattr(client, name)(*args, **_keywords(keywords))
+            resume = plan.send
         except BaseException as exc:  # the plan cleans up (a partial file) and re-raises
             value, resume = exc, plan.throw
 
 
-async def run_plan_async(client: Any, plan: Plan[T]) -> T:
-    """Carry out ``plan`` with an async client: each step an awaited method call."""
+async def run_plan_async(client: Any, plan: FilesPlan[T]) -> T:
+    """Carry out ``plan`` with an async client: each step an awaited method call (`Blocking`
+    steps in a worker thread, through the client's ``carry``)."""
     value: Any = None
     resume = plan.send
     while True:
         try:
-            name, args, *keywords = resume(value)
+            step = resume(value)
         except StopIteration as done:
             result: T = done.value
             return result
         try:
-            value, resume = await getattr(client, name)(*args, **_keywords(keywords)), plan.send
+            if isinstance(step, Blocking):
+                value = await client.carry(_one(step))
+            else:
+                name, args, *keywords = step
+                value = await getattr(client, name)(*args, **_keywords(keywords))
+            resume = plan.send
         except BaseException as exc:
             value, resume = exc, plan.throw
+
+
+# The client operations an artifact plan calls, as plans of `regwire.drivers.operations`. A
+# download goes into a file the plan opened, so it is written off an async client's loop.
+_OPERATIONS: dict[str, Callable[..., Plan[Any]]] = {
+    "push_blob": operations.push_blob,
+    "push_manifest": operations.push_manifest,
+    "manifest": operations.manifest,
+    "blob": partial(operations.blob, files=True),
+}
+
+
+def _through_operations(core: ClientCore, plan: FilesPlan[T]) -> Plan[T]:
+    """``plan`` as a plan of `regwire.drivers.steps`: each named step is that operation's plan."""
+    value: Any = None
+    failed: BaseException | None = None
+    while True:
+        try:
+            step = plan.send(value) if failed is None else plan.throw(failed)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        value, failed = None, None
+        try:
+            if isinstance(step, Blocking):
+                value = yield step
+            else:
+                name, args, *keywords = step
+                value = yield from _OPERATIONS[name](core, *args, **_keywords(keywords))
+        except GeneratorExit:
+            plan.close()
+            raise
+        except BaseException as exc:  # the plan cleans up (a partial file) and re-raises
+            failed = exc
+
+
+def push_files(
+    core: ClientCore,
+    ref: str | Reference,
+    files: Sequence[FileSpec],
+    *,
+    artifact_type: str | None = None,
+    annotations: dict[str, str] | None = None,
+    subject: str | Reference | None = None,
+) -> Plan[str]:
+    """The clients' ``push_files``: `push_plan` under registries.conf's short names."""
+    plan = push_plan(
+        core.qualified(ref, writing=True),
+        files,
+        artifact_type=artifact_type,
+        annotations=annotations,
+        subject=subject,
+    )
+    return (yield from _through_operations(core, plan))
+
+
+def pull_files(
+    core: ClientCore,
+    ref: str | Reference,
+    directory: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    allow_hidden: bool = False,
+) -> Plan[list[Path]]:
+    """The clients' ``pull_files``: `pull_plan` under registries.conf's short names."""
+    plan = pull_plan(
+        core.qualified(ref, writing=False),
+        directory,
+        overwrite=overwrite,
+        allow_hidden=allow_hidden,
+    )
+    return (yield from _through_operations(core, plan))
 
 
 def push_plan(
@@ -189,7 +290,7 @@ def push_plan(
     annotations: dict[str, str] | None = None,
     subject: str | Reference | None = None,
     layer_type: str = FILE_LAYER,
-) -> Plan[str]:
+) -> FilesPlan[str]:
     """Push ``files`` (paths, or ``(name, bytes or binary file)`` pairs) as an artifact: the
     steps, for any client. Directories are refused (pack them into an archive first)."""
     reference = as_reference(ref)
@@ -208,13 +309,16 @@ def push_plan(
                 size = counting.size
         else:
             path = Path(item)
-            if path.is_dir():
-                raise ValueError(f"{path} is a directory: push files (archive the directory first)")
             name = path.name
             safe_title(name)
-            with open(path, "rb") as file:
+            file = yield Blocking(partial(_open_file, path))
+            try:
                 counting = _Counting(file)
                 digest = yield ("push_blob", (repository, counting))
+            except BaseException:
+                file.close()  # read-only: nothing to flush; no step while failing (cancelled)
+                raise
+            yield Blocking(file.close)
             size = counting.size
         layers.append(Descriptor(layer_type, digest, size, annotations={TITLE: name}))
     config = yield ("push_blob", (repository, EMPTY_DATA))
@@ -236,7 +340,7 @@ def pull_plan(
     *,
     overwrite: bool = False,
     allow_hidden: bool = False,
-) -> Plan[list[Path]]:
+) -> FilesPlan[list[Path]]:
     """Write each titled layer of the artifact ``ref`` names into ``directory``: the steps.
 
     Each file is downloaded beside its final name, verified, then renamed into place. A title
@@ -255,31 +359,61 @@ def pull_plan(
     layers = titled_layers(manifest)
     for title, _ in layers:  # all of them first: a refusal writes nothing
         _checked_title(title, reference, allow_hidden=allow_hidden)
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    root = root.resolve()
+    root = yield Blocking(partial(_made, Path(directory)))
     written: list[Path] = []
     for title, layer in layers:
-        target = _target(root, title, reference, allow_hidden=allow_hidden)
-        if (target.exists() or target.is_symlink()) and not overwrite:
-            raise FileExistsError(f"{target} exists; pass overwrite to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+        target, temporary, file = yield Blocking(
+            partial(_beside, root, title, reference, overwrite=overwrite, allow_hidden=allow_hidden)
         )
         try:
-            with os.fdopen(handle, "wb") as file:
-                blob = Reference(reference.registry, reference.repository, digest=layer.digest)
-                yield ("blob", (blob, file), {"size": layer.size})
-            os.replace(partial, target)
+            blob = Reference(reference.registry, reference.repository, digest=layer.digest)
+            yield ("blob", (blob, file), {"size": layer.size})
+            yield Blocking(file.close)
+            yield Blocking(partial(os.replace, temporary, target))
         except BaseException:
+            # No step while failing: a cancelled async client cannot wait for a thread, and the
+            # partial file must go whatever ended the download.
+            file.close()
             try:
-                os.unlink(partial)
+                os.unlink(temporary)
             except FileNotFoundError:
                 pass
             raise
         written.append(target)
     return written
+
+
+def _open_file(path: Path) -> IO[bytes]:
+    """``path`` opened to be pushed; a directory is refused (archive it first)."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory: push files (archive the directory first)")
+    return open(path, "rb")
+
+
+def _made(root: Path) -> Path:
+    """``root`` created if need be, as a resolved path (every target is checked against it)."""
+    root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+def _beside(
+    root: Path, title: str, reference: Reference, *, overwrite: bool, allow_hidden: bool
+) -> tuple[Path, str, IO[bytes]]:
+    """Where the file titled ``title`` goes, and a new temporary file beside it to download
+    into (renamed into place once verified)."""
+    target = _target(root, title, reference, allow_hidden=allow_hidden)
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+    )
+    try:
+        return target, temporary, os.fdopen(handle, "wb")
+    except BaseException:
+        os.close(handle)
+        os.unlink(temporary)
+        raise
 
 
 def _checked_title(title: str, reference: Reference, *, allow_hidden: bool) -> PurePosixPath:

@@ -197,6 +197,16 @@ class AsyncioBackend:
     async def in_thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, fn)
 
+    async def off_loop(self, fn: Callable[[], T]) -> T:
+        future = asyncio.get_running_loop().run_in_executor(None, fn)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The thread goes on after a cancellation: let it end before the caller, which
+            # closes what it works on, hears of it.
+            await asyncio.wait([future])
+            raise
+
     async def gather(self, jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
         permits = asyncio.Semaphore(limit)
 

@@ -25,9 +25,8 @@ import h11
 
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
-from ..sansio.digests import digest_of
 from ..sansio.drive import drive, outcome
-from ..sansio.errors import DigestMismatch, RegistryError
+from ..sansio.errors import RegistryError
 from ..sansio.events import (
     BodyChunk,
     ConnectionFailed,
@@ -51,13 +50,8 @@ from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
-from ._client import (
-    ClientCore,
-    as_reference,
-    as_source,
-    copy_target,
-    source_size,
-)
+from . import operations
+from ._client import ClientCore, as_source
 from ._http import (
     NO_SOURCE,
     Endpoint,
@@ -87,6 +81,7 @@ from ._http import (
     source_start,
     stale,
 )
+from .steps import Blocking, Find, Plan, Run, Step
 
 __all__ = ["Call", "Client", "Connection", "Transport"]
 
@@ -502,7 +497,7 @@ class Client:
         self,
         *,
         credentials: Credentials | None = None,
-        insecure_registries: tuple[str, ...] | list[str] | frozenset[str] = (),
+        insecure_registries: Sequence[str] | frozenset[str] = (),
         ca_file: str | None = None,
         cert_dir: str | Mapping[str, str] | None = None,
         timeout: float = 30.0,
@@ -527,6 +522,11 @@ class Client:
         """Close every connection of the pool, idle or in use; calls in flight end with a
         `NetworkError`."""
         self._transport.close()
+
+    @property
+    def transport(self) -> Transport:
+        """The transport that performs this client's intents (its connection pool)."""
+        return self._transport
 
     @property
     def warnings(self) -> list[tuple[str, str]]:
@@ -579,94 +579,82 @@ class Client:
             call.finish()
             operation.close()
 
+    def carry(self, plan: Plan[T]) -> T:
+        """Carry out a client operation's plan (`regwire.drivers.operations`) in this thread.
+
+        `Run` goes through `run` (so first calls on a repository take turns), `Find` to the
+        shared registries (a credential helper runs here), `Blocking` inline, and `Together`
+        in threads of its own, ``limit`` at once (in turn, in this thread, for a limit of 1).
+        A step's failure is thrown into the plan where it stands, so that it cleans up.
+        """
+        value: Any = None
+        failed: BaseException | None = None
+        while True:
+            try:
+                step = plan.send(value) if failed is None else plan.throw(failed)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            value, failed = None, None
+            try:
+                value = self._step(step)
+            except BaseException as exc:  # the plan decides; it re-raises what it cannot handle
+                failed = exc
+
+    def _step(self, step: Step) -> Any:
+        if isinstance(step, Run):
+            source = None if step.source is None else as_source(step.source)
+            return self.run(step.operation, step.registry, step.repository, source, step.sink)
+        if isinstance(step, Find):
+            return self._core.registry(step.name, step.insecure, named=step.named)
+        if isinstance(step, Blocking):
+            return step.function()
+        plans = step.plans
+        if step.limit <= 1 or len(plans) <= 1:
+            return [self.carry(plan) for plan in plans]
+        # Imported here, not with the module: most calls never run plans together, and
+        # concurrent.futures (queue, its thread pool) is ~2 ms of a first call's import.
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = min(step.limit, len(plans))
+        with ThreadPoolExecutor(workers, thread_name_prefix="regwire-together") as pool:
+            return list(pool.map(self.carry, plans))
+
     def connect(self, registry: str = "", allow_insecure: bool = False) -> Connection:
         """The seed's ``Connect``: ``""`` is Docker Hub; host, host:port or a URL otherwise."""
-        name, insecure, named = self._core.registry_place(registry)
-        insecure = allow_insecure or bool(insecure) or self._core.is_insecure(name)
-        return Connection(self._core.registry(name, insecure, named=named), self.run)
-
-    def _pulling(self, ref: str | Reference, job: Callable[[Reference, Registry], T]) -> T:
-        """``job`` run against where ``ref`` is read from.
-
-        Without a registries.conf, the registry ``ref`` names. With one, its rules: a short
-        name expanded (an alias, or the search registries), the name rewritten by its
-        ``[[registry]]``, the mirrors that apply tried in order, then the registry itself;
-        a blocked name is a `BlockedRegistry`. A mirror that fails gives way to the next; the
-        registry's own failure is the answer. Which one answered is logged (``--debug``).
-        """
-        places = self._core.reading(ref)
-        for index, place in enumerate(places):
-            registry = self._core.at(place)
-            try:
-                result = job(place.reference, registry)
-            except RegistryError as exc:
-                if index == len(places) - 1:
-                    raise
-                log.debug("%s: %s failed (%s); trying the next source", ref, place.reference, exc)
-                continue
-            log.debug("%s: read from %s%s", ref, place.reference, " (mirror)" * place.mirror)
-            return result
-        raise AssertionError("unreachable: there is always a source")
+        found = self.carry(operations.connect(self._core, registry, allow_insecure))
+        return Connection(found, self.run)
 
     def image(self, ref: str | Reference, platform: Platform | str | None = None) -> Image:
-        """The `Image` ``ref`` names (an index resolved to ``platform``, default linux/amd64)."""
-        if isinstance(platform, str):
-            platform = Platform.parse(platform)
-        chosen = platform
+        """The `Image` ``ref`` names (an index resolved to ``platform``, default linux/amd64).
 
-        def job(reference: Reference, registry: Registry) -> Image:
-            operation = registry.image(reference.repository, reference.reference, chosen)
-            return self.run(operation, registry, reference.repository)
-
-        return self._pulling(ref, job)
+        Under a registries.conf, a short name is expanded and the mirrors that apply are tried
+        in order before the registry itself (`regwire.drivers.operations`); so for every read.
+        """
+        return self.carry(operations.image(self._core, ref, platform))
 
     def tags(self, ref: str | Reference) -> list[str]:
         """Every tag of the repository ``ref`` names, every page followed."""
-
-        def job(reference: Reference, registry: Registry) -> list[str]:
-            return self.run(registry.tags(reference.repository), registry, reference.repository)
-
-        return self._pulling(ref, job)
+        return self.carry(operations.tags(self._core, ref))
 
     def manifest(self, ref: str | Reference) -> Manifest:
         """The manifest ``ref`` names, decoded, with its digest and the bytes as served."""
-
-        def job(reference: Reference, registry: Registry) -> Manifest:
-            operation = registry.manifest(reference.repository, reference.reference)
-            return self.run(operation, registry, reference.repository)
-
-        return self._pulling(ref, job)
+        return self.carry(operations.manifest(self._core, ref))
 
     def digest(self, ref: str | Reference) -> str:
         """The digest of the manifest ``ref`` names (by HEAD, falling back to GET)."""
-
-        def job(reference: Reference, registry: Registry) -> str:
-            operation = registry.digest(reference.repository, reference.reference)
-            return self.run(operation, registry, reference.repository)
-
-        return self._pulling(ref, job)
+        return self.carry(operations.digest(self._core, ref))
 
     def blob(self, ref: str | Reference, file: IO[bytes], *, size: int | None = None) -> int:
         """Stream the blob ``ref`` names by digest into ``file``; returns its size. Given the
         descriptor's ``size``, no byte past it is read or written (a larger blob is an error)."""
-        if as_reference(ref).digest is None:
-            raise ValueError(f"{as_reference(ref)} names no blob digest (REPOSITORY@DIGEST)")
-
-        def job(reference: Reference, registry: Registry) -> int:
-            operation = registry.blob_into(
-                reference.repository, reference.digest or "", file.write, size=size
-            )
-            return self.run(operation, registry, reference.repository, sink=file)
-
-        return self._pulling(ref, job)
+        return self.carry(operations.blob(self._core, ref, file, size=size))
 
     # -- writing and discovery --------------------------------------------------------------
 
     def blob_exists(self, ref: str | Reference) -> bool:
-        """Whether the repository holds the blob ``ref`` names by digest."""
-        reference, registry = self._with_digest(ref, "blob")
-        operation = registry.blob_exists(reference.repository, reference.digest or "")
-        return self.run(operation, registry, reference.repository)
+        """Whether the repository holds the blob ``ref`` names by digest (HEAD)."""
+        return self.carry(operations.blob_exists(self._core, ref))
 
     def push_blob(
         self,
@@ -679,55 +667,28 @@ class Client:
         """Upload ``source`` as a blob of the repository ``ref`` names; returns its digest.
 
         ``source`` is ``bytes``, a binary file object (read in pieces, never whole) or an
-        iterable of ``bytes``. With ``digest``, the bytes are checked against it as they go and
-        a mismatch raises `DigestMismatch` before the upload is committed; with ``mount_from``
-        (another repository of the same registry) the blob is mounted if it is there.
+        iterable of ``bytes``. (The async clients also take an async iterable: only an event
+        loop can iterate one, which is why this is the one parameter whose type differs.)
+        With ``digest``, the
+        bytes are checked against it as they go and a mismatch raises `DigestMismatch` before
+        the upload is committed; with ``mount_from`` (another repository of the same registry)
+        the blob is mounted if it is there.
         """
-        place = self._core.writing(ref)
-        reference, registry = place.reference, self._core.at(place)
-        if isinstance(source, (bytes, bytearray)):
-            if digest is not None and digest_of(bytes(source)) != digest:
-                raise DigestMismatch("the bytes given", digest, digest_of(bytes(source)))
-            operation = registry.push_blob(reference.repository, source, mount_from=mount_from)
-            return self.run(operation, registry, reference.repository)
-        reader = as_source(source)
-        operation = registry.push_blob_from(
-            reference.repository, digest=digest, size=source_size(source), mount_from=mount_from
-        )
-        return self.run(operation, registry, reference.repository, reader)
+        plan = operations.push_blob(self._core, ref, source, digest=digest, mount_from=mount_from)
+        return self.carry(plan)
 
     def push_manifest(self, ref: str | Reference, raw: bytes, media_type: str | None = None) -> str:
-        """Push ``raw`` as a manifest, byte for byte, under ``ref``'s tag or digest (or neither)."""
-        place = self._core.writing(ref)
-        reference, registry = place.reference, self._core.at(place)
-        target = reference.digest or reference.tag or ""
-        operation = registry.push_manifest(reference.repository, target, raw, media_type)
-        return self.run(operation, registry, reference.repository)
+        """Push ``raw`` as a manifest, byte for byte, under ``ref``'s tag or digest (or neither);
+        returns its digest."""
+        return self.carry(operations.push_manifest(self._core, ref, raw, media_type))
 
     def tag(self, ref: str | Reference, *tags: str) -> str:
         """Tag the manifest ``ref`` names again, with each of ``tags``; returns its digest."""
-        place = self._core.writing(ref)
-        reference, registry = place.reference, self._core.at(place)
-        manifest = self.run(
-            registry.manifest(reference.repository, reference.reference),
-            registry,
-            reference.repository,
-        )
-        for tag in tags:
-            operation = registry.push_manifest(
-                reference.repository, tag, manifest.raw, manifest.media_type
-            )
-            self.run(operation, registry, reference.repository)
-        return manifest.digest
+        return self.carry(operations.tag(self._core, ref, tags))
 
     def delete(self, ref: str | Reference) -> None:
         """Delete the manifest ``ref`` names by digest, or its tag."""
-        place = self._core.writing(ref)
-        reference, registry = place.reference, self._core.at(place)
-        target = reference.digest or reference.tag
-        if target is None:
-            raise ValueError(f"{reference} names no tag or digest to delete")
-        self.run(registry.delete(reference.repository, target), registry, reference.repository)
+        self.carry(operations.delete(self._core, ref))
 
     def copy(
         self,
@@ -737,7 +698,7 @@ class Client:
         platforms: Sequence[str | Platform] | None = None,
         referrers: bool = False,
         progress: Callable[[CopyProgress], object] | None = None,
-        concurrency: int = 4,
+        concurrency: int = operations.COPY_CONCURRENCY,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
 
@@ -752,55 +713,31 @@ class Client:
         (created if it does not exist; a blob appears in it only once verified, its
         ``index.json`` is written last). ``progress`` hears of every blob and manifest (from
         the threads that copy them). Up to ``concurrency`` blobs (and images of an index) are
-        copied at once, each in a thread; 1 copies one after another.
+        copied at once (threads here, tasks in the async clients, each connection still under
+        their ``max_connections``); 1 copies one after another.
         """
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        target = copy_target(source, destination, platforms, self._core.registries_conf)
-        places = target.source_places
-        for place in places[:-1]:  # mirrors first: the first that has the image is read
-            registry = self._core.at(place)
-            repository = place.reference.repository
-            try:
-                self.run(registry.digest(repository, target.reference), registry, repository)
-            except RegistryError as exc:
-                log.debug("%s: %s failed (%s); trying the next source", source, place, exc)
-                continue
-            target = target.reading_from(place)
-            break
-        else:
-            if places:
-                target = target.reading_from(places[-1])
-        operation = target.operation(
-            self._core.at(target.source_places[0]) if target.source_places else None,
-            self._core.at(target.destination_place) if target.destination_place else None,
-            referrers,
-            progress,
-            concurrency,
+        plan = operations.copy(
+            self._core,
+            source,
+            destination,
+            platforms=platforms,
+            referrers=referrers,
+            progress=progress,
+            concurrency=concurrency,
         )
-        return self.run(operation)
+        return self.carry(plan)
 
     def delete_blob(self, ref: str | Reference) -> None:
         """Delete the blob ``ref`` names by digest."""
-        reference, registry = self._with_digest(ref, "blob")
-        operation = registry.delete_blob(reference.repository, reference.digest or "")
-        self.run(operation, registry, reference.repository)
+        self.carry(operations.delete_blob(self._core, ref))
 
     def referrers(self, ref: str | Reference, artifact_type: str | None = None) -> list[Descriptor]:
         """The manifests whose subject is the one ``ref`` names (a tag is resolved first)."""
-        digest = as_reference(ref).digest or self.digest(ref)
-
-        def job(reference: Reference, registry: Registry) -> list[Descriptor]:
-            operation = registry.referrers(reference.repository, digest, artifact_type)
-            return self.run(operation, registry, reference.repository)
-
-        return self._pulling(ref, job)
+        return self.carry(operations.referrers(self._core, ref, artifact_type))
 
     def catalog(self, registry: str = "") -> list[str]:
         """Every repository of ``registry`` (``/v2/_catalog``, every page)."""
-        name, insecure, named = self._core.registry_place(registry)
-        target = self._core.registry(name, insecure, named=named)
-        return self.run(target.catalog())
+        return self.carry(operations.catalog(self._core, registry))
 
     def push_files(
         self,
@@ -814,16 +751,17 @@ class Client:
         """Push files (paths, or ``(name, bytes or binary file)`` pairs) as an OCI artifact,
         as oras does: each a layer titled with its name, the empty config, ``artifactType``;
         ``subject`` attaches it to the manifest that reference names. Returns its digest."""
-        from .artifacts import push_plan, run_plan
+        from . import artifacts
 
-        plan = push_plan(
-            self._core.qualified(ref, writing=True),
+        plan = artifacts.push_files(
+            self._core,
+            ref,
             files,
             artifact_type=artifact_type,
             annotations=annotations,
             subject=subject,
         )
-        return run_plan(self, plan)
+        return self.carry(plan)
 
     def pull_files(
         self,
@@ -837,61 +775,39 @@ class Client:
         outside it; an existing file is an error unless ``overwrite``. Titles with control
         characters or ``.``/``..`` components are refused, and so are dot-files and
         dot-folders (``.git/config``) unless ``allow_hidden``: the registry chose the names."""
-        from .artifacts import pull_plan, run_plan
+        from . import artifacts
 
-        return run_plan(
-            self,
-            pull_plan(
-                self._core.qualified(ref, writing=False),
-                directory,
-                overwrite=overwrite,
-                allow_hidden=allow_hidden,
-            ),
+        plan = artifacts.pull_files(
+            self._core, ref, directory, overwrite=overwrite, allow_hidden=allow_hidden
         )
+        return self.carry(plan)
 
-    def _with_digest(self, ref: str | Reference, what: str) -> tuple[Reference, Registry]:
-        if as_reference(ref).digest is None:
-            raise ValueError(f"{as_reference(ref)} names no {what} digest (REPOSITORY@DIGEST)")
-        place = self._core.writing(ref)
-        return place.reference, self._core.at(place)
-
-    def authorize(self, refs: Sequence[str | Reference]) -> None:
-        """Probe each registry of ``refs`` once and fetch tokens for all their repositories.
+    def authorize(
+        self,
+        refs: Sequence[str | Reference],
+        concurrency: int = operations.INSPECT_CONCURRENCY,
+    ) -> None:
+        """Probe each registry of ``refs`` once and fetch tokens for all their repositories,
+        up to ``concurrency`` registries at once.
 
         Worth it before inspecting many repositories: one token request per registry (up to
-        40 repositories a token) instead of one per repository.
+        40 repositories a token) instead of one per repository. Failures are left for each
+        reference's own call to report.
         """
-        for place, repositories in self._core.grouped(refs):
-            try:
-                self.run(self._core.at(place).authorize(repositories))
-            except RegistryError:
-                pass  # each reference's own call reports it
+        self.carry(operations.authorize(self._core, refs, concurrency))
 
     def images(
-        self, refs: Sequence[str | Reference], platform: Platform | str | None = None
+        self,
+        refs: Sequence[str | Reference],
+        platform: Platform | str | None = None,
+        concurrency: int = operations.INSPECT_CONCURRENCY,
     ) -> list[Image | RegistryError]:
-        """Inspect every reference in turn, tokens fetched first; an `Image` or its error each."""
-        parsed: list[Reference | RegistryError] = []
-        for ref in refs:
-            try:
-                parsed.append(as_reference(ref))
-            except RegistryError as exc:
-                parsed.append(exc)
-        self.authorize([ref for ref in parsed if isinstance(ref, Reference)])
-        results: list[Image | RegistryError] = []
-        for item in parsed:
-            if isinstance(item, RegistryError):
-                results.append(item)
-                continue
-            try:
-                results.append(self.image(item, platform))
-            except RegistryError as exc:
-                results.append(exc)
-        return results
+        """Inspect every reference, up to ``concurrency`` at once (threads here, tasks in the
+        async clients), tokens fetched first (`authorize`) so that they share them; in input
+        order, an `Image` or its error each."""
+        return self.carry(operations.images(self._core, refs, platform, concurrency))
 
     def probe(self, registry: str = "") -> Registry:
-        """Probe ``registry`` and return its `Registry` (``is_v2``, ``challenge``)."""
-        name, insecure, named = self._core.registry_place(registry)
-        target = self._core.registry(name, insecure, named=named)
-        self.run(target.probe())
-        return target
+        """Probe ``registry``: whether it speaks V2 or V1 and how it authenticates; returns
+        its `Registry` (``is_v2``, ``challenge``)."""
+        return self.carry(operations.probe(self._core, registry))

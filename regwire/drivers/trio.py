@@ -211,6 +211,10 @@ class TrioBackend:
     async def in_thread(self, fn: Callable[[], T]) -> T:
         return await trio.to_thread.run_sync(fn)
 
+    async def off_loop(self, fn: Callable[[], T]) -> T:
+        # trio waits for the thread when cancelled (abandon_on_cancel=False), then raises.
+        return await trio.to_thread.run_sync(fn, abandon_on_cancel=False)
+
     async def gather(self, jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
         results: list[Any] = [None] * len(jobs)
         permits = trio.Semaphore(limit)

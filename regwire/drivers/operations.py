@@ -1,0 +1,367 @@
+"""Every client operation, written once as a plan that the blocking and the async clients carry out.
+
+Theory of operation. A client operation is more than a core operation: where a name leads under
+registries.conf (mirrors tried in order, a blocked name refused before any request), which
+`Registry` serves a host (the caller's credentials only where the caller named it), files to
+open or rename, several images inspected at once. Each operation here is a generator, a `Plan`,
+that yields `steps` (run a core operation, find a host's `Registry`, call a blocking function,
+carry out several plans together) and is resumed with each step's result, or has its failure
+thrown in where it stands. `regwire.drivers.sync.Client.carry` carries a plan out in the caller's
+thread, `regwire.drivers._async.AsyncClient.carry` on an event loop; each public method of a
+client is one line over its plan here, so the clients cannot drift apart, and a new operation is
+a new plan and one line in each client. This generalises `drivers/artifacts.py`'s plans, and is
+the shape of the core itself (operations as generators of intents), one level up.
+
+Plans validate what they were given before their first step, so that a bad argument is an error
+before any request (`ValueError`, `InvalidReference`), as the core's operations do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import IO, TypeVar, cast
+
+from ..sansio.copying import CopyProgress
+from ..sansio.digests import digest_of
+from ..sansio.errors import DigestMismatch, RegistryError
+from ..sansio.image import Image
+from ..sansio.manifests import Descriptor, Manifest, Platform
+from ..sansio.reference import Reference
+from ..sansio.registry import Registry
+from ._client import ClientCore, Place, as_reference, copy_target, source_size
+from ._http import log
+from .steps import Blocking, Find, Plan, Run, Together
+
+__all__ = [
+    "COPY_CONCURRENCY",
+    "INSPECT_CONCURRENCY",
+    "at",
+    "authorize",
+    "blob",
+    "blob_exists",
+    "catalog",
+    "connect",
+    "copy",
+    "delete",
+    "delete_blob",
+    "digest",
+    "image",
+    "images",
+    "manifest",
+    "probe",
+    "push_blob",
+    "push_manifest",
+    "referrers",
+    "tag",
+    "tags",
+]
+
+T = TypeVar("T")
+
+# Blobs (and images of an index) a copy moves at once: skopeo's order of magnitude (it pulls 6
+# layers at once), and the same for every client, so that a program behaves alike whichever
+# client it picks (a blocking client's are threads, an async client's tasks).
+COPY_CONCURRENCY = 4
+# Images `images` inspects at once, and registries `authorize` prepares at once.
+INSPECT_CONCURRENCY = 16
+
+
+def at(place: Place) -> Find:
+    """The step that finds the shared `Registry` serving ``place``."""
+    return Find(place.registry, place.insecure, place.named)
+
+
+def _positive(concurrency: int) -> None:
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+
+
+def _reading(
+    core: ClientCore, ref: str | Reference, job: Callable[[Reference, Registry], Plan[T]]
+) -> Plan[T]:
+    """``job`` run against where ``ref`` is read from.
+
+    Without a registries.conf, the registry ``ref`` names. With one, its rules: a short name
+    expanded (an alias, or the search registries), the name rewritten by its ``[[registry]]``,
+    the mirrors that apply tried in order, then the registry itself; a blocked name is a
+    `BlockedRegistry`. A mirror that fails gives way to the next; the registry's own failure is
+    the answer. Which one answered is logged (``--debug``).
+    """
+    places = core.reading(ref)
+    for index, place in enumerate(places):
+        registry = yield at(place)
+        try:
+            result = yield from job(place.reference, registry)
+        except RegistryError as exc:
+            if index == len(places) - 1:
+                raise
+            log.debug("%s: %s failed (%s); trying the next source", ref, place.reference, exc)
+            continue
+        log.debug("%s: read from %s%s", ref, place.reference, " (mirror)" * place.mirror)
+        return result
+    raise AssertionError("unreachable: there is always a source")
+
+
+def _written(core: ClientCore, ref: str | Reference) -> Plan[tuple[Reference, Registry]]:
+    """Where ``ref`` is written (never a mirror) and the `Registry` there."""
+    place = core.writing(ref)
+    registry = yield at(place)
+    return place.reference, registry
+
+
+def _with_digest(
+    core: ClientCore, ref: str | Reference, what: str
+) -> Plan[tuple[Reference, Registry]]:
+    if as_reference(ref).digest is None:
+        raise ValueError(f"{as_reference(ref)} names no {what} digest (REPOSITORY@DIGEST)")
+    return (yield from _written(core, ref))
+
+
+def connect(core: ClientCore, registry: str, allow_insecure: bool) -> Plan[Registry]:
+    """The `Registry` behind the seed's ``Connect`` (``""`` is Docker Hub)."""
+    name, insecure, named = core.registry_place(registry)
+    insecure = allow_insecure or bool(insecure) or core.is_insecure(name)
+    found: Registry = yield Find(name, insecure, named)
+    return found
+
+
+def image(core: ClientCore, ref: str | Reference, platform: Platform | str | None) -> Plan[Image]:
+    chosen = Platform.parse(platform) if isinstance(platform, str) else platform
+
+    def job(reference: Reference, registry: Registry) -> Plan[Image]:
+        operation = registry.image(reference.repository, reference.reference, chosen)
+        found: Image = yield Run(operation, registry, reference.repository)
+        return found
+
+    return (yield from _reading(core, ref, job))
+
+
+def tags(core: ClientCore, ref: str | Reference) -> Plan[list[str]]:
+    def job(reference: Reference, registry: Registry) -> Plan[list[str]]:
+        found: list[str] = yield Run(
+            registry.tags(reference.repository), registry, reference.repository
+        )
+        return found
+
+    return (yield from _reading(core, ref, job))
+
+
+def manifest(core: ClientCore, ref: str | Reference) -> Plan[Manifest]:
+    def job(reference: Reference, registry: Registry) -> Plan[Manifest]:
+        operation = registry.manifest(reference.repository, reference.reference)
+        found: Manifest = yield Run(operation, registry, reference.repository)
+        return found
+
+    return (yield from _reading(core, ref, job))
+
+
+def digest(core: ClientCore, ref: str | Reference) -> Plan[str]:
+    def job(reference: Reference, registry: Registry) -> Plan[str]:
+        operation = registry.digest(reference.repository, reference.reference)
+        found: str = yield Run(operation, registry, reference.repository)
+        return found
+
+    return (yield from _reading(core, ref, job))
+
+
+def blob(
+    core: ClientCore,
+    ref: str | Reference,
+    file: IO[bytes],
+    *,
+    size: int | None = None,
+    files: bool = False,
+) -> Plan[int]:
+    """Stream a blob into ``file``. ``files``: ``file`` is a file on disk this process opened,
+    so an async client writes it from a worker thread (a caller's own file object is written
+    where the caller runs, as it may be anything with ``write``)."""
+    if as_reference(ref).digest is None:
+        raise ValueError(f"{as_reference(ref)} names no blob digest (REPOSITORY@DIGEST)")
+
+    def job(reference: Reference, registry: Registry) -> Plan[int]:
+        operation = registry.blob_into(
+            reference.repository, reference.digest or "", file.write, size=size
+        )
+        written: int = yield Run(operation, registry, reference.repository, sink=file, files=files)
+        return written
+
+    return (yield from _reading(core, ref, job))
+
+
+def blob_exists(core: ClientCore, ref: str | Reference) -> Plan[bool]:
+    reference, registry = yield from _with_digest(core, ref, "blob")
+    operation = registry.blob_exists(reference.repository, reference.digest or "")
+    found: bool = yield Run(operation, registry, reference.repository)
+    return found
+
+
+def push_blob(
+    core: ClientCore,
+    ref: str | Reference,
+    source: object,
+    *,
+    digest: str | None = None,
+    mount_from: str | None = None,
+) -> Plan[str]:
+    reference, registry = yield from _written(core, ref)
+    if isinstance(source, (bytes, bytearray)):
+        if digest is not None and digest_of(bytes(source)) != digest:
+            raise DigestMismatch("the bytes given", digest, digest_of(bytes(source)))
+        data = cast(bytes, source)  # a bytearray is read as bytes are
+        operation = registry.push_blob(reference.repository, data, mount_from=mount_from)
+        pushed: str = yield Run(operation, registry, reference.repository)
+        return pushed
+    operation = registry.push_blob_from(
+        reference.repository, digest=digest, size=source_size(source), mount_from=mount_from
+    )
+    pushed = yield Run(operation, registry, reference.repository, source=source)
+    return pushed
+
+
+def push_manifest(
+    core: ClientCore, ref: str | Reference, raw: bytes, media_type: str | None
+) -> Plan[str]:
+    reference, registry = yield from _written(core, ref)
+    target = reference.digest or reference.tag or ""
+    operation = registry.push_manifest(reference.repository, target, raw, media_type)
+    pushed: str = yield Run(operation, registry, reference.repository)
+    return pushed
+
+
+def tag(core: ClientCore, ref: str | Reference, tags: Sequence[str]) -> Plan[str]:
+    reference, registry = yield from _written(core, ref)
+    operation = registry.manifest(reference.repository, reference.reference)
+    found: Manifest = yield Run(operation, registry, reference.repository)
+    for name in tags:
+        again = registry.push_manifest(reference.repository, name, found.raw, found.media_type)
+        yield Run(again, registry, reference.repository)
+    return found.digest
+
+
+def delete(core: ClientCore, ref: str | Reference) -> Plan[None]:
+    reference, registry = yield from _written(core, ref)
+    target = reference.digest or reference.tag
+    if target is None:
+        raise ValueError(f"{reference} names no tag or digest to delete")
+    yield Run(registry.delete(reference.repository, target), registry, reference.repository)
+
+
+def delete_blob(core: ClientCore, ref: str | Reference) -> Plan[None]:
+    reference, registry = yield from _with_digest(core, ref, "blob")
+    operation = registry.delete_blob(reference.repository, reference.digest or "")
+    yield Run(operation, registry, reference.repository)
+
+
+def copy(
+    core: ClientCore,
+    source: str | Reference,
+    destination: str | Reference,
+    *,
+    platforms: Sequence[str | Platform] | None,
+    referrers: bool,
+    progress: Callable[[CopyProgress], object] | None,
+    concurrency: int,
+) -> Plan[str]:
+    """The copy: each end placed (registries.conf), the source's mirrors asked in order for
+    the image, then the core's copy; one that reads or writes an OCI layout is advanced off an
+    async client's event loop (`Run.files`), as are the layout's opening and checks."""
+    _positive(concurrency)
+    target = yield Blocking(
+        partial(copy_target, source, destination, platforms, core.registries_conf)
+    )
+    places = target.source_places
+    for place in places[:-1]:  # mirrors first: the first that has the image is read
+        registry = yield at(place)
+        repository = place.reference.repository
+        try:
+            yield Run(registry.digest(repository, target.reference), registry, repository)
+        except RegistryError as exc:
+            log.debug("%s: %s failed (%s); trying the next source", source, place, exc)
+            continue
+        target = target.reading_from(place)
+        break
+    else:
+        if places:
+            target = target.reading_from(places[-1])
+    src = (yield at(target.source_places[0])) if target.source_places else None
+    dst = (yield at(target.destination_place)) if target.destination_place else None
+    operation = target.operation(src, dst, referrers, progress, concurrency)
+    copied: str = yield Run(operation, files=target.touches_files)
+    return copied
+
+
+def referrers(
+    core: ClientCore, ref: str | Reference, artifact_type: str | None
+) -> Plan[list[Descriptor]]:
+    subject = as_reference(ref).digest or (yield from digest(core, ref))
+
+    def job(reference: Reference, registry: Registry) -> Plan[list[Descriptor]]:
+        operation = registry.referrers(reference.repository, subject, artifact_type)
+        found: list[Descriptor] = yield Run(operation, registry, reference.repository)
+        return found
+
+    return (yield from _reading(core, ref, job))
+
+
+def catalog(core: ClientCore, registry: str) -> Plan[list[str]]:
+    name, insecure, named = core.registry_place(registry)
+    target: Registry = yield Find(name, insecure, named)
+    found: list[str] = yield Run(target.catalog())
+    return found
+
+
+def probe(core: ClientCore, registry: str) -> Plan[Registry]:
+    name, insecure, named = core.registry_place(registry)
+    target: Registry = yield Find(name, insecure, named)
+    yield Run(target.probe())
+    return target
+
+
+def authorize(
+    core: ClientCore, refs: Sequence[str | Reference], concurrency: int = INSPECT_CONCURRENCY
+) -> Plan[None]:
+    """Each registry of ``refs`` probed once, with tokens for all their repositories; failures
+    are left for each reference's own call to report."""
+    _positive(concurrency)
+
+    def prepare(place: Place, repositories: list[str]) -> Plan[None]:
+        try:
+            registry = yield at(place)
+            yield Run(registry.authorize(repositories))
+        except RegistryError:
+            pass
+
+    groups = core.grouped(refs)
+    yield Together(tuple(prepare(place, repos) for place, repos in groups), concurrency)
+
+
+def images(
+    core: ClientCore,
+    refs: Sequence[str | Reference],
+    platform: Platform | str | None,
+    concurrency: int,
+) -> Plan[list[Image | RegistryError]]:
+    """Every reference inspected, ``concurrency`` at once, tokens fetched first (`authorize`)
+    so that they share them; in input order, an `Image` or its error each."""
+    _positive(concurrency)
+    parsed: list[Reference | RegistryError] = []
+    for ref in refs:
+        try:
+            parsed.append(as_reference(ref))
+        except RegistryError as exc:
+            parsed.append(exc)
+    yield from authorize(core, [item for item in parsed if isinstance(item, Reference)])
+
+    def one(item: Reference | RegistryError) -> Plan[Image | RegistryError]:
+        if isinstance(item, RegistryError):
+            return item
+        try:
+            return (yield from image(core, item, platform))
+        except RegistryError as exc:
+            return exc
+
+    results: list[Image | RegistryError] = yield Together(
+        tuple(one(item) for item in parsed), concurrency
+    )
+    return list(results)
