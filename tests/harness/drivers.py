@@ -39,8 +39,8 @@ class SyncAdapter:
     async def digest(self, ref: Any) -> str:
         return self.client.digest(ref)
 
-    async def blob(self, ref: Any, file: IO[bytes]) -> int:
-        return self.client.blob(ref, file)
+    async def blob(self, ref: Any, file: IO[bytes], *, size: int | None = None) -> int:
+        return self.client.blob(ref, file, size=size)
 
     def __getattr__(self, name: str) -> Any:
         """Any other method of the blocking client, as a coroutine (writes, catalog, ...)."""
