@@ -20,25 +20,39 @@ import json
 import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, ClassVar, Protocol
 
+from .copying import copy
 from .decoding import decode_json
 from .digests import Verifier, digest_of
-from .errors import LayoutError, TagNotFound
-from .manifests import OCI_INDEX, Descriptor, Manifest, decode_descriptor, decode_manifest
+from .ends import (
+    BlobSource,
+    CopyDestination,
+    CopyProgress,
+    End,
+    Report,
+    SourceStartedOver,
+    quiet,
+)
+from .errors import DigestMismatch, LayoutError, ManifestRejected, TagNotFound
+from .events import Operation
+from .manifests import (
+    OCI_INDEX,
+    SCHEMA1_TYPES,
+    Descriptor,
+    Manifest,
+    Platform,
+    decode_descriptor,
+    decode_manifest,
+)
 from .reference import check_digest
-
-if TYPE_CHECKING:
-    from .copying import Report
-    from .events import Operation
-    from .manifests import Platform
-    from .registry import Registry
 
 __all__ = [
     "REF_NAME",
     "BlobReader",
     "BlobWriter",
     "Layout",
+    "LayoutEnd",
     "LayoutFiles",
     "check_ref_name",
     "parse_layout_reference",
@@ -265,9 +279,13 @@ class Layout:
                 found.append(entry)
         return found
 
+    def copy_end(self, repository: str, tag: str) -> End:
+        """The layout as a copy's destination (``repository`` is not used: a layout is one)."""
+        return LayoutEnd(self)
+
     def copy_to(
         self,
-        destination: Registry | Layout,
+        destination: CopyDestination,
         reference: str = "",
         destination_repository: str = "",
         tag: str = "",
@@ -278,12 +296,16 @@ class Layout:
     ) -> Operation[str]:
         """Copy what ``reference`` (a tag, a digest, "" for the layout's one entry) names to
         ``destination``, as `Registry.copy_to` does; returns the digest written."""
-        from .copying import copy, quiet
-        from .registry import copy_end
-
-        target = copy_end(destination, destination_repository, tag)
+        target = destination.copy_end(destination_repository, tag)
         return copy(
-            self, reference, target, tag, platforms, referrers, report or quiet, concurrency
+            LayoutEnd(self),
+            reference,
+            target,
+            tag,
+            platforms,
+            referrers,
+            report or quiet,
+            concurrency,
         )
 
     # -- writing -------------------------------------------------------------------------
@@ -344,3 +366,165 @@ class Layout:
         document = {**index.document, "schemaVersion": 2, "manifests": [*kept, new]}
         document.setdefault("mediaType", OCI_INDEX)
         self.files.replace(INDEX_FILE, json.dumps(document, separators=(",", ":")).encode())
+
+
+_PIECE = 1024 * 1024  # what one read of a layout's blob file asks for
+
+
+class LayoutEnd:
+    """A layout as one end of a copy (`regwire.sansio.ends.End`): its answers come from its
+    files, at once (no intent goes to the driver); a blob is written under a temporary name
+    and renamed into place only once verified, and ``index.json`` is written last."""
+
+    keeps_index: ClassVar[bool] = True  # index.json lists what a copy wrote, tagged or not
+    limits = None  # a layout sets no bounds of its own: the copy's are the registry's
+    mount_source = None
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    @property
+    def url(self) -> str:
+        return self.layout.url
+
+    def ready(self, writing: bool) -> bool:
+        return True  # files: nothing to learn first
+
+    def begin(self) -> None:
+        self.layout.begin()
+
+    def manifest(self, reference: str, user: str = "") -> Operation[Manifest]:
+        return self.layout.manifest(reference)
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def referrers(self, digest: str) -> Operation[list[Descriptor]]:
+        return self.layout.referrers(digest)
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def has_blob(self, digest: str) -> Operation[bool]:
+        return self.layout.has_blob(digest)
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def open_blob(self, blob: Descriptor, *, sized: bool, report: Report) -> BlobSource:
+        if not self.layout.has_blob(blob.digest):
+            raise LayoutError(self.layout.path, f"blob {blob.digest} is missing")
+        return _LayoutBlob(self.layout, blob, sized, report)
+
+    def write_blob(
+        self,
+        blob: Descriptor,
+        source: BlobSource,
+        *,
+        mount_from: tuple[str, str] | None = None,
+    ) -> Operation[bool]:
+        """Read ``source`` into a temporary file, renamed into place once the source proved
+        to be the blob (`BlobSource.check`); a source that started over (a registry that
+        answered a resumed read with the whole blob) empties the file and goes on."""
+        writer = self.layout.files.create(blob_name(blob.digest))
+        try:
+            yield from source.open()
+            verifier = Verifier(blob.digest, source.where)
+            while True:
+                try:
+                    data = yield from source.read(None, verifier.size)
+                except SourceStartedOver:
+                    writer.restart()
+                    verifier = Verifier(blob.digest, source.where)
+                    continue
+                if not data:
+                    break
+                verifier.update(data)
+                writer.write(data)
+            source.check(verifier, blob.digest)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+        return True
+
+    def put_manifest(self, manifest: Manifest, tag: str, *, listed: bool) -> Operation[str]:
+        """The manifest's blob, then its entry in ``index.json`` when tagged or ``listed``."""
+        if manifest.media_type in SCHEMA1_TYPES:
+            raise ManifestRejected(
+                self.url,
+                "an OCI image layout cannot hold a Docker schema1 manifest; "
+                "copy it to a registry that accepts schema1, or convert it first",
+            )
+        digest = self.layout.put_blob(manifest.raw, manifest.digest)
+        if tag or listed:
+            entry = Descriptor(
+                manifest.media_type,
+                digest,
+                len(manifest.raw),
+                artifact_type=manifest.artifact_type,
+            )
+            self.layout.add(entry, tag)
+        return digest
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+
+class _LayoutBlob:
+    """A layout's blob file as a `regwire.sansio.ends.BlobSource`: read no further than one
+    byte past its declared size (a file longer than declared, ``/dev/zero`` in its place, is
+    a `LayoutError` there, not an endless upload); the files' reader refuses a file of
+    another size before a byte is read."""
+
+    channels = 0
+
+    def __init__(self, layout: Layout, blob: Descriptor, sized: bool, report: Report) -> None:
+        self.layout, self.blob, self._report = layout, blob, report
+        self.where = f"{layout.url}/{blob_name(blob.digest)}"
+        self.size = blob.size if sized else None
+        self._room = blob.size + 1 if sized else None  # what may be read: one byte past
+        self._reader: BlobReader | None = None
+        self._at = 0
+
+    def open(self) -> Operation[int | None]:
+        if self._reader is None:
+            self._reader = self.layout.files.open(blob_name(self.blob.digest), self.size)
+            self._at = 0
+        return self.size
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def read(self, want: int | None, position: int) -> Operation[bytes | bytearray]:
+        if self._reader is None:
+            raise RuntimeError("a layout blob is read only once open")
+        want = want or _PIECE
+        if self._room is not None:
+            want = min(want, self._room - self._at)
+        data = self._reader.read(want)
+        self._at += len(data)
+        if self._room is not None and self._at >= self._room:
+            raise LayoutError(
+                self.layout.path,
+                f"blob {self.blob.digest} is longer than the {self.blob.size} bytes its "
+                "descriptor declares; the layout is damaged or was tampered with: nothing "
+                "was kept",
+            )
+        if data:
+            self._report(CopyProgress("bytes", self.blob.digest, len(data)))
+        return data
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def check(self, verifier: Verifier, expected: str | None) -> None:
+        if self.size is not None and verifier.size != self.size:
+            raise LayoutError(
+                self.layout.path,
+                f"blob {self.blob.digest} holds {verifier.size} bytes, its descriptor declares "
+                f"{self.size}: nothing was kept",
+            )
+        if expected is not None and expected != self.blob.digest:
+            raise DigestMismatch(self.where, expected, self.blob.digest)
+        verifier.check()
+
+    def rewind(self) -> Operation[str | None]:
+        if self._reader is not None:
+            self._reader.seek(0)
+            self._at = 0
+        return None
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()

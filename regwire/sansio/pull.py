@@ -43,7 +43,16 @@ from .scopes import pull
 from .session import Session
 from .transport import backoff, clean_url, notices, read_pending
 
-__all__ = ["BlobDownload", "blob", "blob_into", "digest", "image", "manifest", "size_mismatch", "tags"]
+__all__ = [
+    "BlobDownload",
+    "blob",
+    "blob_into",
+    "digest",
+    "image",
+    "manifest",
+    "size_mismatch",
+    "tags",
+]
 
 
 def _manifest_failure(

@@ -33,7 +33,6 @@ from . import copying, discovery, manage, pull, push, uploads, v1
 from .access import authorize as _authorize
 from .auth import Credentials
 from .challenges import Challenge
-from .copying import Remote
 from .digests import digest_of
 from .errors import InvalidReference, ProtocolError
 from .events import Operation
@@ -42,6 +41,7 @@ from .layout import Layout
 from .manifests import Descriptor, Manifest, Platform, media_type_of
 from .names import RegistryURL
 from .reference import check_digest, check_repository, check_tag
+from .remote import Remote
 from .session import NotV2, Session
 from .transport import Limits, warning_text
 
@@ -487,7 +487,7 @@ class Registry:
         """
         check_repository(repository)
         _check_reference(reference)
-        target = copy_end(destination, destination_repository, tag)
+        target = destination.copy_end(destination_repository, tag)
         return self._v2_only(
             lambda: copying.copy(
                 Remote(self.session, repository),
@@ -501,6 +501,13 @@ class Registry:
             ),
             "a copy",
         )
+
+    def copy_end(self, repository: str, tag: str) -> Remote:
+        """``repository`` of this registry as a copy's destination, its names checked."""
+        if tag:
+            check_tag(tag)
+        check_repository(repository)
+        return Remote(self.session, repository)
 
     # -- V2 or V1 -------------------------------------------------------------------------
 
@@ -564,16 +571,6 @@ class Registry:
                 lambda: v1.image_by_id(self.session, repository, image_id),
             )
         )
-
-
-def copy_end(destination: Registry | Layout, repository: str, tag: str) -> copying.End:
-    """A copy's destination as the copy plan takes it, its names checked."""
-    if tag and isinstance(destination, Registry):
-        check_tag(tag)
-    if isinstance(destination, Layout):
-        return destination
-    check_repository(repository)
-    return Remote(destination.session, repository)
 
 
 def _check_reference(reference: str) -> None:

@@ -457,8 +457,9 @@ def upload_from(
       ``max_connection_retries`` times.
 
     Every way the last piece is held back until the source proved to be the blob (`send_blob`).
-    An upload that fails is cancelled (``cancel_on_error``; a copy leaves its failed session
-    to the registry's expiry, as it always has).
+    An upload that fails is cancelled; without ``cancel_on_error`` (a copy) a session that
+    failed otherwise than by a `DigestMismatch` of the source is left to the registry's
+    expiry, as copies always have.
     """
     scopes = push(repository)
     location, response, answered = yield from _start(
@@ -523,12 +524,15 @@ def upload_from(
                     if session.patch_refused or session.put_refused:
                         raise refused.error from None  # neither way is taken
                     session.refuse_put()  # and again, by PATCH
+                    broke = refused.error
                 except RegistryError as exc:
                     if not restartable(exc) or restarts >= session.limits.max_connection_retries:
                         raise
                     restarts += 1
+                    broke = exc
                 yield from _cancel(session, location, scopes)
                 current = None
+                yield from _seek_to_resume(source, location, broke)
                 location = current = yield from _restart(session, repository, digest)
                 continue
             verifier = Verifier(digest or "sha256:", source.where)
@@ -580,8 +584,9 @@ def upload_from(
             current = following
             yield from _close(session, repository, following, actual)
             return actual
-    except BaseException:
-        if current is not None and cancel_on_error:
+    except BaseException as exc:
+        # A source that was not the blob leaves nothing behind, whoever asked.
+        if current is not None and (cancel_on_error or isinstance(exc, DigestMismatch)):
             yield from _cancel(session, current, scopes)
         raise
 
