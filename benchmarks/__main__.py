@@ -997,7 +997,8 @@ def compare_table(bench: Bench) -> str:
         "| after/before | outside both spreads | requests before/after |",
         "|---|---|---|---|---|---|---|",
     ]
-    for after in bench.rows:
+    by_number = sorted(bench.rows, key=lambda row: int(row.workload.split(".")[0]))
+    for after in by_number:  # stable: within a workload, the order of the run
         before = bench.find(after.workload, side_label(after.client, BEFORE))
         if before is None or before is after or not before.samples or not after.samples:
             continue
