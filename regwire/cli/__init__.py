@@ -15,6 +15,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from ..sansio.errors import RegistryError
 from . import artifacts, copy, manage, read
@@ -24,7 +25,8 @@ from .read import skopeo_view
 __all__ = ["SUBCOMMANDS", "exit_code", "main", "skopeo_view"]
 
 
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser], _: object) -> None:
+def _add_demo(sub: Any, common: argparse.ArgumentParser) -> None:
+    # The demo talks to its own model registry: none of the common flags apply.
     sub.add_parser("demo", help="run against a built-in model registry on loopback")
 
 
