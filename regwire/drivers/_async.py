@@ -424,6 +424,9 @@ class AsyncTransport:
         conn, request = sending
         permit = self._permit(conn.endpoint)
         try:
+            # The answer's low-speed window starts once the body is complete: it took as long
+            # as the source took to read, and no answer comes before its end.
+            conn.guard = RateGuard(self.timeout)
             head = await conn.run(finish_request(conn.h11), self.backend, self.timeout)
             headers = response_headers(head)
             if request.stream and request.method != "HEAD":

@@ -285,6 +285,9 @@ class Transport:
             return ConnectionFailed("other", "EndBody without a request sending its body")
         conn, request = sending
         try:
+            # The answer's low-speed window starts now: the body took as long as the source
+            # took to read, and no answer comes before its end (a long upload is no stall).
+            conn.guard = RateGuard(self.timeout)
             head = conn.run(finish_request(conn.h11))
             return self._answer(conn, request, head, call)
         except (OSError, h11.ProtocolError) as exc:
