@@ -158,7 +158,7 @@ def test_copy_shows_progress_on_a_terminal_and_is_silent_when_piped(
 
 
 def test_the_meter_counts_what_the_core_reports() -> None:
-    from regwire.cli_copy import Meter
+    from regwire.cli.copy import Meter
     from regwire.sansio.copying import CopyProgress
 
     meter = Meter(enabled=False)

@@ -341,3 +341,31 @@ def test_the_mirror_credential_scenarios_of_the_hostile_benchmark(driver: str) -
     for scenario in MIRROR_SCENARIOS:
         outcome = run_mirror_scenario(scenario, driver)
         assert outcome.problems == (), scenario.name
+
+
+@pytest.mark.parametrize("driver", ["sync", "trio", "asyncio"])
+def test_accounts_go_each_to_its_own_host(driver: str) -> None:
+    """``accounts=``: a copy between two accounts, each password at home."""
+
+    def basic(authority: str, user: str, password: str) -> ModelRegistry:
+        return ModelRegistry(authority, scheme="http", auth="basic", users={user: password})
+
+    src_server, src = serve_model(lambda a: basic(a, "alice", "secret"))
+    dst_server, dst = serve_model(lambda a: basic(a, "bob", "hunter2"))
+    src.push_image("team/app", "1", {"config": {}})
+    s, d = src_server.authority, dst_server.authority
+
+    async def scenario(c: Any) -> Any:
+        return await c.copy(f"{s}/team/app:1", f"{d}/copy/app:1")
+
+    with src_server, dst_server:
+        run_with(
+            driver,
+            scenario,
+            insecure_registries=[s, d],
+            accounts={s: ALICE, d.upper(): Credentials("bob", "hunter2")},
+        )
+    assert tags(dst, "copy/app") == ["1"]
+    assert not carried_alice(dst)
+    with pytest.raises(ValueError, match="two different credentials"):
+        regwire.Client(accounts={"reg.example": ALICE, "REG.example": Credentials("b", "c")})

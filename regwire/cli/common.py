@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..drivers._client import reading_places, writing_place
+from ..drivers.places import reading_places, writing_place
 from ..drivers.sync import Client
 from ..sansio.auth import Credentials
 from ..sansio.errors import (

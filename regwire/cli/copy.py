@@ -11,9 +11,10 @@ import threading
 import time
 from typing import Any
 
-from ..drivers._client import CopyTarget, copy_target
+from ..drivers.places import CopyTarget, copy_target
 from ..drivers.sync import Client
 from ..mirroring import Item
+from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.errors import NotFound, RegistryError
 from ..sansio.layout import Layout
@@ -170,10 +171,8 @@ def client_for(
                 )
             given[name.lower()] = parse_creds(creds)
     kwargs["insecure_registries"] = sorted(insecure)
-    client = Client(**kwargs, registries_conf=registries_conf(args), **(extra or {}))
-    for name, credentials in given.items():
-        client._core.give(name, credentials)  # this end's account, for its host alone
-    return client
+    # Each end's account, for its own host alone (never a mirror or a rewritten location).
+    return Client(**kwargs, registries_conf=registries_conf(args), accounts=given, **(extra or {}))
 
 
 def _typed_registry(text: str) -> str:
@@ -281,15 +280,16 @@ def sync_command(args: argparse.Namespace) -> int:
     if cert_dirs and not kwargs["cert_dir"]:
         kwargs["cert_dir"] = cert_dirs
     failures: list[tuple[str, str, BaseException]] = []
-    with Client(**kwargs, registries_conf=registries_conf(args)) as client:
-        try:  # each account for its own host alone, never a mirror or a rewritten location
-            for source in sources:
-                if source.credentials is not None:
-                    client._core.give(source.registry, source.credentials)
-            if dest_registry and args.dest_creds:
-                client._core.give(dest_registry, parse_creds(args.dest_creds))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    accounts: dict[str, Credentials] = {}  # each for its own host alone
+    for name, account in [
+        *((source.registry, source.credentials) for source in sources),
+        (dest_registry, parse_creds(args.dest_creds) if args.dest_creds else None),
+    ]:
+        if name and account is not None:
+            if accounts.get(name.lower(), account) != account:
+                raise UsageError(f"two different credentials were given for {name}: give one")
+            accounts[name.lower()] = account
+    with Client(**kwargs, registries_conf=registries_conf(args), accounts=accounts) as client:
         items: list[Item] = []
         for source in sources:
             for wanted in source.wanted:

@@ -572,10 +572,17 @@ class AsyncClient:
         auth_file: str | None = None,
         limits: Limits | None = None,
         registries_conf: RegistriesConf | None = None,
+        accounts: Mapping[str, Credentials] | None = None,
     ) -> None:
         self._backend = backend
         self._core = ClientCore.build(
-            credentials, insecure_registries, time.time, auth_file, limits, registries_conf
+            credentials,
+            insecure_registries,
+            time.time,
+            auth_file,
+            limits,
+            registries_conf,
+            accounts=accounts,
         )
         self._transport = AsyncTransport(
             backend, timeout, TLSConfig(ca_file, cert_dir), max_connections

@@ -1,173 +1,34 @@
-"""The part of a client that is the same for every driver: which `Registry` serves a reference.
+"""The part of a client that is the same for every driver: which `Registry` serves a place.
 
 One `Registry` per normalised name, insecure flag and account (the seed's ``Client.Connect``),
 so that probe results and tokens are shared by every call that reaches the same registry.
 
-Where a name leads is decided here once for every driver and every operation: under a
-registries.conf, reads go to the mirrors that apply, then to the registry (`ClientCore.reading`);
-writes go to the registry's rewritten ``location``, never to a mirror (`ClientCore.writing`); a
-blocked name is refused before any request. The credentials a caller gives (``Client(credentials=
-...)``, ``--creds``) go only to the hosts the caller named: a mirror, or a ``location`` on another
-host, gets what the user's auth files and helpers hold for *its* host, or nothing (podman's rule
-for ``--creds``). A password sent where it was not given is the worst bug a client can have, so
-the account is part of what picks a `Registry`: one made for a mirror never carries the caller's.
+Where a name leads is `regwire.drivers.places`' decision (registries.conf: mirrors for reads,
+the rewritten location for writes, blocked names refused). The credentials a caller gives
+(``Client(credentials=...)``, ``accounts=``, ``--creds``) go only to the hosts the caller named: a
+mirror, or a ``location`` on another host, gets what the user's auth files and helpers hold for
+*its* host, or nothing (podman's rule for ``--creds``). A password sent where it was not given is
+the worst bug a client can have, so the account is part of what picks a `Registry`: one made for
+a mirror never carries the caller's.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import partial
 
 from ..sansio.auth import Credentials
-from ..sansio.copying import Report
 from ..sansio.errors import RegistryError
-from ..sansio.events import Operation
-from ..sansio.layout import Layout, parse_layout_reference
-from ..sansio.manifests import Platform
 from ..sansio.names import normalize_registry_name
-from ..sansio.reference import DOCKER_HUB, Reference
-from ..sansio.registries_conf import AmbiguousShortName, RegistriesConf, Source, is_short_name
+from ..sansio.reference import Reference
+from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
 from .credentials import lookup_credentials
-from .layout import open_layout
+from .places import Place, expand_names, reading_places, writing_place
 
-__all__ = [
-    "ClientCore",
-    "Place",
-    "as_reference",
-    "CopyTarget",
-    "copy_target",
-    "as_source",
-    "reading_places",
-    "registry_name",
-    "writing_place",
-    "source_size",
-]
-
-
-def as_reference(ref: str | Reference) -> Reference:
-    return ref if isinstance(ref, Reference) else Reference.parse(ref)
-
-
-@dataclass(frozen=True)
-class CopyTarget:
-    """What a copy's arguments mean: each end a registry reference or an OCI layout, the
-    source's tag or digest, the tag to write (the destination's, else the source's, "" for a
-    source named by digest alone) and the platforms asked."""
-
-    source: Reference | Layout
-    destination: Reference | Layout
-    reference: str
-    tag: str
-    platforms: list[Platform] | None
-    # Under registries.conf: every place to read the source from, in order, and where the
-    # destination is written (`ClientCore.reading`, `ClientCore.writing`).
-    source_places: tuple[Place, ...] = ()
-    destination_place: Place | None = None
-
-    @property
-    def touches_files(self) -> bool:
-        """Whether the copy reads or writes an OCI layout: its operation does file I/O as it
-        goes, which an async client keeps off its event loop."""
-        return isinstance(self.source, Layout) or isinstance(self.destination, Layout)
-
-    def reading_from(self, place: Place) -> CopyTarget:
-        """This copy, its source read from ``place`` (one of `source_places`)."""
-        return replace(self, source=place.reference, source_places=(place,))
-
-    def operation(
-        self,
-        src: Registry | None,
-        dst: Registry | None,
-        referrers: bool,
-        report: Report | None = None,
-        concurrency: int = 1,
-    ) -> Operation[str]:
-        """The core's copy, given the `Registry` of each end that is not a layout."""
-        target = self.destination if isinstance(self.destination, Layout) else dst
-        assert target is not None
-        repository = "" if isinstance(self.destination, Layout) else self.destination.repository
-        if isinstance(self.source, Layout):
-            return self.source.copy_to(
-                target,
-                self.reference,
-                repository,
-                self.tag,
-                self.platforms,
-                referrers,
-                report,
-                concurrency,
-            )
-        assert src is not None
-        return src.copy_to(
-            target,
-            self.source.repository,
-            self.reference,
-            repository,
-            self.tag,
-            self.platforms,
-            referrers,
-            report,
-            concurrency,
-        )
-
-
-def _copy_end(end: str | Reference) -> tuple[Reference | Layout, str, str]:
-    """An end, its tag (or digest) and whether that is a digest ("d") or a tag ("t")."""
-    if isinstance(end, str):
-        layout = parse_layout_reference(end)
-        if layout is not None:
-            return open_layout(layout[0]), layout[1], "t"
-        if end.startswith("oci-archive:"):
-            raise ValueError(f"{end}: oci-archive: is not supported; unpack it and use oci:DIR")
-        end = end.removeprefix("docker://")
-    reference = as_reference(end)
-    if reference.digest:
-        return reference, reference.digest, "d"
-    return reference, reference.tag or "", "t"
-
-
-def _typed(end: str | Reference) -> str | Reference:
-    return end.removeprefix("docker://") if isinstance(end, str) else end
-
-
-def copy_target(
-    source: str | Reference,
-    destination: str | Reference,
-    platforms: Iterable[str | Platform] | None,
-    conf: RegistriesConf | None = None,
-) -> CopyTarget:
-    """What a copy's arguments mean, each registry end placed as registries.conf says (blocked
-    names refused here, before any request; the source's mirrors first)."""
-    src, src_ref, src_kind = _copy_end(source)
-    dst, dst_ref, dst_kind = _copy_end(destination)
-    if dst_kind == "d":
-        raise ValueError(
-            f"{destination}: a copy's destination is a repository and a tag, not a digest "
-            "(the digest is the source's, kept as it is)"
-        )
-    if isinstance(src, Reference):
-        reference = src_ref or "latest"
-        tag = dst_ref or ("" if src_kind == "d" else src_ref or "latest")
-    else:
-        reference = src_ref
-        tag = dst_ref or src_ref or ("" if isinstance(dst, Layout) else "latest")
-    wanted = (
-        None
-        if platforms is None
-        else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
-    )
-    sources: tuple[Place, ...] = ()
-    written: Place | None = None
-    if isinstance(src, Reference):
-        sources = tuple(reading_places(conf, _typed(source)))
-        src = sources[0].reference
-    if isinstance(dst, Reference):
-        written = writing_place(conf, _typed(destination))
-        dst = written.reference
-    return CopyTarget(src, dst, reference, tag, wanted, sources, written)
+__all__ = ["ClientCore", "as_source", "source_size"]
 
 
 class _IterSource:
@@ -219,82 +80,6 @@ def source_size(source: object) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
-class Place:
-    """Where an operation on a name goes: the reference there (rewritten by registries.conf),
-    whether that registry is insecure (None: the client's ``insecure_registries`` decide),
-    whether the caller's credentials belong there (``named``: the host the caller named, never
-    a mirror nor a location on another host), and whether it is a mirror."""
-
-    reference: Reference
-    insecure: bool | None = None
-    named: bool = True
-    mirror: bool = False
-
-    @property
-    def registry(self) -> str:
-        return registry_name(self.reference)
-
-
-def _host(name: str) -> str:
-    """The host[:port] a reference's name reaches, lower-cased (``docker.io`` for the Hub)."""
-    return Reference.parse(name).registry.lower()
-
-
-def _expanded(conf: RegistriesConf, ref: str | Reference, writing: bool) -> list[str]:
-    """The fully qualified names ``ref`` stands for under ``conf``, to try in order.
-
-    A short name read may try several search registries (unless short-name-mode is
-    enforcing); a short name written goes to one place or is refused: an alias, the one search
-    registry, or Docker Hub when none is configured.
-    """
-    if isinstance(ref, str) and is_short_name(ref.removeprefix("docker://")):
-        text = ref.removeprefix("docker://")
-        Reference.parse(text)  # a bad name is an InvalidReference before any rule applies
-        names = conf.expand_short_name(text)
-        if writing and len(names) > 1:  # a write goes to one place, whatever the mode
-            raise AmbiguousShortName(text, names)
-        return [str(Reference.parse(name)) for name in names]
-    return [str(as_reference(ref))]
-
-
-def _place(source: Source, asked: str) -> Place:
-    reference = Reference.parse(source.name)
-    named = not source.mirror and _host(source.name) == _host(asked)
-    return Place(reference, True if source.insecure else None, named, source.mirror)
-
-
-def reading_places(conf: RegistriesConf | None, ref: str | Reference) -> list[Place]:
-    """Every place to read ``ref`` from, in order: under registries.conf, a short name
-    expanded, then for each name the mirrors that apply and the registry itself.
-
-    Raises:
-        BlockedRegistry: registries.conf blocks the name (before any request).
-        AmbiguousShortName: enforcing short-name-mode and several search registries.
-    """
-    if conf is None:
-        return [Place(as_reference(ref))]
-    return [
-        _place(source, name)
-        for name in _expanded(conf, ref, writing=False)
-        for source in conf.pull_sources(name)
-    ]
-
-
-def writing_place(conf: RegistriesConf | None, ref: str | Reference) -> Place:
-    """Where to write ``ref``: the registry's rewritten location (with its ``insecure``), never
-    a mirror; a short name only where it means one registry.
-
-    Raises:
-        BlockedRegistry: registries.conf blocks the name (before any request).
-        AmbiguousShortName: a short name that several search registries could take.
-    """
-    if conf is None:
-        return Place(as_reference(ref))
-    (name,) = _expanded(conf, ref, writing=True)
-    return _place(conf.push_source(name), name)
-
-
 @dataclass
 class ClientCore:
     credentials: Credentials | None
@@ -324,14 +109,25 @@ class ClientCore:
         auth_file: str | None = None,
         limits: Limits | None = None,
         registries_conf: RegistriesConf | None = None,
+        *,
+        accounts: Mapping[str, Credentials] | None = None,
     ) -> ClientCore:
+        """A core from a client's arguments. ``accounts`` maps registry names to the caller's
+        account on each (a copy between two accounts), each for its own host alone.
+
+        Raises:
+            ValueError: two different accounts for one host (in two spellings).
+        """
         lookup = lookup_credentials
         if auth_file is not None:
             env = {"REGISTRY_AUTH_FILE": auth_file, "HOME": "/nonexistent"}
             lookup = partial(lookup_credentials, env=env)
-        return cls(
+        core = cls(
             credentials, frozenset(insecure_registries), clock, lookup, limits, registries_conf
         )
+        for registry, account in (accounts or {}).items():
+            core.give(registry, account)
+        return core
 
     def reading(self, ref: str | Reference) -> list[Place]:
         """Every place to read ``ref`` from, in order (`reading_places`)."""
@@ -347,7 +143,7 @@ class ClientCore:
         the first of the search registries."""
         if self.registries_conf is None:
             return ref
-        return _expanded(self.registries_conf, ref, writing)[0]
+        return expand_names(self.registries_conf, ref, writing)[0]
 
     def grouped(self, refs: Iterable[str | Reference]) -> list[tuple[Place, list[str]]]:
         """The repositories of ``refs`` by the registry each is read from last (the registry
@@ -458,8 +254,3 @@ class ClientCore:
                 )
                 self._registries = {**self._registries, key: registry}
             return registry
-
-
-def registry_name(ref: Reference) -> str:
-    """The registry name a reference's registry goes by in `ClientCore`."""
-    return DOCKER_HUB if ref.registry == DOCKER_HUB else ref.registry

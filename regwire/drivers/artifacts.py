@@ -35,7 +35,8 @@ from ..sansio.errors import ProtocolError
 from ..sansio.manifests import OCI_MANIFEST, Descriptor
 from ..sansio.reference import Reference
 from . import operations
-from ._client import ClientCore, as_reference
+from ._client import ClientCore
+from .places import as_reference
 from .steps import Blocking, Plan, Step
 
 __all__ = [

@@ -29,8 +29,9 @@ from ..sansio.image import Image
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
-from ._client import ClientCore, Place, as_reference, copy_target, source_size
+from ._client import ClientCore, source_size
 from ._http import log
+from .places import Place, as_reference, copy_target
 from .steps import Blocking, Find, Plan, Run, Together
 
 __all__ = [

@@ -481,12 +481,17 @@ class Connection:
 class Client:
     """A blocking registry client.
 
-    ``credentials``: used for every registry, or None to look them up per registry in Docker's
-    and podman's files. ``insecure_registries``: names that may use plain http and skip TLS
+    ``credentials``: used for every registry the caller names (never a registries.conf mirror
+    or a location on another host), or None to look them up per registry in Docker's and
+    podman's files. ``accounts``: an account per registry name, each for that host alone (a copy
+    between two accounts; two spellings of one host with different accounts are a
+    `ValueError`). ``insecure_registries``: names that may use plain http and skip TLS
     verification. ``ca_file``, ``cert_dir``: extra trust (see `TLSConfig`). ``timeout``: seconds
     for connecting and for each read. ``auth_file``: read credentials from this Docker
     ``config.json`` or containers ``auth.json`` only, instead of the usual places. ``limits``:
     the core's bounds (retries, sizes, redirects; `regwire.sansio.Limits`).
+    ``registries_conf``: containers-registries.conf rules (mirrors, rewrites, blocked names,
+    short names) applied to every operation.
 
     One client may be shared by any number of threads, as a ``requests.Session`` is: each call
     has its own connection and stream, idle connections, tokens and what each registry is are
@@ -507,9 +512,16 @@ class Client:
         auth_file: str | None = None,
         limits: Limits | None = None,
         registries_conf: RegistriesConf | None = None,
+        accounts: Mapping[str, Credentials] | None = None,
     ) -> None:
         self._core = ClientCore.build(
-            credentials, insecure_registries, time.time, auth_file, limits, registries_conf
+            credentials,
+            insecure_registries,
+            time.time,
+            auth_file,
+            limits,
+            registries_conf,
+            accounts=accounts,
         )
         self._transport = Transport(timeout, TLSConfig(ca_file, cert_dir))
 

@@ -314,7 +314,7 @@ WRITE_SCENARIOS: tuple[Scenario, ...] = (
         verify=_each_account_at_home,
     ),
     Scenario(
-        "copy: the source resets mid-blob (sent again)",
+        "copy: the source resets mid-blob (resumed with Range)",
         None,
         (("reset-body", "/blobs/sha256:", 1),),
         accounts=True,
