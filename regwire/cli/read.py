@@ -18,6 +18,7 @@ from ..sansio.errors import RegistryError
 from ..sansio.image import Image
 from ..sansio.manifests import Platform
 from ..sansio.reference import Reference
+from ..sansio.tagfilter import TagFilter
 from .common import (
     Subcommand,
     UsageError,
@@ -147,11 +148,37 @@ def _add_tags(sub: Any, common: argparse.ArgumentParser) -> None:
     tags = sub.add_parser("tags", parents=[common], help="list a repository's tags")
     tags.add_argument("image", metavar="IMAGE")
     tags.add_argument("--json", action="store_true")
+    tags.add_argument(
+        "--include", metavar="REGEX", help="only tags the expression matches whole (re.fullmatch)"
+    )
+    tags.add_argument(
+        "--exclude", metavar="REGEX", help="leave out tags the expression matches whole (wins)"
+    )
+    tags.add_argument("--semver", metavar="RANGE", help="only versions in RANGE (as sync reads)")
+    tags.add_argument(
+        "--omit-digest-tags",
+        action="store_true",
+        help="leave out sha256-<hex>[.sig|.att|.sbom] (cosign, referrers fallback)",
+    )
 
 
 def _tags(args: argparse.Namespace) -> int:
+    # Checked before any request: a bad expression is a usage error (exit 2), not a lookup.
+    TagFilter.of(
+        include=args.include,
+        exclude=args.exclude,
+        semver=args.semver,
+        omit_digest_tags=args.omit_digest_tags,
+    )
+
     def action(client: Client, ref: Reference, text: str) -> None:
-        tags = client.tags(text)
+        tags = client.tags(
+            text,
+            include=args.include,
+            exclude=args.exclude,
+            semver=args.semver,
+            omit_digest_tags=args.omit_digest_tags,
+        )
         sys.stdout.write(json.dumps(tags) + "\n" if args.json else "".join(f"{t}\n" for t in tags))
 
     return on_one_reference(args, action)

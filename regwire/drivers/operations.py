@@ -29,6 +29,7 @@ from ..sansio.image import Image
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
+from ..sansio.tagfilter import TagFilter
 from ._client import ClientCore, source_size
 from ._http import log
 from .places import Place, as_reference, copy_target
@@ -138,12 +139,27 @@ def image(core: ClientCore, ref: str | Reference, platform: Platform | str | Non
     return (yield from _reading(core, ref, job))
 
 
-def tags(core: ClientCore, ref: str | Reference) -> Plan[list[str]]:
+def tags(
+    core: ClientCore,
+    ref: str | Reference,
+    *,
+    include: str | None = None,
+    exclude: str | None = None,
+    semver: str | None = None,
+    omit_digest_tags: bool = False,
+) -> Plan[list[str]]:
+    """The repository's tags, filtered by `regwire.sansio.tagfilter` (whole-tag expressions,
+    a semver range, digest tags left out); a bad filter is an `InvalidFilter` before any
+    request."""
+    chosen = TagFilter.of(
+        include=include, exclude=exclude, semver=semver, omit_digest_tags=omit_digest_tags
+    )
+
     def job(reference: Reference, registry: Registry) -> Plan[list[str]]:
         found: list[str] = yield Run(
             registry.tags(reference.repository), registry, reference.repository
         )
-        return found
+        return chosen.apply(found)
 
     return (yield from _reading(core, ref, job))
 

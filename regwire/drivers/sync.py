@@ -648,9 +648,33 @@ class Client:
         """
         return self.carry(operations.image(self._core, ref, platform))
 
-    def tags(self, ref: str | Reference) -> list[str]:
-        """Every tag of the repository ``ref`` names, every page followed."""
-        return self.carry(operations.tags(self._core, ref))
+    def tags(
+        self,
+        ref: str | Reference,
+        *,
+        include: str | None = None,
+        exclude: str | None = None,
+        semver: str | None = None,
+        omit_digest_tags: bool = False,
+    ) -> list[str]:
+        """Every tag of the repository ``ref`` names, every page followed, in the registry's
+        order; filtered where asked: ``include``/``exclude`` are regular expressions that must
+        match the whole tag (``exclude`` wins), ``semver`` a constraint as sync reads it,
+        ``omit_digest_tags`` leaves out cosign's ``sha256-<hex>.sig|.att|.sbom`` and the
+        referrers fallback ``sha256-<hex>``.
+
+        Raises:
+            InvalidFilter (before any request), RepositoryNotFound, ...
+        """
+        plan = operations.tags(
+            self._core,
+            ref,
+            include=include,
+            exclude=exclude,
+            semver=semver,
+            omit_digest_tags=omit_digest_tags,
+        )
+        return self.carry(plan)
 
     def manifest(self, ref: str | Reference) -> Manifest:
         """The manifest ``ref`` names, decoded, with its digest and the bytes as served."""
