@@ -1,4 +1,5 @@
-"""The subcommands that manage what a repository holds: ``tag``, ``delete`` and ``referrers``."""
+"""The subcommands that manage what a repository holds: ``tag``, ``untag``, ``delete`` and
+``referrers``."""
 
 from __future__ import annotations
 
@@ -44,6 +45,33 @@ def _delete(args: argparse.Namespace) -> int:
     return on_one_reference(args, action, writing=True)
 
 
+def _add_untag(sub: Any, common: argparse.ArgumentParser) -> None:
+    untag = sub.add_parser(
+        "untag",
+        parents=[common],
+        help="remove tags; each manifest and its other tags stay",
+        description="Remove each IMAGE:TAG's tag; the manifest and its other tags stay. Where "
+        "the registry cannot delete a tag, a throwaway manifest is tagged and deleted by digest "
+        "(regctl's way); where it does no deletes, nothing is written. Prints the digest each "
+        "tag named; stops at the first failure.",
+    )
+    untag.add_argument("images", nargs="+", metavar="IMAGE:TAG")
+
+
+def _untag(args: argparse.Namespace) -> int:
+    for image in args.images:  # every name checked before the first request
+        ref = Reference.parse(image.removeprefix("docker://"))
+        if ref.tag is None or ref.digest is not None:
+            raise UsageError(f"{ref} names no tag alone to remove (IMAGE:TAG)")
+
+    def action(client: Client, ref: Reference, text: str) -> None:
+        sys.stdout.write(client.untag(text) + "\n")
+
+    for image in args.images:
+        on_one_reference(argparse.Namespace(**{**vars(args), "image": image}), action, writing=True)
+    return 0
+
+
 def _add_referrers(sub: Any, common: argparse.ArgumentParser) -> None:
     referrers = sub.add_parser(
         "referrers", parents=[common], help="what refers to IMAGE (signatures, SBOMs)"
@@ -68,5 +96,6 @@ def _referrers(args: argparse.Namespace) -> int:
 SUBCOMMANDS = (
     Subcommand("tag", _add_tag, _tag),
     Subcommand("delete", _add_delete, _delete),
+    Subcommand("untag", _add_untag, _untag),
     Subcommand("referrers", _add_referrers, _referrers),
 )

@@ -770,6 +770,14 @@ class AsyncClient:
         """Tag the manifest ``ref`` names again, with each of ``tags``; returns its digest."""
         return await self.carry(operations.tag(self._core, ref, tags))
 
+    async def untag(self, ref: str | Reference) -> str:
+        """Remove the tag ``ref`` names (``REPOSITORY:TAG``), leaving its manifest and the
+        manifest's other tags; returns the digest the tag named. Where the registry cannot
+        delete a tag, a throwaway manifest is tagged and deleted instead (regctl's way); where
+        it does no deletes at all, `Unsupported` before anything is written.
+        """
+        return await self.carry(operations.untag(self._core, ref))
+
     async def delete(self, ref: str | Reference) -> None:
         """Delete the manifest ``ref`` names by digest, or its tag."""
         await self.carry(operations.delete(self._core, ref))

@@ -57,6 +57,7 @@ __all__ = [
     "referrers",
     "tag",
     "tags",
+    "untag",
 ]
 
 T = TypeVar("T")
@@ -262,6 +263,17 @@ def delete(core: ClientCore, ref: str | Reference) -> Plan[None]:
     if target is None:
         raise ValueError(f"{reference} names no tag or digest to delete")
     yield Run(registry.delete(reference.repository, target), registry, reference.repository)
+
+
+def untag(core: ClientCore, ref: str | Reference) -> Plan[str]:
+    """Remove the tag ``ref`` names; its manifest and other tags stay (`Registry.untag`)."""
+    parsed = as_reference(ref)
+    if parsed.tag is None or parsed.digest is not None:
+        raise ValueError(f"{parsed} names no tag alone to remove (REPOSITORY:TAG)")
+    reference, registry = yield from _written(core, ref)
+    operation = registry.untag(reference.repository, reference.tag or "")
+    found: str = yield Run(operation, registry, reference.repository)
+    return found
 
 
 def delete_blob(core: ClientCore, ref: str | Reference) -> Plan[None]:

@@ -24,6 +24,7 @@ no V2. The registry's clock is the injected ``clock``; nothing here reads the sy
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -423,6 +424,24 @@ class Registry:
         check_repository(repository)
         _check_reference(reference)
         return self._v2_only(lambda: manage.delete(self.session, repository, reference), "a delete")
+
+    def untag(self, repository: str, tag: str, *, nonce: str | None = None) -> Operation[str]:
+        """Remove ``tag``, leaving its manifest and the manifest's other tags; returns the
+        digest the tag named.
+
+        A tag DELETE where the registry takes one, else a unique throwaway manifest pushed under
+        the tag and deleted by digest (`regwire.sansio.manage`). ``nonce`` makes the throwaway
+        unique: random unless given (tests give one).
+
+        Raises:
+            Unsupported (deletes off: nothing was written), TagNotFound, AccessDenied, ...
+        """
+        check_repository(repository)
+        check_tag(tag)
+        unique = nonce if nonce is not None else secrets.token_hex(16)
+        return self._v2_only(
+            lambda: manage.untag(self.session, repository, tag, unique), "an untag"
+        )
 
     def delete_blob(self, repository: str, digest: str) -> Operation[None]:
         """Delete a blob.

@@ -64,6 +64,9 @@ class Quirks:
     referrers_api: bool = True  # distribution 2.8 has none: 404
     range_answers_200: bool = False  # a CDN that ignores Range: the whole blob again
     deletes: bool = True
+    # How a registry that does deletes answers a DELETE of a tag: OCI 1.1 registries delete the
+    # tag; distribution 2.8 answers 400 DIGEST_INVALID; others 405 UNSUPPORTED.
+    tag_delete: Literal["supported", "digest_invalid", "unsupported"] = "supported"
     schema1_refused: bool = False  # distribution 2.8: 500 for signed schema1, 400 unsigned
 
 
@@ -361,6 +364,10 @@ def _delete(model: Store, request: Request, repository: str, kind: str, referenc
             return _error(404, "MANIFEST_UNKNOWN", "manifest unknown")
         repo.tags = {t: d for t, d in repo.tags.items() if d != reference}
         return Response(202)
+    if model.quirks.tag_delete == "digest_invalid":
+        return _error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+    if model.quirks.tag_delete == "unsupported":
+        return _error(405, "UNSUPPORTED", "The operation is unsupported.")
     if repo.tags.pop(reference, None) is None:
         return _error(404, "MANIFEST_UNKNOWN", "manifest unknown")
     return Response(202)

@@ -171,7 +171,13 @@ class RealRegistry:
     """``docker-registry serve`` on 127.0.0.1, in one auth mode, in a temporary directory."""
 
     def __init__(
-        self, directory: Path, mode: Mode, access_log: bool = False, tls: bool = False
+        self,
+        directory: Path,
+        mode: Mode,
+        access_log: bool = False,
+        tls: bool = False,
+        *,
+        deletes: bool = True,
     ) -> None:
         require_tools()
         self.directory, self.mode = directory, mode
@@ -220,7 +226,7 @@ class RealRegistry:
         config.write_text(
             f"version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: {disabled}\n"
             f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
-            "  delete:\n    enabled: true\n"
+            f"  delete:\n    enabled: {'true' if deletes else 'false'}\n"
             f"http:\n  addr: {self.authority}\n  secret: regwire-test-secret\n{tls_config}{auth}"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
