@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,17 @@ from ..sansio.auth import Credentials
 from ..sansio.errors import AuthenticationError
 from ..sansio.names import DOCKER_HUB_HOSTS
 
-__all__ = ["auth_files", "lookup_credentials", "run_helper"]
+__all__ = [
+    "Found",
+    "auth_files",
+    "call_helper",
+    "find_entry",
+    "helper_server",
+    "key_of",
+    "lookup_credentials",
+    "read_document",
+    "run_helper",
+]
 
 
 def auth_files(env: Mapping[str, str] | None = None) -> list[Path]:
@@ -40,8 +51,9 @@ def auth_files(env: Mapping[str, str] | None = None) -> list[Path]:
     return files
 
 
-def _key(entry: str) -> str:
-    """An ``auths`` key (``https://host/v1/``, ``host``, ``host/path``) as a bare host."""
+def key_of(entry: str) -> str:
+    """A config file's key (``https://host/v1/``, ``host``, ``host/path``) as a bare host,
+    ``docker.io`` for Docker Hub's names: how keys are compared."""
     for prefix in ("https://", "http://"):
         if entry.startswith(prefix):
             entry = entry[len(prefix) :]
@@ -53,12 +65,22 @@ _HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 HELPER_OUTPUT_LIMIT = 64 * 1024  # docker's helpers answer a few hundred bytes
 
 
-def run_helper(helper: str, registry: str, timeout: float = 30.0) -> Credentials | None:
-    """Run ``docker-credential-HELPER get`` for ``registry``; None if it knows nothing.
+def helper_server(registry: str) -> str:
+    """The ``ServerURL`` a credential helper knows ``registry`` by (docker's for Hub)."""
+    return "https://index.docker.io/v1/" if registry == "docker.io" else registry
+
+
+def call_helper(
+    helper: str, registry: str, action: str, payload: bytes, timeout: float = 30.0
+) -> tuple[int, bytes]:
+    """Run ``docker-credential-HELPER ACTION`` with ``payload`` on its stdin: its exit status
+    and what it printed (at most 64 KiB).
 
     ``HELPER`` must be a bare name, looked up on ``PATH`` as docker does: a config file that
-    says ``x/../../evil`` must not run a program by relative path. What a helper prints may be
-    the secret itself, so no exception repeats it, and we read at most 64 KiB of it.
+    says ``x/../../evil`` must not run a program by relative path. The secret travels on stdin
+    only (``store``), never in the argv other users can read, and what a helper prints may be
+    the secret itself, so no exception repeats it. A helper that hangs is killed with its
+    children after ``timeout`` seconds.
     """
     if not _HELPER_NAME.match(helper):
         raise AuthenticationError(
@@ -70,11 +92,10 @@ def run_helper(helper: str, registry: str, timeout: float = 30.0) -> Credentials
     import signal
     import subprocess
 
-    server = "https://index.docker.io/v1/" if registry == "docker.io" else registry
     program = f"docker-credential-{helper}"
     try:
         process = subprocess.Popen(
-            [program, "get"],
+            [program, action],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -101,7 +122,7 @@ def run_helper(helper: str, registry: str, timeout: float = 30.0) -> Credentials
     try:
         assert process.stdin is not None and process.stdout is not None
         try:
-            process.stdin.write(server.encode())
+            process.stdin.write(payload)
             process.stdin.close()
         except OSError:
             pass  # a helper that exits without reading: its status says why
@@ -118,6 +139,13 @@ def run_helper(helper: str, registry: str, timeout: float = 30.0) -> Credentials
         raise AuthenticationError(
             registry, f"credential helper {program} printed over {HELPER_OUTPUT_LIMIT} bytes"
         )
+    return status, output
+
+
+def run_helper(helper: str, registry: str, timeout: float = 30.0) -> Credentials | None:
+    """Run ``docker-credential-HELPER get`` for ``registry``; None if it knows nothing."""
+    program = f"docker-credential-{helper}"
+    status, output = call_helper(helper, registry, "get", helper_server(registry).encode(), timeout)
     if status != 0:
         if b"credentials not found" in output:
             return None
@@ -156,33 +184,61 @@ def _from_entry(entry: Any) -> Credentials | None:
     return Credentials(str(username), str(password), identity, registry_token)
 
 
-def lookup_credentials(
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Where the lookup found a registry's entry: the file, and the helper it names (None for
+    an ``auths`` entry in the file itself), with what that place holds."""
+
+    path: Path
+    helper: str | None
+    credentials: Credentials | None
+
+
+def read_document(path: Path) -> dict[str, Any] | None:
+    """The JSON object a credential file holds, or None if it is missing or unreadable."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def find_entry(
     registry: str, env: Mapping[str, str] | None = None, helper_timeout: float = 30.0
-) -> Credentials | None:
-    """The credentials users have stored for ``registry`` (a host[:port], ``docker.io`` for Hub)."""
-    wanted = _key(registry)
+) -> Found | None:
+    """The first place, in lookup order, that answers for ``registry`` (module docstring).
+
+    A ``credHelpers`` entry answers even when its helper knows nothing, as docker's does;
+    ``login`` writes where this points, so that the next lookup reads what it wrote.
+    """
+    wanted = key_of(registry)
     for path in auth_files(env):
-        try:
-            document = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(document, dict):
+        document = read_document(path)
+        if document is None:
             continue
         helpers = document.get("credHelpers") or {}
         if isinstance(helpers, dict):
             for key, helper in helpers.items():
-                if _key(key) == wanted and isinstance(helper, str) and helper:
-                    return run_helper(helper, wanted, helper_timeout)
+                if key_of(key) == wanted and isinstance(helper, str) and helper:
+                    return Found(path, helper, run_helper(helper, wanted, helper_timeout))
         auths = document.get("auths") or {}
         if isinstance(auths, dict):
             for key, entry in auths.items():
-                if _key(key) == wanted:
+                if key_of(key) == wanted:
                     found = _from_entry(entry)
                     if found is not None:
-                        return found
+                        return Found(path, None, found)
         store = document.get("credsStore")
         if isinstance(store, str) and store:
             found = run_helper(store, wanted, helper_timeout)
             if found is not None:
-                return found
+                return Found(path, store, found)
     return None
+
+
+def lookup_credentials(
+    registry: str, env: Mapping[str, str] | None = None, helper_timeout: float = 30.0
+) -> Credentials | None:
+    """The credentials users have stored for ``registry`` (a host[:port], ``docker.io`` for Hub)."""
+    found = find_entry(registry, env, helper_timeout)
+    return None if found is None else found.credentials
