@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..sansio.errors import RegistryError
-from . import artifacts, copy, manage, read
+from . import artifacts, copy, login, manage, read
 from .common import EXIT_USAGE, Subcommand, UsageError, common_flags, exit_code, report
 from .read import skopeo_view
 
@@ -51,6 +51,8 @@ _HELP_ORDER = (
     "catalog",
     "push",
     "pull",
+    "login",
+    "logout",
 )
 
 
@@ -62,7 +64,13 @@ def _in_order(*families: tuple[Subcommand, ...]) -> tuple[Subcommand, ...]:
 
 # Every subcommand, in the order of --help: the one table the parser and the dispatch read.
 SUBCOMMANDS = (
-    *_in_order(read.SUBCOMMANDS, manage.SUBCOMMANDS, copy.SUBCOMMANDS, artifacts.SUBCOMMANDS),
+    *_in_order(
+        read.SUBCOMMANDS,
+        manage.SUBCOMMANDS,
+        copy.SUBCOMMANDS,
+        artifacts.SUBCOMMANDS,
+        login.SUBCOMMANDS,
+    ),
     Subcommand("demo", _add_demo, _demo),
 )
 
