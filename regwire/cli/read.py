@@ -1,5 +1,5 @@
 """The subcommands that read: ``inspect``, ``tags``, ``manifest``, ``digest``, ``blob``,
-``probe`` and ``catalog``."""
+``probe``, ``catalog`` and ``ratelimit``."""
 
 from __future__ import annotations
 
@@ -184,6 +184,27 @@ def _tags(args: argparse.Namespace) -> int:
     return on_one_reference(args, action)
 
 
+def _add_ratelimit(sub: Any, common: argparse.ArgumentParser) -> None:
+    ratelimit = sub.add_parser(
+        "ratelimit",
+        parents=[common],
+        help="the registry's rate limit (Docker Hub's), by a HEAD that spends no pull",
+    )
+    ratelimit.add_argument("image", metavar="IMAGE")
+    ratelimit.add_argument("--json", action="store_true", help="null where none is sent")
+
+
+def _ratelimit(args: argparse.Namespace) -> int:
+    def action(client: Client, ref: Reference, text: str) -> None:
+        found = client.ratelimit(text).to_json()
+        if args.json:
+            sys.stdout.write(json.dumps(found) + "\n")
+        else:
+            sys.stdout.write("".join(f"{k}\t{'-' if v is None else v}\n" for k, v in found.items()))
+
+    return on_one_reference(args, action)
+
+
 def _add_manifest(sub: Any, common: argparse.ArgumentParser) -> None:
     manifest = sub.add_parser("manifest", parents=[common], help="print a manifest as served")
     manifest.add_argument("image", metavar="IMAGE")
@@ -326,4 +347,5 @@ SUBCOMMANDS = (
     Subcommand("blob", _add_blob, _blob),
     Subcommand("probe", _add_probe, _probe),
     Subcommand("catalog", _add_catalog, _catalog),
+    Subcommand("ratelimit", _add_ratelimit, _ratelimit),
 )

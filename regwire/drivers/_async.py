@@ -54,6 +54,7 @@ from ..sansio.events import (
 )
 from ..sansio.image import Image
 from ..sansio.manifests import Descriptor, Manifest, Platform
+from ..sansio.ratelimit import RateLimit
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
@@ -769,6 +770,12 @@ class AsyncClient:
     async def tag(self, ref: str | Reference, *tags: str) -> str:
         """Tag the manifest ``ref`` names again, with each of ``tags``; returns its digest."""
         return await self.carry(operations.tag(self._core, ref, tags))
+
+    async def ratelimit(self, ref: str | Reference) -> RateLimit:
+        """The registry's rate limit (Docker Hub's ``RateLimit-Limit``/``-Remaining``), from a
+        HEAD of the manifest ``ref`` names, which Docker Hub does not count as a pull; each
+        field None where the registry sends none."""
+        return await self.carry(operations.ratelimit(self._core, ref))
 
     async def untag(self, ref: str | Reference) -> str:
         """Remove the tag ``ref`` names (``REPOSITORY:TAG``), leaving its manifest and the

@@ -27,6 +27,7 @@ from ..sansio.digests import digest_of
 from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.image import Image
 from ..sansio.manifests import Descriptor, Manifest, Platform
+from ..sansio.ratelimit import RateLimit
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
 from ..sansio.tagfilter import TagFilter
@@ -54,6 +55,7 @@ __all__ = [
     "probe",
     "push_blob",
     "push_manifest",
+    "ratelimit",
     "referrers",
     "tag",
     "tags",
@@ -274,6 +276,17 @@ def untag(core: ClientCore, ref: str | Reference) -> Plan[str]:
     operation = registry.untag(reference.repository, reference.tag or "")
     found: str = yield Run(operation, registry, reference.repository)
     return found
+
+
+def ratelimit(core: ClientCore, ref: str | Reference) -> Plan[RateLimit]:
+    """The rate limit where ``ref`` is read from (a HEAD: Docker Hub counts no pull)."""
+
+    def job(reference: Reference, registry: Registry) -> Plan[RateLimit]:
+        operation = registry.ratelimit(reference.repository, reference.reference)
+        found: RateLimit = yield Run(operation, registry, reference.repository)
+        return found
+
+    return (yield from _reading(core, ref, job))
 
 
 def delete_blob(core: ClientCore, ref: str | Reference) -> Plan[None]:

@@ -31,6 +31,7 @@ from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from . import copying, discovery, manage, pull, push, uploads, v1
+from . import ratelimit as ratelimits
 from .access import authorize as _authorize
 from .auth import Credentials
 from .challenges import Challenge
@@ -441,6 +442,20 @@ class Registry:
         unique = nonce if nonce is not None else secrets.token_hex(16)
         return self._v2_only(
             lambda: manage.untag(self.session, repository, tag, unique), "an untag"
+        )
+
+    def ratelimit(self, repository: str, reference: str) -> Operation[ratelimits.RateLimit]:
+        """The registry's rate limit (Docker Hub's ``RateLimit-*`` headers) from a HEAD of the
+        manifest ``reference`` names, which Docker Hub does not count as a pull; fields None
+        where the registry sends none.
+
+        Raises:
+            TagNotFound, ImageNotFound, AccessDenied, ...
+        """
+        check_repository(repository)
+        _check_reference(reference)
+        return self._v2_only(
+            lambda: ratelimits.ratelimit(self.session, repository, reference), "a rate limit"
         )
 
     def delete_blob(self, repository: str, digest: str) -> Operation[None]:

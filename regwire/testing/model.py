@@ -524,12 +524,23 @@ class ModelRegistry:
         if found is None:
             return _error(404, "MANIFEST_UNKNOWN", "manifest unknown")
         media_type, raw = found
-        headers = (
+        headers: tuple[tuple[str, str], ...] = (
             ("Content-Type", media_type),
             ("Docker-Content-Digest", digest),
             ("Content-Length", str(len(raw))),
         )
+        if self.quirks.ratelimit:
+            headers += self._ratelimit_headers()
         return Response(200, headers, b"" if request.method == "HEAD" else raw)
+
+    def _ratelimit_headers(self) -> tuple[tuple[str, str], ...]:
+        """Docker Hub's rate-limit headers: 100 pulls per 6 hours, each manifest GET one."""
+        pulls = sum(1 for r in self.requests if r.method == "GET" and "/manifests/" in r.url)
+        return (
+            ("RateLimit-Limit", "100;w=21600"),
+            ("RateLimit-Remaining", f"{max(0, 100 - pulls)};w=21600"),
+            ("Docker-RateLimit-Source", "127.0.0.1"),
+        )
 
     def _tags(self, repository: str, repo: _Repository, query: dict[str, list[str]]) -> Response:
         tags = sorted(repo.tags)

@@ -67,6 +67,9 @@ class Quirks:
     # How a registry that does deletes answers a DELETE of a tag: OCI 1.1 registries delete the
     # tag; distribution 2.8 answers 400 DIGEST_INVALID; others 405 UNSUPPORTED.
     tag_delete: Literal["supported", "digest_invalid", "unsupported"] = "supported"
+    # Docker Hub: manifest answers carry RateLimit-Limit/-Remaining ("100;w=21600"), the
+    # remaining count going down with each manifest GET (a HEAD is not counted).
+    ratelimit: bool = False
     schema1_refused: bool = False  # distribution 2.8: 500 for signed schema1, 400 unsigned
 
 
