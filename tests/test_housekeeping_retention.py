@@ -206,7 +206,10 @@ def test_plan_matches_the_model_and_keeps_its_promises(
     tags = dict(snapshot.tags)
     known = {d for d, _ in snapshot.manifests}
     untagged = set(plan.untag)
+    roots = {d for t, d in tags.items() if not is_digest_tag(t)}
+    pinned = known - model_closure(roots, snapshot)
     remaining = {d for t, d in tags.items() if t not in untagged and not is_digest_tag(t)}
+    remaining |= pinned
     reach_remaining = model_closure(remaining, snapshot)
     reach_untagged = model_closure({tags[t] for t in untagged}, snapshot)
     deleted = set(plan.delete)
@@ -215,8 +218,9 @@ def test_plan_matches_the_model_and_keeps_its_promises(
     assert len(plan.delete) == len(deleted)
     # Nothing reachable from a remaining tag is deleted.
     assert not deleted & reach_remaining
-    # Nothing out of the untagged tags' reach is deleted (pinned manifests stay).
+    # Nothing out of the untagged tags' reach is deleted (pinned manifests stay, whole).
     assert deleted <= reach_untagged
+    assert not deleted & model_closure(pinned, snapshot)
     # And all the rest the untagged tags reached, that the repository is known to hold, goes.
     assert deleted == (reach_untagged - reach_remaining) & known
     # Digest tags are never untagged.
@@ -465,3 +469,19 @@ def test_bad_policies_are_refused_before_any_plan() -> None:
         RetentionPolicy(keep=-1)
     with pytest.raises(ValueError, match="a tag names one manifest"):
         RepositorySnapshot((("a", dig(1)), ("a", dig(2))))
+
+
+def test_a_manifest_the_snapshot_describes_but_no_tag_reaches_is_pinned_with_what_it_names() -> (
+    None
+):
+    """An index pushed by digest (a deployment pins it) keeps the platform image it names, even
+    when that image's own tag is pruned: the registry cannot list such pins, but an executor that
+    knows one (or reads one) passes it in the snapshot and the plan leaves it whole."""
+    facts = {
+        dig("amd64"): image(NOW - timedelta(days=9)),
+        dig("pinned-index"): ManifestFacts(INDEX, children=(dig("amd64"),)),
+        dig("new"): image(NOW),
+    }
+    result = plan({"amd64-old": dig("amd64"), "latest": dig("new")}, facts, keep=1)
+    assert result.untag == ("amd64-old",)
+    assert result.delete == ()

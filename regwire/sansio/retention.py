@@ -25,7 +25,9 @@ and only the second one destroys anything:
    tags are not roots: a signature stays because its image stays, so a deleted image leaves no
    orphan signature, SBOM or fallback tag, and a kept one keeps all of them. A manifest no tag
    reached before the prune (pushed by digest, pinned by a deployment) is in no closure of an
-   untagged tag, so it is never touched.
+   untagged tag, so it is never touched. The registry API cannot list such manifests, but
+   one the snapshot describes that no tag reaches is taken as pinned: it stays with everything
+   it reaches, so a platform image of a pinned index outlives its own pruned tag.
 
 The deletes come in an order safe to stop at any point: whatever *names* a manifest (an index
 its entries, a referrer its subject, an attachment the image it signs) is deleted before it, so
@@ -417,8 +419,10 @@ def plan_prune(
                 names.setdefault(owner, set()).add(digest)  # names the referrers it lists
     frozen_edges = {d: tuple(e) for d, e in edges.items()}
     untagged = set(untag)
+    roots = {t: d for t, d in tags.items() if not is_digest_tag(t)}
+    pinned = facts.keys() - _closure(roots.values(), frozen_edges)
     remaining = _closure(
-        (d for t, d in tags.items() if t not in untagged and not is_digest_tag(t)), frozen_edges
+        [d for t, d in roots.items() if t not in untagged] + sorted(pinned), frozen_edges
     )
     doomed = (_closure((tags[t] for t in untag), frozen_edges) - remaining) & facts.keys()
 
