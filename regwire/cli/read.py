@@ -9,14 +9,14 @@ import os
 import sys
 import tempfile
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 from functools import partial
 from typing import IO, Any
 
 from ..drivers.sync import Client
 from ..sansio.errors import RegistryError
 from ..sansio.image import Image
-from ..sansio.manifests import Platform
+from ..sansio.manifests import INDEX_TYPES, Descriptor, Platform
 from ..sansio.reference import Reference
 from ..sansio.tagfilter import TagFilter
 from .common import (
@@ -32,7 +32,7 @@ from .common import (
     warn,
 )
 
-__all__ = ["SUBCOMMANDS", "skopeo_view"]
+__all__ = ["SUBCOMMANDS", "platform_view", "skopeo_view"]
 
 
 def skopeo_view(image: Image, ref: Reference, tags: list[str] | None) -> dict[str, Any]:
@@ -42,9 +42,7 @@ def skopeo_view(image: Image, ref: Reference, tags: list[str] | None) -> dict[st
         "Name": f"{ref.registry}/{ref.repository}",
         "Digest": image.digest,
         "RepoTags": tags if tags is not None else [],
-        "Created": created.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-        if created
-        else None,
+        "Created": _iso(created),
         "DockerVersion": image.docker_version,
         "Labels": image.config.labels or None,
         "Architecture": image.architecture,
@@ -75,6 +73,12 @@ def _add_inspect(sub: Any, common: argparse.ArgumentParser) -> None:
     inspect.add_argument("--no-tags", action="store_true", help="do not list the repository's tags")
     inspect.add_argument("--jsonl", action="store_true", help="one JSON document per line")
     inspect.add_argument(
+        "--all-platforms",
+        action="store_true",
+        help="every platform of an index: a list of each entry's platform, manifest and config"
+        " digests, layers and created time (a plain image: a list of one)",
+    )
+    inspect.add_argument(
         "--concurrency", type=int, default=16, help="images inspected at once (default 16)"
     )
 
@@ -82,6 +86,8 @@ def _add_inspect(sub: Any, common: argparse.ArgumentParser) -> None:
 def _inspect(args: argparse.Namespace) -> int:
     """Inspect every image concurrently (asyncio driver); print in argument order."""
     platform = Platform.parse(args.platform) if args.platform else None
+    if args.all_platforms and (args.raw or args.config or args.platform):
+        raise UsageError("--all-platforms lists every platform: drop --raw, --config, --platform")
     import asyncio
 
     places = [named(args, text, writing=False) for text in args.images]
@@ -125,6 +131,8 @@ async def _inspect_all(
 
         async def one(ref: Reference, text: str) -> Any:
             try:  # reads go by the name as typed: registries.conf's mirrors apply to it
+                if args.all_platforms:
+                    return await _all_platforms(client, ref, text, args.concurrency)
                 if args.raw:
                     return (await client.manifest(text)).raw
                 image = await client.image(text, platform)
@@ -139,6 +147,52 @@ async def _inspect_all(
         jobs = [partial(one, ref, text) for ref, text in zip(refs, args.images, strict=True)]
         results = await AsyncioBackend().gather(jobs, args.concurrency)
         return results, client.warnings
+
+
+def _iso(created: datetime | None) -> str | None:
+    if created is None:
+        return None
+    return created.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def platform_view(image: Image | None, entry: Descriptor | None) -> dict[str, Any]:
+    """One platform of ``inspect --all-platforms``: the index entry's platform (else the
+    image's own), its manifest and config digests, layers and created time. ``image`` is None
+    for an entry that is itself an index (nothing of one image to show)."""
+    chosen = entry.platform if entry is not None else None
+    if chosen is None and image is not None:
+        chosen = Platform(image.os, image.architecture, image.variant or None)
+    return {
+        "Platform": str(chosen) if chosen else None,
+        "Os": chosen.os if chosen else None,
+        "Architecture": chosen.architecture if chosen else None,
+        "Variant": chosen.variant if chosen else None,
+        "Digest": entry.digest if entry is not None else image.digest if image else None,
+        "MediaType": entry.media_type if entry is not None else image.media_type if image else None,
+        "ConfigDigest": image.config_digest if image else None,
+        "Layers": list(image.layers) if image else [],
+        "Created": _iso(image.created) if image else None,
+    }
+
+
+async def _all_platforms(client: Any, ref: Reference, text: str, concurrency: int) -> Any:
+    """Every entry of the index ``text`` names, inspected concurrently, in the index's order;
+    a plain image as a list of one."""
+    from ..drivers.asyncio import AsyncioBackend
+
+    manifest = await client.manifest(text)
+    if not manifest.is_index:
+        image = await client.image(f"{ref.registry}/{ref.repository}@{manifest.digest}")
+        return [platform_view(image, None)]
+
+    async def entry(descriptor: Descriptor) -> dict[str, Any]:
+        if descriptor.media_type in INDEX_TYPES:
+            return platform_view(None, descriptor)
+        where = f"{ref.registry}/{ref.repository}@{descriptor.digest}"
+        return platform_view(await client.image(where), descriptor)
+
+    jobs = [partial(entry, descriptor) for descriptor in manifest.manifests]
+    return await AsyncioBackend().gather(jobs, max(1, concurrency))
 
 
 # -- one reference: tags, manifest, digest, blob ------------------------------------------------
