@@ -358,6 +358,29 @@ def test_no_password_and_no_terminal_is_a_usage_error(
     assert not home.docker.exists()
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_password_is_prompted_for(
+    basic: RealRegistry, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+
+    prompts: list[str] = []
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return PASSWORD
+
+    monkeypatch.setattr(getpass, "getpass", ask)
+    assert main(["login", basic.authority, "-u", USER, "--tls-verify=false"]) == 0
+    assert prompts == ["Password: "]
+    assert json.loads(home.docker.read_text())["auths"][basic.authority] == {"auth": _auth()}
+
+
 # -- the check, through every driver -------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from .credentials import (
     find_entry,
     helper_server,
     key_of,
+    read_document,
 )
 
 __all__ = ["erase_login", "store_login", "write_document"]
@@ -197,17 +198,19 @@ def erase_login(
     erased: list[str] = []
     asked: set[str] = set()
     for path in paths:
-        if not path.exists():
-            continue
-        document = _load(path, wanted)
-        helpers: list[str] = []
-        for key in _entry_keys(document, "credHelpers", wanted):
-            helpers.append(str(document["credHelpers"][key]))
+        document = read_document(path)
+        if document is None:
+            continue  # missing or unreadable: the lookup skips it too, so it holds nothing used
+        helpers = [
+            helper
+            for key in _entry_keys(document, "credHelpers", wanted)
+            if isinstance(helper := document["credHelpers"][key], str) and helper
+        ]
         store = document.get("credsStore")
         if isinstance(store, str) and store:
             helpers.append(store)
         for helper in helpers:
-            if helper and helper not in asked:
+            if helper not in asked:
                 asked.add(helper)
                 if _erase_in_helper(helper, wanted, helper_timeout):
                     erased.append(f"docker-credential-{helper}")
