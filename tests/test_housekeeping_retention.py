@@ -469,6 +469,12 @@ def test_bad_policies_are_refused_before_any_plan() -> None:
         RetentionPolicy(keep=-1)
     with pytest.raises(ValueError, match="a tag names one manifest"):
         RepositorySnapshot((("a", dig(1)), ("a", dig(2))))
+    with pytest.raises(ValueError, match="describes a manifest twice"):
+        RepositorySnapshot((), ((dig(1), image()), (dig(1), image(NOW))))
+    with pytest.raises(ValueError, match="aware"):
+        image(datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="aware"):
+        plan_prune(RepositorySnapshot(()), RetentionPolicy(keep=1), now=datetime(2026, 1, 1))
 
 
 def test_a_manifest_the_snapshot_describes_but_no_tag_reaches_is_pinned_with_what_it_names() -> (
@@ -485,3 +491,42 @@ def test_a_manifest_the_snapshot_describes_but_no_tag_reaches_is_pinned_with_wha
     result = plan({"amd64-old": dig("amd64"), "latest": dig("new")}, facts, keep=1)
     assert result.untag == ("amd64-old",)
     assert result.delete == ()
+
+
+def test_a_cycle_a_snapshot_claims_is_broken_by_name_and_every_digest_deleted_once() -> None:
+    """Content addressing rules out a manifest naming itself through others, but the plan must
+    not hang or drop a digest if a snapshot (a buggy registry, a hand-written one) claims it."""
+    facts = {
+        dig("a"): image(None, subject=dig("b"), referrers=(dig("c"),)),
+        dig("b"): image(None, subject=dig("a")),
+        dig("c"): image(None, subject=dig("a")),
+    }
+    result = plan({"old": dig("a")}, facts, keep=0)
+    assert result.delete[0] == dig("c")  # named by nothing: free to go first
+    assert sorted(result.delete) == sorted(facts)
+
+
+@given(
+    snapshot=repositories(),
+    policy=policies,
+    cycles=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=4),
+)
+def test_claimed_cycles_still_give_every_doomed_digest_once(
+    snapshot: RepositorySnapshot, policy: RetentionPolicy, cycles: list[tuple[int, int]]
+) -> None:
+    facts = dict(snapshot.manifests)
+    for a, b in cycles:  # b claims a as an index entry: with the drawn edges, cycles appear
+        if dig(a) in facts and dig(b) in facts:
+            old = facts[dig(b)]
+            facts[dig(b)] = ManifestFacts(
+                INDEX, (*old.children, dig(a)), old.subject, old.created, old.referrers
+            )
+    cyclic = RepositorySnapshot(snapshot.tags, tuple(facts.items()))
+    result = plan_prune(cyclic, policy, now=NOW)
+    assert len(set(result.delete)) == len(result.delete)
+    assert plan_prune(cyclic, policy, now=NOW) == result
+    tags = dict(cyclic.tags)
+    untagged = set(result.untag)
+    remaining = {d for t, d in tags.items() if t not in untagged and not is_digest_tag(t)}
+    assert not set(result.delete) & model_closure(remaining, cyclic)
+    assert set(result.delete) <= model_closure({tags[t] for t in untagged}, cyclic)

@@ -438,11 +438,11 @@ def plan_prune(
             named_by.setdefault(namer, []).append(digest)
     done: set[str] = set()
     while len(order) < len(doomed):
+        # Each digest enters the heap once: when its last namer goes, or (a cycle) when nothing
+        # else is ready, and then it is taken at once and never pushed again.
         if not ready:
             heapq.heappush(ready, min(d for d in doomed if d not in done))
         digest = heapq.heappop(ready)
-        if digest in done:
-            continue
         done.add(digest)
         order.append(digest)
         for target in named_by.get(digest, ()):
