@@ -148,7 +148,9 @@ def repositories(draw: st.DrawFn) -> RepositorySnapshot:
             old.media_type, old.children, old.subject, old.created, tuple(listed)
         )
     tags: dict[str, str] = draw(
-        st.dictionaries(st.sampled_from(TAG_NAMES), st.sampled_from(digests), max_size=8)
+        st.dictionaries(
+            st.sampled_from(TAG_NAMES), st.sampled_from(digests), min_size=2, max_size=8
+        )
     )
     # Cosign attachments: a manifest of its own, named by the tag sha256-<hex of X>.<suffix>.
     extra = 0
@@ -173,7 +175,7 @@ def repositories(draw: st.DrawFn) -> RepositorySnapshot:
 
 policies = st.builds(
     RetentionPolicy,
-    keep=st.integers(0, 4),
+    keep=st.integers(0, 2),
     older_than=st.none() | st.sampled_from([timedelta(0), timedelta(days=2), timedelta(days=30)]),
     include=st.none() | st.sampled_from([".*", "v.*|rel-.*", "a|b|latest", "sha256-.*"]),
     exclude=st.none() | st.sampled_from(["latest", "v1.*", "x"]),
