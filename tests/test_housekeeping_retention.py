@@ -20,17 +20,16 @@ from hypothesis import strategies as st
 from regwire.sansio.errors import RegistryError
 from regwire.sansio.retention import (
     InvalidDuration,
-    InvalidTagPattern,
     ManifestFacts,
     RepositorySnapshot,
     RetentionPlan,
     RetentionPolicy,
     attached_digest,
     format_duration,
-    is_digest_tag,
     parse_duration,
     plan_prune,
 )
+from regwire.sansio.tagfilter import InvalidFilter, is_digest_tag
 
 IMAGE = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -463,7 +462,7 @@ def test_format_duration_reads_back(duration: timedelta) -> None:
 
 
 def test_bad_policies_are_refused_before_any_plan() -> None:
-    with pytest.raises(InvalidTagPattern, match=r'invalid tag pattern "v\(": '):
+    with pytest.raises(InvalidFilter, match=r"invalid include expression 'v\(': "):
         RetentionPolicy(keep=1, include="v(")
     with pytest.raises(InvalidDuration, match="must not be negative"):
         RetentionPolicy(keep=1, older_than=timedelta(hours=-1))

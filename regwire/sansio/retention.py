@@ -9,13 +9,14 @@ and only the second one destroys anything:
 1. **Choose the tags to untag.** The candidates are the tags that match the filters
    (``re.fullmatch``: the whole tag, as the tag filter of ``regwire tags``), never a *digest
    tag* (``sha256-<hex>`` the referrers fallback index, ``sha256-<hex>.sig|.att|.sbom`` cosign's
-   attachments): those belong to the manifest they name, and go or stay with it. Candidates are
-   ordered by their manifest's ``created`` (the config's; an index: its newest image; unknown
-   counts as the oldest), ties broken by tag name (of two tags pushed in the same second, the one
-   that sorts later, ``build-10`` after ``build-09``, counts as the newer). Walking from the
-   newest, the first N distinct manifests are kept with every candidate tag that names them;
-   N counts manifests, not tags, because two tags on one image are one image to keep. Of the
-   rest, with ``--older-than`` only those whose image is older than that are untagged.
+   attachments, as :mod:`regwire.sansio.tagfilter` defines them): those belong to the manifest
+   they name, and go or stay with it. Candidates are ordered by their manifest's ``created``
+   (the config's; an index: its newest image; unknown counts as the oldest), ties broken by tag
+   name (of two tags pushed in the same second, the one that sorts later, ``build-10`` after
+   ``build-09``, counts as the newer). Walking from the newest, the first N distinct manifests
+   are kept with every candidate tag that names them; N counts manifests, not tags, because two
+   tags on one image are one image to keep. Of the rest, with ``--older-than`` only those whose
+   image is older than that are untagged.
 
 2. **Choose the manifests to delete.** A tag *reaches* its manifest; a manifest reaches its
    index entries, its ``subject``, its referrers (the referrers API or the fallback index), its
@@ -52,11 +53,10 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from .errors import RegistryError
+from .tagfilter import TagFilter, is_digest_tag
 
 __all__ = [
-    "DIGEST_TAG",
     "InvalidDuration",
-    "InvalidTagPattern",
     "ManifestFacts",
     "RepositorySnapshot",
     "RetentionPlan",
@@ -64,13 +64,9 @@ __all__ = [
     "TagDecision",
     "attached_digest",
     "format_duration",
-    "is_digest_tag",
     "parse_duration",
     "plan_prune",
 ]
-
-DIGEST_TAG = re.compile(r"sha256-([0-9a-f]{64})(?:\.(?:sig|att|sbom))?")
-"""A tag that belongs to the manifest it names: a referrers fallback tag or a cosign attachment."""
 
 
 def _q(text: str) -> str:
@@ -89,14 +85,6 @@ class InvalidDuration(RegistryError, ValueError):
             f"invalid duration {_q(text)}: {problem}; "
             "write it as Go does, with units ns, us, ms, s, m, h, d or w (for example 30d or 1h30m)"
         )
-
-
-class InvalidTagPattern(RegistryError, ValueError):
-    """An ``--include``/``--exclude`` regular expression that Python's ``re`` cannot compile."""
-
-    def __init__(self, pattern: str, problem: str) -> None:
-        self.pattern, self.problem = pattern, problem
-        super().__init__(f"invalid tag pattern {_q(pattern)}: {problem}")
 
 
 # Go's time.ParseDuration units (both spellings of micro), plus days and weeks.
@@ -177,15 +165,9 @@ def format_duration(duration: timedelta) -> str:
     return sign + "".join(parts)
 
 
-def is_digest_tag(tag: str) -> bool:
-    """Whether ``tag`` is ``sha256-<hex>`` or ``sha256-<hex>.sig|.att|.sbom`` (never pruned)."""
-    return DIGEST_TAG.fullmatch(tag) is not None
-
-
 def attached_digest(tag: str) -> str | None:
     """The digest a digest tag belongs to (``sha256-ab...`` -> ``sha256:ab...``), else None."""
-    match = DIGEST_TAG.fullmatch(tag)
-    return f"sha256:{match.group(1)}" if match else None
+    return f"sha256:{tag[7:71]}" if is_digest_tag(tag) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,16 +236,15 @@ class RetentionPolicy:
             raise ValueError("keep must be 0 or more")
         if self.older_than is not None and self.older_than < timedelta(0):
             raise InvalidDuration(format_duration(self.older_than), "it must not be negative")
-        for pattern in (self.include, self.exclude):
-            if pattern is not None:
-                _compile(pattern)
+        self.tag_filter()
 
+    def tag_filter(self) -> TagFilter:
+        """``include`` and ``exclude`` as ``regwire tags`` reads them (one definition of both).
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise InvalidTagPattern(pattern, str(exc)) from None
+        Raises:
+            InvalidFilter: an expression that does not compile.
+        """
+        return TagFilter.of(include=self.include, exclude=self.exclude)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,14 +334,14 @@ def plan_prune(
     A pure function: the same snapshot, policy and ``now`` give the same plan.
 
     Raises:
-        InvalidTagPattern: ``include`` or ``exclude`` does not compile.
+        InvalidFilter: ``include`` or ``exclude`` does not compile.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     tags = dict(snapshot.tags)
     facts = dict(snapshot.manifests)
-    include = _compile(policy.include) if policy.include is not None else None
-    exclude = _compile(policy.exclude) if policy.exclude is not None else None
+    chosen = policy.tag_filter()
+    include, exclude = chosen.include, chosen.exclude
 
     # Step 1: the candidates, newest first, and what becomes of each.
     reasons: dict[str, tuple[bool, str]] = {}
