@@ -53,9 +53,10 @@ def test_the_fallback_sends_exactly_these_requests() -> None:
     digest = model.repositories["w/app"].tags["v1"]
     net = _run(model)
     sent = _sent(net)
-    assert sent[0] == "GET v1"  # the manifest, to put it back if need be
+    assert sent[0] == "HEAD v1"  # the digest, spending no Docker Hub pull
     assert sent[1].startswith("DELETE sha256:") and sent[1] != f"DELETE {THROWAWAY}"  # the probe
     assert sent[2] == "DELETE v1"  # refused with 400 DIGEST_INVALID
+    assert sent[3] == f"GET {digest}"  # the bytes to put back if need be, by digest
     assert "PUT v1" in sent and sent[-1] == f"DELETE {THROWAWAY}"
     assert f"DELETE {digest}" not in sent
     assert model.repositories["w/app"].tags == {"keep": digest}
@@ -76,7 +77,7 @@ def test_a_refused_probe_writes_nothing() -> None:
     with pytest.raises(AccessDenied):
         _run(model, denied)
     assert "v1" in model.repositories["w/app"].tags
-    assert [r.method for r in model.requests] == ["GET"]  # the DELETE never reached the model
+    assert [r.method for r in model.requests] == ["HEAD"]  # the DELETE never reached the model
 
 
 def test_a_tag_that_vanishes_is_not_found_and_nothing_is_pushed() -> None:

@@ -16,7 +16,9 @@ answers 404 where they do, 405 where they do not (distribution with deletes disa
 answers 405 to a tag DELETE, which must not send us down the throwaway path, leaving the tag on
 the throwaway). Once the throwaway is pushed, any failure puts the original manifest back under
 the tag (its bytes as served, its media type), so an untag never leaves the tag naming the
-throwaway. The tagged manifest itself is never deleted: only the throwaway's digest is.
+throwaway. The tagged manifest itself is never deleted: only the throwaway's digest is. The tag
+is first looked up by HEAD (Docker Hub counts no pull for one); the manifest's bytes are read
+only on the throwaway path, by digest.
 """
 
 from __future__ import annotations
@@ -134,17 +136,20 @@ def untag(session: Session, repository: str, tag: str, nonce: str) -> Operation[
     Raises:
         TagNotFound, Unsupported (deletes off: nothing written), AccessDenied, ...
     """
-    original = yield from pull.manifest(session, repository, tag, tag)
+    # A HEAD: Docker Hub counts no pull for it, and a registry that deletes tags needs no more.
+    tagged = yield from pull.digest(session, repository, tag)
     yield from _check_deletes(session, repository, nonce)
     url = session.v2_url(repository, "manifests", quote(tag, safe=":"))
     response = yield from _delete_request(session, repository, tag)
     if response.status in (200, 202, 204):
-        return original.digest
+        return tagged
     error = failure(session, response, url, "delete", repository, reference=tag)
     refused = response.status in (400, 405) or bool(_TAG_DELETE_REFUSED_CODES & set(error.codes))
     if not refused:
         raise error
-    # The registry does deletes, but not of tags: regctl's way, through a throwaway.
+    # The registry does deletes, but not of tags: regctl's way, through a throwaway. The bytes
+    # to put back if a later step fails: by digest, so exactly what the tag named.
+    original = yield from pull.manifest(session, repository, tagged, tag)
     raw = throwaway_manifest(nonce)
     throwaway = digest_of(raw)
     if throwaway == original.digest:  # cannot happen (the nonce): never delete the original
