@@ -241,6 +241,8 @@ def test_plan_matches_the_model_and_keeps_its_promises(
         for namer in namers:
             if digest in position and namer in position:
                 assert position[namer] < position[digest]
+    # A delete by digest drops every tag on it (distribution): never one the plan says stays.
+    assert not {d.digest for d in plan.decisions if d.kept} & deleted
     # Every tag has one decision; the untagged ones say so.
     assert [d.tag for d in plan.decisions] == sorted(tags)
     assert {
