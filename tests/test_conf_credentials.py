@@ -369,3 +369,23 @@ def test_accounts_go_each_to_its_own_host(driver: str) -> None:
     assert not carried_alice(dst)
     with pytest.raises(ValueError, match="two different credentials"):
         regwire.Client(accounts={"reg.example": ALICE, "REG.example": Credentials("b", "c")})
+
+
+def test_login_to_a_blocked_registry_is_refused_before_any_request(
+    plain: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    first, one, _, _ = plain
+    a = first.authority
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    path = tmp_path / "registries.conf"
+    path.write_text(f'[[registry]]\nprefix = "{a}"\nblocked = true\n')
+    status = main(
+        ["login", a, "-u", "alice", "-p", "secret", "--insecure", "--registries-conf", str(path)]
+    )
+    assert status == 6
+    assert "blocked by registries.conf" in capsys.readouterr().err
+    assert one.requests == []
+    assert not (tmp_path / "docker").exists()

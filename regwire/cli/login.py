@@ -19,7 +19,7 @@ from ..sansio.auth import Credentials
 from ..sansio.login import check_login
 from ..sansio.names import normalize_registry_name
 from ..sansio.registry import Registry
-from .common import Subcommand, UsageError
+from .common import Subcommand, UsageError, registries_conf
 
 __all__ = ["SUBCOMMANDS"]
 
@@ -36,7 +36,20 @@ def _account_flags() -> argparse.ArgumentParser:
     flags.add_argument(
         "--authfile", metavar="FILE", help="save in this auth.json alone (podman's --authfile)"
     )
+    flags.add_argument(
+        "--registries-conf",
+        metavar="FILE",
+        help="containers-registries.conf(5) to apply (default: podman's files)",
+    )
     return flags
+
+
+def _refuse_blocked(args: argparse.Namespace) -> None:
+    """A registry registries.conf blocks is refused before any prompt or request (exit 6), as
+    every other command refuses it."""
+    conf = registries_conf(args)
+    if conf is not None:
+        conf.push_source(args.registry)  # BlockedRegistry
 
 
 def _add_login(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -76,6 +89,7 @@ def _password(args: argparse.Namespace) -> str:
 
 def _login(args: argparse.Namespace) -> int:
     normalize_registry_name(args.registry)  # InvalidReference (exit 2) before any prompt
+    _refuse_blocked(args)
     password = _password(args)
     if not password:
         raise UsageError("the password is empty")
