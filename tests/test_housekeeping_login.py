@@ -403,3 +403,37 @@ def test_the_check_through_every_driver(
             run_with(driver, scenario)
         assert raised.value.status == 401
         assert password not in str(raised.value)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_the_clients_log_in_and_out(
+    driver: str, basic: RealRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``client.login``/``client.logout`` in every client: checked first, saved where the
+    next client reads, nothing saved for a wrong password."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    auth = tmp_path / "auth.json"
+    host = basic.authority
+
+    async def wrong(client: Any) -> Any:
+        return await client.login(host, Credentials(USER, "not-it"), auth_file=str(auth))
+
+    with pytest.raises(AuthenticationError):
+        run_with(driver, wrong, insecure_registries=[host])
+    assert not auth.exists()
+
+    async def right(client: Any) -> Any:
+        return await client.login(host, Credentials(USER, PASSWORD), auth_file=str(auth))
+
+    assert run_with(driver, right, insecure_registries=[host]) == str(auth)
+    saved = lookup_credentials(host, env={"REGISTRY_AUTH_FILE": str(auth), "HOME": "/nonexistent"})
+    assert saved == Credentials(USER, PASSWORD)
+
+    async def out(client: Any) -> Any:
+        return await client.logout(host, auth_file=str(auth))
+
+    assert run_with(driver, out) == [str(auth)]
+    assert lookup_credentials(host, env={"REGISTRY_AUTH_FILE": str(auth), "HOME": "/x"}) is None

@@ -44,6 +44,7 @@ _HELP_ORDER = (
     "blob",
     "probe",
     "tag",
+    "untag",
     "delete",
     "referrers",
     "copy",
@@ -53,6 +54,7 @@ _HELP_ORDER = (
     "pull",
     "login",
     "logout",
+    "ratelimit",
 )
 
 

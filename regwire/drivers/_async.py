@@ -771,6 +771,28 @@ class AsyncClient:
         """Tag the manifest ``ref`` names again, with each of ``tags``; returns its digest."""
         return await self.carry(operations.tag(self._core, ref, tags))
 
+    async def login(
+        self,
+        registry: str,
+        credentials: Credentials,
+        *,
+        auth_file: str | None = None,
+        save: bool = True,
+    ) -> str | None:
+        """Check ``credentials`` against ``registry`` (as ``docker login``: a ``/v2/`` answer
+        or a token for the account, not an anonymous one), then save them where the next lookup
+        reads first: Docker's ``config.json`` or the helper it names, or ``auth_file``. Returns
+        where they were saved (None with ``save=False``). Wrong credentials raise
+        `AuthenticationError` and save nothing."""
+        return await self.carry(
+            operations.login(self._core, registry, credentials, auth_file=auth_file, save=save)
+        )
+
+    async def logout(self, registry: str, *, auth_file: str | None = None) -> list[str]:
+        """Erase ``registry``'s account from every file and helper that holds it (or from
+        ``auth_file`` alone); returns where it was found."""
+        return await self.carry(operations.logout(self._core, registry, auth_file=auth_file))
+
     async def ratelimit(self, ref: str | Reference) -> RateLimit:
         """The registry's rate limit (Docker Hub's ``RateLimit-Limit``/``-Remaining``), from a
         HEAD of the manifest ``ref`` names, which Docker Hub does not count as a pull; each

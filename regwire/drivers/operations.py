@@ -22,10 +22,12 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import IO, TypeVar, cast
 
+from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
 from ..sansio.errors import DigestMismatch, RegistryError
 from ..sansio.image import Image
+from ..sansio.login import check_login
 from ..sansio.manifests import Descriptor, Manifest, Platform
 from ..sansio.ratelimit import RateLimit
 from ..sansio.reference import Reference
@@ -33,6 +35,7 @@ from ..sansio.registry import Registry
 from ..sansio.tagfilter import TagFilter
 from ._client import ClientCore, source_size
 from ._http import log
+from .logins import erase_login, store_login
 from .places import Place, as_reference, copy_target
 from .steps import Blocking, Find, Plan, Run, Together
 
@@ -287,6 +290,39 @@ def ratelimit(core: ClientCore, ref: str | Reference) -> Plan[RateLimit]:
         return found
 
     return (yield from _reading(core, ref, job))
+
+
+def login(
+    core: ClientCore,
+    registry: str,
+    credentials: Credentials,
+    *,
+    auth_file: str | None = None,
+    save: bool = True,
+) -> Plan[str | None]:
+    """Check ``credentials`` against ``registry`` as ``docker login`` does (`check_login`, on a
+    session of its own, so that its token serves nothing else), then save them where the next
+    lookup reads first (`store_login`); returns where (None with ``save=False``). A registry
+    registries.conf blocks is refused before any request."""
+    name, insecure, _ = core.registry_place(registry)  # BlockedRegistry
+    checking = Registry(
+        name,
+        insecure=bool(insecure) or core.is_insecure(name),
+        credentials=credentials,
+        clock=core.clock,
+        limits=core.limits,
+    )
+    yield Run(check_login(checking.session))
+    if not save:
+        return None
+    place: str = yield Blocking(partial(store_login, registry, credentials, auth_file=auth_file))
+    return place
+
+
+def logout(core: ClientCore, registry: str, *, auth_file: str | None = None) -> Plan[list[str]]:
+    """Erase ``registry``'s account from every file and helper that holds it; returns where."""
+    places: list[str] = yield Blocking(partial(erase_login, registry, auth_file=auth_file))
+    return places
 
 
 def delete_blob(core: ClientCore, ref: str | Reference) -> Plan[None]:

@@ -30,8 +30,8 @@ class SyncAdapter:
     async def image(self, ref: Any, platform: Any = None) -> regwire.Image:
         return self.client.image(ref, platform)
 
-    async def tags(self, ref: Any) -> list[str]:
-        return self.client.tags(ref)
+    async def tags(self, ref: Any, **filters: Any) -> list[str]:
+        return self.client.tags(ref, **filters)
 
     async def manifest(self, ref: Any) -> regwire.Manifest:
         return self.client.manifest(ref)
