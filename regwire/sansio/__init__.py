@@ -23,8 +23,10 @@ from .image import Image, ImageConfig
 from .links import Link, next_link, parse_links
 from .manifests import Descriptor, Manifest, Notices, Platform
 from .names import RegistryURL, normalize_registry_name
+from .ratelimit import RateLimit
 from .reference import Reference
 from .registry import Limits, Registry
+from .tagfilter import TagFilter
 
 __all__ = [
     *errors.__all__,
@@ -42,6 +44,7 @@ __all__ = [
     "Notices",
     "Operation",
     "Platform",
+    "RateLimit",
     "ReadBody",
     "ReadSource",
     "Reference",
@@ -53,6 +56,7 @@ __all__ = [
     "Response",
     "SendBody",
     "Sleep",
+    "TagFilter",
     "Token",
     "drive",
     "next_link",

@@ -15,6 +15,7 @@ __all__ = [
     "BlobNotFound",
     "DigestMismatch",
     "ImageNotFound",
+    "InvalidFilter",
     "InvalidReference",
     "LayoutError",
     "NetworkError",
@@ -239,3 +240,15 @@ class PlatformNotFound(NotFound):
             f"repository {_q(repository)} has no image for platform {platform} (it has: {have}); "
             "pass another platform"
         )
+
+
+class InvalidFilter(RegistryError, ValueError):
+    """A tag filter that cannot be used: a regular expression or semver range that does not parse.
+
+    A `ValueError` too, as an `InvalidReference` is: the caller's input, not the registry's
+    answer, is at fault (the command exits 2).
+    """
+
+    def __init__(self, option: str, text: str, problem: str) -> None:
+        self.option, self.text, self.problem = option, text, problem
+        super().__init__(f"invalid {option} {text!r}: {problem}; fix the expression and retry")

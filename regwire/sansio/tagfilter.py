@@ -21,24 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..semver import Constraint
-from .errors import RegistryError
+from .errors import InvalidFilter
 
 __all__ = ["DIGEST_TAG", "InvalidFilter", "TagFilter", "filter_tags", "is_digest_tag"]
 
 DIGEST_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.sig|\.att|\.sbom)?")
 """A tag derived from a digest: cosign's attachments and the referrers fallback tag."""
-
-
-class InvalidFilter(RegistryError, ValueError):
-    """A tag filter that cannot be used: a regular expression or semver range that does not parse.
-
-    A `ValueError` too, as an `InvalidReference` is: the caller's input, not the registry's
-    answer, is at fault (the command exits 2).
-    """
-
-    def __init__(self, option: str, text: str, problem: str) -> None:
-        self.option, self.text, self.problem = option, text, problem
-        super().__init__(f"invalid {option} {text!r}: {problem}; fix the expression and retry")
 
 
 def is_digest_tag(tag: str) -> bool:
