@@ -19,19 +19,28 @@ before any request (`ValueError`, `InvalidReference`), as the core's operations 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import IO, TypeVar, cast
 
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
-from ..sansio.errors import DigestMismatch, RegistryError
-from ..sansio.image import Image
+from ..sansio.errors import DigestMismatch, ImageNotFound, RegistryError, TagNotFound
+from ..sansio.image import Image, decode_image
 from ..sansio.login import check_login
-from ..sansio.manifests import Descriptor, Manifest, Platform
+from ..sansio.manifests import DOCKER_CONFIG, Descriptor, Manifest, Platform
 from ..sansio.ratelimit import RateLimit
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
+from ..sansio.retention import (
+    ManifestFacts,
+    RepositorySnapshot,
+    RetentionPlan,
+    RetentionPolicy,
+    parse_duration,
+    plan_prune,
+)
 from ..sansio.tagfilter import TagFilter
 from ._client import ClientCore, source_size
 from ._http import log
@@ -56,6 +65,7 @@ __all__ = [
     "images",
     "manifest",
     "probe",
+    "prune",
     "push_blob",
     "push_manifest",
     "ratelimit",
@@ -279,6 +289,143 @@ def untag(core: ClientCore, ref: str | Reference) -> Plan[str]:
     operation = registry.untag(reference.repository, reference.tag or "")
     found: str = yield Run(operation, registry, reference.repository)
     return found
+
+
+# The config media types whose ``created`` orders images (an artifact's config says nothing).
+_IMAGE_CONFIGS = frozenset({DOCKER_CONFIG, "application/vnd.oci.image.config.v1+json"})
+
+
+def _created(registry: Registry, repository: str, found: Manifest) -> Plan[datetime | None]:
+    """The image's config ``created`` (None for an index, an artifact, or a config without it)."""
+    config = found.config
+    if config is None or config.media_type not in _IMAGE_CONFIGS:
+        return None
+    raw: bytes = yield Run(registry.blob(repository, config.digest), registry, repository)
+    return decode_image(raw, f"{repository}@{config.digest}").created
+
+
+def _described(
+    registry: Registry, repository: str, digest: str, found: Manifest | None
+) -> Plan[tuple[str, Manifest, ManifestFacts] | None]:
+    """What the planner needs of the manifest ``digest`` (read by digest unless ``found``):
+    None when the repository does not hold it (a subject pushed elsewhere, a dangling entry),
+    which the planner then never deletes."""
+    if found is None:
+        try:
+            found = yield Run(registry.manifest(repository, digest), registry, repository)
+        except ImageNotFound:
+            return None
+        assert found is not None
+    created = yield from _created(registry, repository, found)
+    listed: list[Descriptor] = yield Run(
+        registry.referrers(repository, digest), registry, repository
+    )
+    facts = ManifestFacts(
+        media_type=found.media_type,
+        children=tuple(d.digest for d in found.manifests),
+        subject=found.subject.digest if found.subject is not None else None,
+        created=created,
+        referrers=tuple(sorted({d.digest for d in listed})),
+    )
+    return digest, found, facts
+
+
+def _snapshot(registry: Registry, repository: str) -> Plan[RepositorySnapshot]:
+    """Every tag (every page) and every manifest they reach, read ``INSPECT_CONCURRENCY`` at
+    once: the tagged manifests by tag, then, wave by wave, what those reach (index entries,
+    subjects, referrers) by digest, each with its config's ``created`` and its referrers."""
+    names: list[str] = yield Run(registry.tags(repository), registry, repository)
+
+    def by_tag(tag: str) -> Plan[Manifest | None]:
+        try:
+            found: Manifest = yield Run(registry.manifest(repository, tag), registry, repository)
+        except TagNotFound:  # untagged since the list was read: not ours to decide about
+            return None
+        return found
+
+    tagged: list[Manifest | None] = yield Together(
+        tuple(by_tag(tag) for tag in names), INSPECT_CONCURRENCY
+    )
+    pairs = zip(names, tagged, strict=True)
+    tags = {tag: found.digest for tag, found in pairs if found is not None}
+    first = {found.digest: found for found in tagged if found is not None}
+    facts: dict[str, ManifestFacts] = {}
+    seen: set[str] = set(first)
+    wave: dict[str, Manifest | None] = dict(first)
+    while wave:
+        described: list[tuple[str, Manifest, ManifestFacts] | None] = yield Together(
+            tuple(_described(registry, repository, d, m) for d, m in sorted(wave.items())),
+            INSPECT_CONCURRENCY,
+        )
+        wave = {}
+        for item in described:
+            if item is None:
+                continue
+            digest, _, node = item
+            facts[digest] = node
+            reached = [*node.children, *node.referrers]
+            if node.subject is not None:
+                reached.append(node.subject)
+            for target in reached:
+                if target not in seen:
+                    seen.add(target)
+                    wave[target] = None
+    return RepositorySnapshot.of(tags, facts)
+
+
+def prune(
+    core: ClientCore,
+    ref: str | Reference,
+    *,
+    keep: int,
+    older_than: timedelta | str | None = None,
+    include: str | None = None,
+    exclude: str | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> Plan[RetentionPlan]:
+    """Keep the newest ``keep`` images of the repository ``ref`` names, untag the rest (older
+    than ``older_than`` if given), and delete by digest what only they reached
+    (`regwire.sansio.retention`); returns the plan, carried out unless ``dry_run``.
+
+    The reads come first and decide everything (`plan_prune`, a pure function of them); the
+    writes follow the plan: each untagged tag whose manifest stays goes by `untag` (whose
+    deletes probe refuses before anything is written where the registry does no deletes;
+    with no such tag, the first delete is that refusal), then each doomed manifest is
+    deleted by digest, namers before what they name. Distribution drops a
+    manifest's tags with it; a registry that keeps them has them removed afterwards, so no tag
+    is left naming a deleted manifest. ``now`` (for ``older_than``) is the caller's clock,
+    or this machine's.
+    """
+    reference = as_reference(ref)
+    if reference.digest is not None or reference.tag is not None:
+        raise ValueError(f"{reference} names an image; prune takes a repository (REPOSITORY)")
+    age = parse_duration(older_than) if isinstance(older_than, str) else older_than
+    policy = RetentionPolicy(keep, age, include, exclude)  # InvalidFilter, InvalidDuration
+    when = now if now is not None else datetime.now(timezone.utc)
+    place = core.writing(ref)  # never a mirror: what is read is what is written
+    registry: Registry = yield at(place)
+    repository = place.reference.repository
+    snapshot = yield from _snapshot(registry, repository)
+    plan = plan_prune(snapshot, policy, now=when)
+    if dry_run or not (plan.untag or plan.delete):
+        return plan
+    for tag in plan.untag_only:
+        yield Run(registry.untag(repository, tag), registry, repository)
+    for digest in plan.delete:
+        try:
+            yield Run(registry.delete(repository, digest), registry, repository)
+        except ImageNotFound:  # gone already (someone else's prune): the goal is reached
+            pass
+    gone = {d.tag for d in plan.decisions if not d.kept}
+    if gone - set(plan.untag_only):
+        left: list[str] = yield Run(registry.tags(repository), registry, repository)
+        for tag in sorted(gone.intersection(left) - set(plan.untag_only)):
+            try:
+                yield Run(registry.untag(repository, tag), registry, repository)
+            except (TagNotFound, ImageNotFound):
+                pass  # listed, but naming the deleted manifest: nothing left to untag
+    return plan
 
 
 def ratelimit(core: ClientCore, ref: str | Reference) -> Plan[RateLimit]:

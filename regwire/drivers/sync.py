@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +52,7 @@ from ..sansio.ratelimit import RateLimit
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
+from ..sansio.retention import RetentionPlan
 from . import operations
 from ._client import ClientCore, as_source
 from ._http import (
@@ -761,6 +763,38 @@ class Client:
         it does no deletes at all, `Unsupported` before anything is written.
         """
         return self.carry(operations.untag(self._core, ref))
+
+    def prune(
+        self,
+        ref: str | Reference,
+        *,
+        keep: int,
+        older_than: timedelta | str | None = None,
+        include: str | None = None,
+        exclude: str | None = None,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> RetentionPlan:
+        """Keep the newest ``keep`` images of the repository ``ref`` and their tags; untag the
+        other matching tags (only those older than ``older_than``, a `timedelta` or Go-style
+        text such as ``30d``, if given); then delete by digest what only they reached, so no
+        kept image loses a child, signature or SBOM and no deleted one leaves an orphan.
+        Returns the plan (`RetentionPlan.to_json` says what goes, what stays and why); with
+        ``dry_run``, nothing is written. Digest tags (``sha256-...``) are never candidates:
+        they go or stay with their image.
+        """
+        return self.carry(
+            operations.prune(
+                self._core,
+                ref,
+                keep=keep,
+                older_than=older_than,
+                include=include,
+                exclude=exclude,
+                dry_run=dry_run,
+                now=now,
+            )
+        )
 
     def delete(self, ref: str | Reference) -> None:
         """Delete the manifest ``ref`` names by digest, or its tag."""
