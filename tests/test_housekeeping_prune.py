@@ -102,7 +102,7 @@ def build(model: ModelRegistry) -> dict[str, str]:
     return d
 
 
-def _serve(quirks: Quirks) -> tuple[LoopbackServer, ModelRegistry, dict[str, str]]:
+def serve(quirks: Quirks) -> tuple[LoopbackServer, ModelRegistry, dict[str, str]]:
     roles: dict[str, str] = {}
 
     def make(authority: str) -> ModelRegistry:
@@ -126,7 +126,7 @@ def _prune(driver: str, server: LoopbackServer, **options: Any) -> Any:
     )
 
 
-def _expected(d: dict[str, str]) -> tuple[set[str], set[str]]:
+def expected(d: dict[str, str]) -> tuple[set[str], set[str]]:
     """(tags left, manifests deleted) for --keep 2 --exclude keep-.*"""
     tags = {"multi", "multi-amd64", "keep-base"}
     deleted = {d["v1"], d["v2"], d["v3"], d["sig"], d["sbom"], d["fallback"]}
@@ -136,13 +136,13 @@ def _expected(d: dict[str, str]) -> tuple[set[str], set[str]]:
 @pytest.mark.parametrize("quirks", BEHAVIOURS, ids=lambda q: q.tag_delete)
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_prune_leaves_what_the_plan_says(driver: str, quirks: Quirks) -> None:
-    server, model, d = _serve(quirks)
+    server, model, d = serve(quirks)
     repo = model.repositories[REPO]
     before = set(repo.manifests)
     with server:
         plan = _prune(driver, server, keep=2, exclude="keep-.*")
     assert isinstance(plan, RetentionPlan), plan
-    tags, deleted = _expected(d)
+    tags, deleted = expected(d)
     assert set(plan.delete) == deleted
     assert plan.untag == ("base-old", "v1", "v2", "v2-alias", "v3")
     assert plan.untag_only == ("base-old",)
@@ -160,13 +160,13 @@ def test_prune_leaves_what_the_plan_says(driver: str, quirks: Quirks) -> None:
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_prune_dry_run_writes_nothing_and_plans_the_same(driver: str) -> None:
-    server, model, d = _serve(Quirks(tag_delete="digest_invalid", referrers_api=False))
+    server, model, d = serve(Quirks(tag_delete="digest_invalid", referrers_api=False))
     repo = model.repositories[REPO]
     before = (dict(repo.tags), dict(repo.manifests), dict(repo.blobs))
     with server:
         plan = _prune(driver, server, keep=2, exclude="keep-.*", dry_run=True)
     assert isinstance(plan, RetentionPlan), plan
-    assert set(plan.delete) == _expected(d)[1]
+    assert set(plan.delete) == expected(d)[1]
     assert (repo.tags, repo.manifests, repo.blobs) == before
     assert not [r for r in model.requests if r.method in WRITES]
 
@@ -174,7 +174,7 @@ def test_prune_dry_run_writes_nothing_and_plans_the_same(driver: str) -> None:
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_prune_refuses_before_writing_where_deletes_are_off(driver: str) -> None:
     for exclude in ("keep-.*", "keep-base|base-old"):  # with and without a tag to untag first
-        server, model, _ = _serve(Quirks(deletes=False, tag_delete="digest_invalid"))
+        server, model, _ = serve(Quirks(deletes=False, tag_delete="digest_invalid"))
         repo = model.repositories[REPO]
         before = (dict(repo.tags), dict(repo.manifests), dict(repo.blobs))
         with server:
@@ -186,7 +186,7 @@ def test_prune_refuses_before_writing_where_deletes_are_off(driver: str) -> None
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_prune_older_than_keeps_the_young(driver: str) -> None:
-    server, model, _ = _serve(Quirks())
+    server, model, _ = serve(Quirks())
     with server:
         plan = _prune(driver, server, keep=1, older_than="300d", exclude="keep-.*|base-old")
     assert isinstance(plan, RetentionPlan), plan
@@ -197,7 +197,7 @@ def test_prune_older_than_keeps_the_young(driver: str) -> None:
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_prune_checks_its_arguments_before_any_request(driver: str) -> None:
-    server, model, _ = _serve(Quirks())
+    server, model, _ = serve(Quirks())
 
     async def scenario(client: Any) -> str:
         ref = f"{server.authority}/{REPO}"

@@ -45,6 +45,7 @@ _HELP_ORDER = (
     "probe",
     "tag",
     "untag",
+    "prune",
     "delete",
     "referrers",
     "copy",
