@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from regwire.sansio import Request, Response
 from regwire.sansio.errors import InvalidFilter, RegistryError, Unsupported
 from regwire.sansio.manifests import OCI_INDEX, OCI_MANIFEST
 from regwire.sansio.retention import InvalidDuration, RetentionPlan
@@ -214,3 +215,27 @@ def test_prune_checks_its_arguments_before_any_request(driver: str) -> None:
     with server:
         assert run_with(driver, scenario, insecure_registries=[server.authority]) == "ok"
     assert model.requests == []
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_prune_deletes_tags_a_registry_keeps_on_deleted_manifests(driver: str) -> None:
+    server, model, d = serve(Quirks(tag_delete="supported"))
+    repo = model.repositories[REPO]
+
+    def keeping(request: Request) -> Response:
+        # A registry that deletes a manifest by digest but keeps the tags naming it.
+        if request.method == "DELETE" and "/manifests/sha256:" in request.url:
+            digest = request.url.rsplit("/", 1)[1]
+            dangling = {t: x for t, x in repo.tags.items() if x == digest}
+            response = model.handle(request)
+            repo.tags.update(dangling)
+            return response
+        return model.handle(request)
+
+    server.handler = keeping
+    with server:
+        plan = _prune(driver, server, keep=2, exclude="keep-.*")
+    assert isinstance(plan, RetentionPlan), plan
+    tags, deleted = expected(d)
+    assert set(repo.tags) == tags
+    assert not deleted & set(repo.manifests)

@@ -393,7 +393,7 @@ def prune(
     deletes probe refuses before anything is written where the registry does no deletes;
     with no such tag, the first delete is that refusal), then each doomed manifest is
     deleted by digest, namers before what they name. Distribution drops a
-    manifest's tags with it; a registry that keeps them has them removed afterwards, so no tag
+    manifest's tags with it; a registry that keeps them has them deleted afterwards, so no tag
     is left naming a deleted manifest. ``now`` (for ``older_than``) is the caller's clock,
     or this machine's.
     """
@@ -417,14 +417,17 @@ def prune(
             yield Run(registry.delete(repository, digest), registry, repository)
         except ImageNotFound:  # gone already (someone else's prune): the goal is reached
             pass
-    gone = {d.tag for d in plan.decisions if not d.kept}
-    if gone - set(plan.untag_only):
+    gone = {d.tag for d in plan.decisions if not d.kept} - set(plan.untag_only)
+    if gone:
+        # Distribution dropped these with their manifests; a registry that keeps a tag naming
+        # a deleted manifest has it deleted now, by the tag DELETE (an untag would look the
+        # tag up first, and it resolves to nothing).
         left: list[str] = yield Run(registry.tags(repository), registry, repository)
-        for tag in sorted(gone.intersection(left) - set(plan.untag_only)):
+        for tag in sorted(gone.intersection(left)):
             try:
-                yield Run(registry.untag(repository, tag), registry, repository)
+                yield Run(registry.delete(repository, tag), registry, repository)
             except (TagNotFound, ImageNotFound):
-                pass  # listed, but naming the deleted manifest: nothing left to untag
+                pass  # gone meanwhile
     return plan
 
 
