@@ -827,6 +827,10 @@ class AsyncClient:
         Returns the plan (`RetentionPlan.to_json` says what goes, what stays and why); with
         ``dry_run``, nothing is written. Digest tags (``sha256-...``) are never candidates:
         they go or stay with their image.
+
+        Raises:
+            InvalidDuration, InvalidFilter, ValueError (before any request), Unsupported
+            (deletes off: nothing written), RepositoryNotFound, AccessDenied, ...
         """
         return await self.carry(
             operations.prune(
