@@ -15,7 +15,7 @@ from typing import Any
 
 from .sansio.auth import Credentials
 from .sansio.reference import Reference, check_digest, check_tag
-from .semver import Constraint
+from .sansio.semver import Constraint
 
 __all__ = [
     "Item",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regwire.semver import Constraint, Version
+from regwire.sansio.semver import Constraint, Version
 
 TAGS = [
     "0.2.5", "0.3.0", "1", "1.2", "1.12.0", "1.13.0", "1.13.1", "1.13.2-alpine",

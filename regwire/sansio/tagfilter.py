@@ -8,7 +8,8 @@ tag list as a pure function: it keeps the registry's order and never adds a tag.
 does, so that ``v1`` does not also select ``v10`` or ``v1-rc``; skopeo sync's
 ``images-by-tag-regex`` searches instead (`re.search`): anchor with ``.*`` for that behaviour.
 A tag that matches ``exclude`` goes even if it matches ``include``. ``semver`` is a constraint in
-the syntax of `regwire.semver` (the one sync's ``images-by-semver`` reads). ``omit_digest_tags``
+the syntax of `regwire.sansio.semver` (the one sync's ``images-by-semver`` reads).
+``omit_digest_tags``
 drops the tags tools derive from a digest rather than name a release: cosign's
 ``sha256-<hex>.sig``/``.att``/``.sbom`` and the referrers fallback ``sha256-<hex>``
 (distribution spec v1.1, "Referrers Tag Schema").
@@ -20,8 +21,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..semver import Constraint
 from .errors import InvalidFilter
+from .semver import Constraint
 
 __all__ = ["DIGEST_TAG", "InvalidFilter", "TagFilter", "filter_tags", "is_digest_tag"]
 
