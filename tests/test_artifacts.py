@@ -274,6 +274,8 @@ CONTROL_TITLES = [
     "del\x7f",
     "c1\x9b31m",  # CSI as a single C1 character
     "next\x85line",  # NEL
+    "evil\u202etxt.sh",  # RIGHT-TO-LEFT OVERRIDE: displays as "evilhs.txt"
+    "isolate\u2066x\u2069",  # bidirectional isolates
 ]
 
 
@@ -335,6 +337,7 @@ def test_printable_path_escapes_control_characters() -> None:
     assert printable_path(Path("x\n/etc/passwd")) == "x\\n/etc/passwd"
     assert printable_path("a\x1b[2Jb\x7fc\x9bd\x00e\tf") == "a\\x1b[2Jb\\x7fc\\x9bd\\x00e\\tf"
     assert printable_path("back\\slash") == "back\\\\slash"  # so an escape is never ambiguous
+    assert printable_path("evil\u202etxt.sh") == "evil\\u202etxt.sh"  # shown as it is named
     escaped = printable_path("".join(map(chr, range(0x100))))
     assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in escaped)
 

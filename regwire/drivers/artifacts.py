@@ -92,7 +92,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # What `printable_path` escapes: the controls, the backslash (so that an escape is never
 # ambiguous) and lone surrogates (a file name that is not UTF-8, as `os.fsdecode` gives it).
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
+# Bidirectional controls (Unicode's "Trojan Source" list, CVE-2021-42574): they reorder what a
+# terminal shows, so that ``evil\u202etxt.sh`` reads as ``evilhs.txt``.
+_BIDI = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 _NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 
 
@@ -111,8 +116,8 @@ def printable_path(path: str | os.PathLike[str]) -> str:
     File names come from registries (layer titles) and from other users' directories; printed
     raw, a newline forges a second name and an escape sequence drives the terminal. We escape
     C0 and C1 controls and DEL (``\\n``, ``\\t``, ``\\r``, else ``\\xNN``), a backslash as
-    ``\\\\`` so that every escape reads one way, and the lone surrogates that stand for bytes
-    that are not UTF-8. Everything else, non-ASCII letters included, prints as it is.
+    ``\\\\`` so that every escape reads one way, the lone surrogates that stand for bytes
+    that are not UTF-8, and the bidirectional controls that make a name display as another. Everything else, non-ASCII letters included, prints as it is.
     """
     return _UNPRINTABLE.sub(_escape, os.fspath(path))
 
@@ -123,8 +128,9 @@ def safe_title(title: str, *, allow_hidden: bool = True) -> PurePosixPath:
     A title is a name the registry chose (``org.opencontainers.image.title``), so we accept
     only a plain relative path: no absolute path, backslash, ``.`` or ``..`` component (``.``
     would name the directory itself: `PurePosixPath` drops it, so we look at the text), no
-    control character (it would reach the terminal when the name is printed) and no lone
-    surrogate (it cannot be a file name). Unless ``allow_hidden``, no component may start with
+    control character (it would reach the terminal when the name is printed), no bidirectional
+    control (``\\u202e`` shows ``evil\\u202etxt.sh`` as ``evilhs.txt``) and no lone surrogate
+    (it cannot be a file name). Unless ``allow_hidden``, no component may start with
     a dot either: a pulled ``.git/config`` or ``.bashrc`` changes what other programs do.
 
     Raises:
@@ -136,6 +142,11 @@ def safe_title(title: str, *, allow_hidden: bool = True) -> PurePosixPath:
         raise ValueError(f"refusing the file name {quoted}: it holds a control character")
     if _SURROGATE.search(title):
         raise ValueError(f"refusing the file name {quoted}: it is not valid Unicode")
+    if _BIDI.search(title):
+        raise ValueError(
+            f"refusing the file name {quoted}: it holds a bidirectional control character, "
+            "which makes a name display as another"
+        )
     if not title or "\\" in title or title.startswith("/") or ".." in components:
         raise ValueError(f"refusing the file name {quoted}: it would leave the directory")
     if "." in components:
