@@ -117,7 +117,8 @@ def printable_path(path: str | os.PathLike[str]) -> str:
     raw, a newline forges a second name and an escape sequence drives the terminal. We escape
     C0 and C1 controls and DEL (``\\n``, ``\\t``, ``\\r``, else ``\\xNN``), a backslash as
     ``\\\\`` so that every escape reads one way, the lone surrogates that stand for bytes
-    that are not UTF-8, and the bidirectional controls that make a name display as another. Everything else, non-ASCII letters included, prints as it is.
+    that are not UTF-8, and the bidirectional controls that make a name display as another.
+    Everything else, non-ASCII letters included, prints as it is.
     """
     return _UNPRINTABLE.sub(_escape, os.fspath(path))
 
