@@ -27,6 +27,7 @@ from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
 from ..sansio.errors import DigestMismatch, ImageNotFound, RegistryError, TagNotFound
+from ..sansio.events import Operation
 from ..sansio.image import Image, decode_image
 from ..sansio.login import check_login
 from ..sansio.manifests import DOCKER_CONFIG, Descriptor, Manifest, Platform
@@ -121,6 +122,18 @@ def _reading(
     raise AssertionError("unreachable: there is always a source")
 
 
+def _read(
+    core: ClientCore, ref: str | Reference, operation: Callable[[Registry, Reference], Operation[T]]
+) -> Plan[T]:
+    """The core ``operation`` a registry runs for a reference, where ``ref`` is read from."""
+
+    def job(reference: Reference, registry: Registry) -> Plan[T]:
+        found: T = yield Run(operation(registry, reference), registry, reference.repository)
+        return found
+
+    return (yield from _reading(core, ref, job))
+
+
 def _written(core: ClientCore, ref: str | Reference) -> Plan[tuple[Reference, Registry]]:
     """Where ``ref`` is written (never a mirror) and the `Registry` there."""
     place = core.writing(ref)
@@ -146,13 +159,9 @@ def connect(core: ClientCore, registry: str, allow_insecure: bool) -> Plan[Regis
 
 def image(core: ClientCore, ref: str | Reference, platform: Platform | str | None) -> Plan[Image]:
     chosen = Platform.parse(platform) if isinstance(platform, str) else platform
-
-    def job(reference: Reference, registry: Registry) -> Plan[Image]:
-        operation = registry.image(reference.repository, reference.reference, chosen)
-        found: Image = yield Run(operation, registry, reference.repository)
-        return found
-
-    return (yield from _reading(core, ref, job))
+    return (
+        yield from _read(core, ref, lambda r, ref: r.image(ref.repository, ref.reference, chosen))
+    )
 
 
 def tags(
@@ -181,21 +190,11 @@ def tags(
 
 
 def manifest(core: ClientCore, ref: str | Reference) -> Plan[Manifest]:
-    def job(reference: Reference, registry: Registry) -> Plan[Manifest]:
-        operation = registry.manifest(reference.repository, reference.reference)
-        found: Manifest = yield Run(operation, registry, reference.repository)
-        return found
-
-    return (yield from _reading(core, ref, job))
+    return (yield from _read(core, ref, lambda r, ref: r.manifest(ref.repository, ref.reference)))
 
 
 def digest(core: ClientCore, ref: str | Reference) -> Plan[str]:
-    def job(reference: Reference, registry: Registry) -> Plan[str]:
-        operation = registry.digest(reference.repository, reference.reference)
-        found: str = yield Run(operation, registry, reference.repository)
-        return found
-
-    return (yield from _reading(core, ref, job))
+    return (yield from _read(core, ref, lambda r, ref: r.digest(ref.repository, ref.reference)))
 
 
 def blob(
@@ -433,13 +432,7 @@ def prune(
 
 def ratelimit(core: ClientCore, ref: str | Reference) -> Plan[RateLimit]:
     """The rate limit where ``ref`` is read from (a HEAD: Docker Hub counts no pull)."""
-
-    def job(reference: Reference, registry: Registry) -> Plan[RateLimit]:
-        operation = registry.ratelimit(reference.repository, reference.reference)
-        found: RateLimit = yield Run(operation, registry, reference.repository)
-        return found
-
-    return (yield from _reading(core, ref, job))
+    return (yield from _read(core, ref, lambda r, ref: r.ratelimit(ref.repository, ref.reference)))
 
 
 def login(
