@@ -24,7 +24,6 @@ no V2. The registry's clock is the injected ``clock``; nothing here reads the sy
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -432,14 +431,15 @@ class Registry:
 
         A tag DELETE where the registry takes one, else a unique throwaway manifest pushed under
         the tag and deleted by digest (`regwire.sansio.manage`). ``nonce`` makes the throwaway
-        unique: random unless given (tests give one).
+        unique: by default the repository, the tag and the time by the injected clock (the core
+        draws no randomness of its own, as it reads no clock but that one).
 
         Raises:
             Unsupported (deletes off: nothing was written), TagNotFound, AccessDenied, ...
         """
         check_repository(repository)
         check_tag(tag)
-        unique = nonce if nonce is not None else secrets.token_hex(16)
+        unique = nonce if nonce is not None else f"{repository}:{tag} {self.session.clock()!r}"
         return self._v2_only(
             lambda: manage.untag(self.session, repository, tag, unique), "an untag"
         )
