@@ -16,6 +16,10 @@ __all__ = [
     "DigestMismatch",
     "ImageNotFound",
     "InvalidFilter",
+    "InvalidKey",
+    "InvalidPolicy",
+    "MissingExtra",
+    "SignatureRejected",
     "InvalidReference",
     "LayoutError",
     "NetworkError",
@@ -252,3 +256,48 @@ class InvalidFilter(RegistryError, ValueError):
     def __init__(self, option: str, text: str, problem: str) -> None:
         self.option, self.text, self.problem = option, text, problem
         super().__init__(f"invalid {option} {text!r}: {problem}; fix the expression and retry")
+
+
+class SignatureRejected(RegistryError):
+    """An image's signatures do not establish the trust asked for: none at all, none by the key
+    given, a payload naming another digest or another identity, or a policy scope that rejects.
+
+    ``reasons`` holds one sentence per signature (or per policy requirement) that failed, so that
+    a user sees every reason, not only the first (the command prints them and exits 6).
+    """
+
+    def __init__(self, reference: str, problem: str, reasons: tuple[str, ...] = ()) -> None:
+        self.reference, self.problem, self.reasons = reference, problem, reasons
+        detail = "".join(f"\n  - {reason}" for reason in reasons)
+        super().__init__(f"{reference}: {problem}{detail}")
+
+
+class InvalidKey(RegistryError, ValueError):
+    """A key that cannot be used: not PEM, a type regwire does not sign or verify with, an
+    encrypted private key whose passphrase is wrong. The caller's input is at fault (exit 2)."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source, self.problem = source, problem
+        super().__init__(f"key {_q(source)}: {problem}")
+
+
+class InvalidPolicy(RegistryError, ValueError):
+    """A containers-policy.json (or registries.d file) that cannot be used as written: bad
+    JSON, an unknown requirement, or a requirement regwire does not implement (named, so that it
+    is never silently accepted). The caller's input is at fault (exit 2)."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source, self.problem = source, problem
+        super().__init__(f"policy {_q(source)}: {problem}")
+
+
+class MissingExtra(RegistryError, ImportError):
+    """A feature needs an optional dependency that is not installed: the message names the extra
+    to install (``pip install 'regwire[sign]'``); the command exits 2."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        self.feature, self.extra, self.module = feature, extra, module
+        super().__init__(
+            f"{feature} needs the {module!r} package: "
+            f"install it with pip install 'regwire[{extra}]'"
+        )
