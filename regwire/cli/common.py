@@ -20,9 +20,11 @@ from ..drivers.sync import Client
 from ..sansio.auth import Credentials
 from ..sansio.errors import (
     AuthenticationError,
+    MissingExtra,
     NetworkError,
     NotFound,
     RegistryNotFound,
+    SignatureRejected,
 )
 from ..sansio.reference import Reference
 from ..sansio.registries_conf import BlockedRegistry, RegistriesConf
@@ -203,6 +205,8 @@ def exit_code(exc: BaseException) -> int:
         return EXIT_AUTH
     if isinstance(exc, NetworkError):
         return EXIT_NETWORK
-    if isinstance(exc, BlockedRegistry):
+    if isinstance(exc, (BlockedRegistry, SignatureRejected)):
         return EXIT_BLOCKED
+    if isinstance(exc, MissingExtra):
+        return EXIT_USAGE  # what to install is in the message
     return 1
