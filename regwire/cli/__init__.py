@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..sansio.errors import RegistryError
-from . import artifacts, copy, login, manage, read
+from . import artifacts, copy, keys, login, manage, read, trust
 from .common import EXIT_USAGE, Subcommand, UsageError, common_flags, exit_code, report
 from .read import skopeo_view
 
@@ -56,6 +56,9 @@ _HELP_ORDER = (
     "login",
     "logout",
     "ratelimit",
+    "sign",
+    "verify",
+    "generate-key",
 )
 
 
@@ -73,6 +76,8 @@ SUBCOMMANDS = (
         copy.SUBCOMMANDS,
         artifacts.SUBCOMMANDS,
         login.SUBCOMMANDS,
+        keys.SUBCOMMANDS,
+        trust.SUBCOMMANDS,
     ),
     Subcommand("demo", _add_demo, _demo),
 )

@@ -27,6 +27,7 @@ import h11
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.drive import drive, outcome
+from ..sansio.editing import Edited
 from ..sansio.errors import RegistryError
 from ..sansio.events import (
     BodyChunk,
@@ -53,7 +54,8 @@ from ..sansio.reference import Reference
 from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
 from ..sansio.retention import RetentionPlan
-from . import operations
+from ..sansio.signatures import VerifiedSignature
+from . import editing, operations, trust
 from ._client import ClientCore, as_source
 from ._http import (
     NO_SOURCE,
@@ -764,6 +766,54 @@ class Client:
         """
         return self.carry(operations.untag(self._core, ref))
 
+    def sign(
+        self,
+        ref: str | Reference,
+        key: trust.PrivateKeyFile,
+        *,
+        passphrase: bytes | str | None = None,
+        identity: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> str:
+        """Sign the manifest ``ref`` names (an index's own digest for an index) with ``key``
+        and store the signature as cosign does, beside any there; returns the digest signed.
+
+        ``key`` is a `regwire.keys` signer, or a private key in cosign's encrypted format (its
+        bytes or its path) opened with ``passphrase``. The payload claims ``identity``, by
+        default the full reference signed (``docker.io/library/alpine:3``), as containers/image
+        writes it; ``annotations`` go into its ``optional`` part (cosign's ``-a``). Needs the
+        ``sign`` extra.
+        """
+        plan = trust.sign(
+            self._core,
+            ref,
+            key,
+            passphrase=passphrase,
+            identity=identity,
+            annotations=annotations,
+        )
+        return self.carry(plan)
+
+    def verify(
+        self,
+        ref: str | Reference,
+        *,
+        key: trust.KeyFile | Sequence[trust.KeyFile] | None = None,
+        policy: trust.PolicyFile | None = None,
+        identity: str | None = None,
+    ) -> list[VerifiedSignature]:
+        """The signatures of the manifest ``ref`` names that are trusted; `SignatureRejected`
+        naming every reason when none is.
+
+        With ``key`` (one or several public keys: loaded, PEM bytes, or paths), a signature is
+        trusted when one of the keys verifies it, its payload names the manifest's digest, and
+        its signed reference names ``ref``'s repository (or ``identity``'s, a repository, for an
+        image verified where it was copied to). With ``policy`` (a containers-policy.json
+        path or a loaded `Policy`), every requirement of the scope that applies to ``ref`` must
+        hold, as skopeo and podman decide. Needs the ``sign`` extra.
+        """
+        return self.carry(trust.verify(self._core, ref, key=key, policy=policy, identity=identity))
+
     def prune(
         self,
         ref: str | Reference,
@@ -798,6 +848,130 @@ class Client:
                 dry_run=dry_run,
                 now=now,
             )
+        )
+
+    def mutate(
+        self,
+        source: str | Reference,
+        *,
+        destination: str | Reference | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        entrypoint: Sequence[str] | None = None,
+        cmd: Sequence[str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        exposed_ports: Sequence[str] = (),
+        platforms: Sequence[str | Platform] | None = None,
+        all_platforms: bool = False,
+        time: datetime | str | None = None,
+    ) -> Edited:
+        """Change the config (labels, env, entrypoint, cmd, working dir, user, exposed ports,
+        ``created`` from ``time``) and the manifest's annotations of the image ``source``
+        names (registry or ``oci:DIR[:TAG]``), written to ``destination`` (default: the
+        source's tag moves). Only the new config and manifest are written, never a layer.
+        On an index, ``platforms`` or ``all_platforms`` picks the images to change (a config
+        change without either is refused); annotations alone annotate the index itself.
+
+        Raises:
+            ValueError, EditRefused (before anything is written), RegistryError, ...
+        """
+        return self.carry(
+            editing.mutate(
+                self._core,
+                source,
+                destination=destination,
+                labels=labels,
+                annotations=annotations,
+                env=env,
+                entrypoint=entrypoint,
+                cmd=cmd,
+                workdir=workdir,
+                user=user,
+                exposed_ports=exposed_ports,
+                platforms=platforms,
+                all_platforms=all_platforms,
+                time=time,
+            )
+        )
+
+    def append(
+        self,
+        source: str | Reference,
+        *,
+        destination: str | Reference | None = None,
+        layers: Sequence[str | os.PathLike[str]],
+        compress: str = "gzip",
+        keep_owners: bool = False,
+        platforms: Sequence[str | Platform] | None = None,
+        all_platforms: bool = False,
+        time: datetime | str | None = None,
+    ) -> Edited:
+        """Add ``layers`` (each a tar file, kept as it is, or a directory, made into a tar
+        the same way every time: sorted, owners 0:0 unless ``keep_owners``, times fixed) on
+        top of the image ``source`` names, compressed ``compress`` (gzip, zstd with the
+        ``zstd`` extra, none); ``rootfs.diff_ids`` and ``history`` grow by one per layer, and
+        ``created`` takes ``time``, else ``SOURCE_DATE_EPOCH``, else now. A layer streams
+        from disk to the destination, never held in memory whole.
+
+        Raises:
+            ValueError, EditRefused, MissingExtra (before any request), RegistryError, ...
+        """
+        return self.carry(
+            editing.append(
+                self._core,
+                source,
+                destination=destination,
+                layers=layers,
+                compress=compress,
+                keep_owners=keep_owners,
+                platforms=platforms,
+                all_platforms=all_platforms,
+                time=time,
+            )
+        )
+
+    def convert(self, source: str | Reference, *, destination: str | Reference, to: str) -> Edited:
+        """Write the image or index ``source`` names as OCI or Docker (``to``): media types
+        mapped, every blob kept byte for byte; what Docker cannot carry (annotations) is
+        dropped and said in ``Edited.warnings``, or refused (zstd layers, subjects)."""
+        return self.carry(editing.convert(self._core, source, destination=destination, to=to))
+
+    def index_create(
+        self,
+        destination: str | Reference,
+        sources: Sequence[str | Reference],
+        *,
+        to: str | None = None,
+    ) -> Edited:
+        """Make an index of the images (and of the entries of the indexes) ``sources`` name,
+        tagged ``destination``: each image's platform from its config; an OCI index for OCI
+        images, a Docker list for Docker ones, mixed refused unless ``to`` converts them.
+        Children in another repository of the same registry are mounted, not downloaded."""
+        return self.carry(editing.index_create(self._core, destination, sources, to=to))
+
+    def index_add(
+        self,
+        destination: str | Reference,
+        sources: Sequence[str | Reference],
+        *,
+        to: str | None = None,
+    ) -> Edited:
+        """Add the images (or index entries) ``sources`` name to the index ``destination``."""
+        return self.carry(editing.index_add(self._core, destination, sources, to=to))
+
+    def index_remove(
+        self,
+        destination: str | Reference,
+        *,
+        platforms: Sequence[str | Platform] = (),
+        digests: Sequence[str] = (),
+    ) -> Edited:
+        """Remove the entries of ``platforms`` and ``digests`` from the index ``destination``
+        (each must match an entry: nothing is written otherwise)."""
+        return self.carry(
+            editing.index_remove(self._core, destination, platforms=platforms, digests=digests)
         )
 
     def delete(self, ref: str | Reference) -> None:

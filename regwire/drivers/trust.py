@@ -1,0 +1,263 @@
+"""Signing and verifying images: the client plans behind ``sign``, ``verify`` and a copy's
+``policy=``, ``sign_by=`` and carried signatures.
+
+Theory of operation. What a signature is and whether one is accepted is the core's
+(`regwire.sansio.signatures`, `regwire.sansio.policy`); what a policy requires of a reference is
+the core's too. This module does what the core must not: read key and policy files (a `Blocking`
+step, off an async client's event loop), turn key bytes into `PublicKey`/`Signer` objects
+(`regwire.keys`, the ``sign`` extra), and find where a reference is read from and written to
+(registries.conf). The signed identity defaults to the full normalised reference signed
+(``docker.io/library/alpine:3`` for ``alpine:3``), as containers/image writes it, so that skopeo's
+default ``matchRepoDigestOrExact`` accepts a signature of a tag.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Union, cast
+
+from ..sansio.errors import InvalidKey, RegistryError, SignatureRejected
+from ..sansio.reference import Reference
+from ..sansio.registry import Registry
+from ..sansio.signatures import (
+    Attachments,
+    PublicKey,
+    Signer,
+    VerifiedSignature,
+    accept,
+    read_signatures,
+)
+from ..sansio.signatures import (
+    sign as sign_operation,
+)
+from ._client import ClientCore
+from .operations import _reading, _written
+from .places import as_reference
+from .steps import Blocking, Plan, Run
+
+if TYPE_CHECKING:
+    from ..sansio.policy import IdentityRule, Policy
+
+__all__ = [
+    "KeyFile",
+    "PolicyFile",
+    "PrivateKeyFile",
+    "identity_of",
+    "sign",
+    "signed_digest",
+    "verify",
+]
+
+KeyFile = Union[PublicKey, bytes, str, "os.PathLike[str]"]
+"""A public key: loaded already, its PEM bytes, or the path of its PEM file."""
+PrivateKeyFile = Union[Signer, bytes, str, "os.PathLike[str]"]
+"""A private key: loaded already, its PEM bytes (cosign's encrypted format), or its path."""
+PolicyFile = Union["Policy", str, "os.PathLike[str]"]
+"""A containers-policy.json: loaded already, or its path."""
+
+
+def identity_of(reference: Reference) -> str:
+    """The identity a signature of ``reference`` claims: the full normalised reference, a tag
+    (``latest`` when none is named) or a digest."""
+    if reference.tag is None and reference.digest is None:
+        return f"{reference.registry}/{reference.repository}:latest"
+    return str(reference)
+
+
+def _read_file(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(1024 * 1024)
+    except OSError as exc:
+        raise InvalidKey(os.fspath(path), f"cannot read the {what}: {exc.strerror or exc}") from exc
+
+
+def public_keys(key: KeyFile | Sequence[KeyFile]) -> Plan[list[PublicKey]]:
+    """The keys given, files read off an async client's loop, PEM parsed by `regwire.keys`."""
+    items: list[KeyFile] = list(key) if isinstance(key, (list, tuple)) else [cast(KeyFile, key)]
+    loaded: list[PublicKey] = []
+    for item in items:
+        if isinstance(item, (bytes, bytearray, str, os.PathLike)):
+            from ..keys import load_public_key
+
+            if isinstance(item, (bytes, bytearray)):
+                loaded.append(load_public_key(bytes(item), "key"))
+                continue
+            data: bytes = yield Blocking(partial(_read_file, item, "public key"))
+            loaded.append(load_public_key(data, os.fspath(item)))
+        else:
+            loaded.append(item)
+    if not loaded:
+        raise ValueError("verifying with keys needs at least one key")
+    return loaded
+
+
+def private_key(key: PrivateKeyFile, passphrase: bytes | str | None) -> Plan[Signer]:
+    """The signer ``key`` names (a file read off an async client's loop)."""
+    if isinstance(key, (bytes, bytearray, str, os.PathLike)):
+        from ..keys import load_private_key
+
+        secret = passphrase.encode() if isinstance(passphrase, str) else (passphrase or b"")
+        if isinstance(key, (bytes, bytearray)):
+            return load_private_key(bytes(key), secret, "key")
+        data: bytes = yield Blocking(partial(_read_file, key, "private key"))
+        return load_private_key(data, secret, os.fspath(key))
+    return key
+
+
+def signed_digest(registry: Registry, reference: Reference) -> Plan[str]:
+    """The digest of the manifest ``reference`` names (itself when it names one)."""
+    if reference.digest is not None:
+        return reference.digest
+    found: str = yield Run(
+        registry.digest(reference.repository, reference.reference), registry, reference.repository
+    )
+    return found
+
+
+def sign(
+    core: ClientCore,
+    ref: str | Reference,
+    key: PrivateKeyFile,
+    *,
+    passphrase: bytes | str | None = None,
+    identity: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Plan[str]:
+    """Sign the manifest ``ref`` names (an index's own digest for an index) where ``ref`` is
+    written; returns the digest signed."""
+    wanted = as_reference(ref)
+    signer = yield from private_key(key, passphrase)
+    reference, registry = yield from _written(core, wanted)
+    digest = yield from signed_digest(registry, reference)
+    claimed = identity or identity_of(wanted)
+    operation = sign_operation(
+        registry, reference.repository, digest, claimed, signer, optional=annotations
+    )
+    yield Run(operation, registry, reference.repository)
+    return digest
+
+
+def _same_repository(image: Reference) -> Callable[[str], str | None]:
+    """``verify --key``'s identity rule: the signed reference names the image's repository (its
+    tag may differ: the digest is what was verified). containers/image's ``matchRepository``."""
+
+    def judge(signed: str) -> str | None:
+        try:
+            claimed = Reference.parse(signed)
+        except RegistryError:
+            return f"the signed identity {signed!r} is not a reference"
+        if (claimed.registry, claimed.repository) == (image.registry, image.repository):
+            return None
+        return (
+            f"the signature is for {claimed.registry}/{claimed.repository}, not "
+            f"{image.registry}/{image.repository}"
+        )
+
+    return judge
+
+
+def _found(core: ClientCore, ref: str | Reference) -> Plan[tuple[Reference, str, Attachments]]:
+    """The digest ``ref`` names and the signatures stored for it, from where it is read."""
+
+    def job(reference: Reference, registry: Registry) -> Plan[tuple[Reference, str, Attachments]]:
+        digest = yield from signed_digest(registry, reference)
+        found: Attachments = yield Run(
+            read_signatures(registry, reference.repository, digest),
+            registry,
+            reference.repository,
+        )
+        return reference, digest, found
+
+    return (yield from _reading(core, ref, job))
+
+
+def verify(
+    core: ClientCore,
+    ref: str | Reference,
+    *,
+    key: KeyFile | Sequence[KeyFile] | None = None,
+    policy: PolicyFile | None = None,
+    identity: str | None = None,
+) -> Plan[list[VerifiedSignature]]:
+    """The signatures of ``ref`` that ``key`` (or ``policy``) accepts; `SignatureRejected`
+    saying why when that is none (or when the policy rejects)."""
+    if (key is None) == (policy is None):
+        raise ValueError("verify needs a key or a policy (one of them)")
+    if identity is not None and policy is not None:
+        raise ValueError("a policy says which identities it accepts: identity= goes with key=")
+    wanted = as_reference(ref)
+    if key is not None:
+        keys = yield from public_keys(key)
+        signed = as_reference(identity) if identity is not None else wanted
+        _, digest, found = yield from _found(core, wanted)
+        return accept(str(wanted), found, keys, digest, _same_repository(signed))
+    assert policy is not None
+    return (yield from evaluate(core, wanted, policy))
+
+
+def load_policy(policy: PolicyFile) -> Plan[Policy]:
+    """The policy given, its file and every key file it names read off an async client's loop."""
+    from ..sansio.policy import Policy
+
+    if isinstance(policy, Policy):
+        found = policy
+    else:
+        from .policy_files import load_policy as read_policy
+
+        found = yield Blocking(partial(read_policy, os.fspath(policy)))
+    return found
+
+
+def _accepted_identity(rule: IdentityRule, image: Reference) -> Callable[[str], str | None]:
+    def judge(signed: str) -> str | None:
+        if rule.matches(image, signed):
+            return None
+        return f"the signed identity {signed!r} is not accepted for {image} ({rule})"
+
+    return judge
+
+
+def evaluate(
+    core: ClientCore, wanted: Reference, policy: PolicyFile
+) -> Plan[list[VerifiedSignature]]:
+    """What ``policy`` decides about ``wanted``: every requirement of its scope must hold (a
+    `SignatureRejected` naming the scope and the reason when one does not); the signatures
+    that satisfied them."""
+    from ..sansio.policy import AcceptAnything, Reject
+
+    loaded = yield from load_policy(policy)
+    requirements = loaded.requirements_for(wanted)
+    scope = loaded.scope_for(wanted, "docker")
+    label = "its default" if scope is None else scope.label
+    verified: list[VerifiedSignature] = []
+    found: tuple[str, Attachments] | None = None
+    for requirement in requirements:
+        if isinstance(requirement, AcceptAnything):
+            continue
+        if isinstance(requirement, Reject):
+            raise SignatureRejected(
+                str(wanted), f"the policy {loaded.source} rejects it ({label}: reject)"
+            )
+        keys = yield from public_keys([source.data or b"" for source in requirement.keys])
+        if found is None:
+            _, digest, attachments = yield from _found(core, wanted)
+            found = digest, attachments
+        try:
+            verified += accept(
+                str(wanted),
+                found[1],
+                keys,
+                found[0],
+                _accepted_identity(requirement.identity, wanted),
+            )
+        except SignatureRejected as exc:
+            raise SignatureRejected(
+                str(wanted),
+                f"the policy {loaded.source} requires a signature ({label}: sigstoreSigned) "
+                f"and {exc.problem}",
+                exc.reasons,
+            ) from None
+    return verified
