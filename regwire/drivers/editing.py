@@ -1,0 +1,439 @@
+"""Editing images, as client plans (`regwire.sansio.editing` decides; this module does the
+file work): the ends opened, a layer built from a directory or a tar file, then the core's
+edit run.
+
+Theory of operation. A layer is built once, before any request, into a temporary file: the
+tar (a directory's, written deterministically, or the caller's tar file as it is) streams
+through a SHA-256 of its bytes (the ``diff_id``), then the compressor (gzip with a fixed
+header, zstd, or none), then a second SHA-256 (the blob's digest) into the file, a piece at a
+time, so that a layer of any size takes a few MiB of memory. The file is then written to the
+destination by the core (`regwire.sansio.editing.write_layer`: it reads the file through the
+driver, as an upload reads a caller's file, and a layout renames it into place only once
+verified), and the edit names it. A directory's tar is the same bytes wherever it is made:
+entries sorted by name, owners 0:0 (``keep_owners`` keeps the numeric ids, never the names),
+modes kept, every time ``mtime``; hence the same digests for the same inputs and ``--time``.
+
+Times: the core reads no clock. The caller's ``time`` wins; else ``SOURCE_DATE_EPOCH`` (read
+here, from the environment); else now for an appended layer's ``created`` and history (as
+``docker build`` does) and the epoch for the tar's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from typing import IO, Any
+
+from ..sansio import editing
+from ..sansio.edit_documents import COMPRESSIONS, Mutation, parse_time_option, when
+from ..sansio.editing import Edited, NewLayer, Selection
+from ..sansio.ends import End
+from ..sansio.errors import MissingExtra
+from ..sansio.layout import LayoutEnd, parse_layout_reference
+from ..sansio.manifests import Platform
+from ..sansio.reference import Reference
+from ._client import ClientCore
+from .layout import open_layout
+from .operations import at
+from .places import as_reference
+from .steps import Blocking, Plan, Run
+
+__all__ = [
+    "BuiltLayer",
+    "append",
+    "build_layer",
+    "convert",
+    "index_add",
+    "index_create",
+    "index_remove",
+    "mutate",
+    "write_tar",
+]
+
+_PIECE = 1024 * 1024
+_GZIP_LEVEL = 6  # Go's and pigz's default: the level umoci and crane write
+
+
+# -- ends ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    end: End
+    reference: str  # the tag or digest at the end ("" for a layout's only entry)
+    tag: str | None  # the tag the end names (None: named by digest)
+    files: bool  # an OCI layout: its operations touch files
+
+
+def _end(core: ClientCore, text: str | Reference, *, writing: bool) -> Plan[_Opened]:
+    """An end of an edit: ``oci:DIR[:TAG]``, or a registry reference (read from the registry
+    itself, written where registries.conf sends it)."""
+    if isinstance(text, str):
+        layout = parse_layout_reference(text)
+        if layout is not None:
+            opened = yield Blocking(partial(open_layout, layout[0]))
+            return _Opened(LayoutEnd(opened), layout[1], layout[1], True)
+        if text.startswith(("oci-archive:", "docker-archive:")):
+            raise ValueError(
+                f"{text}: editing reads and writes registries and oci: layouts; copy the "
+                "archive to a layout first (regwire copy ARCHIVE oci:DIR:TAG)"
+            )
+        text = text.removeprefix("docker://")
+    ref = as_reference(text)
+    place = core.writing(ref) if writing else core.reading(ref)[-1]
+    registry = yield at(place)
+    reference = place.reference
+    end = registry.copy_end(reference.repository, reference.tag or "")
+    tag = None if reference.digest and not reference.tag else (reference.tag or "latest")
+    return _Opened(end, reference.digest or reference.tag or "latest", tag, False)
+
+
+def _ends(
+    core: ClientCore, source: str | Reference, destination: str | Reference | None
+) -> Plan[tuple[_Opened, _Opened]]:
+    """The source and where the result goes (the source's own tag when no destination)."""
+    src = yield from _end(core, source, writing=False)
+    dst = yield from _end(core, destination if destination is not None else source, writing=True)
+    if dst.tag is None:
+        raise ValueError(
+            f"{destination or source} names a digest: name the result with a tag (-t IMAGE:TAG)"
+        )
+    return src, dst
+
+
+def _selection(platforms: Sequence[str | Platform] | None, all_platforms: bool) -> Selection:
+    return Selection(tuple(str(p) for p in platforms or ()), all_platforms)
+
+
+def _pairs(values: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((values or {}).items())
+
+
+def _command(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _time(given: datetime | str | None) -> datetime | None:
+    if isinstance(given, str):
+        return parse_time_option(given)
+    if given is not None and given.tzinfo is None:
+        return given.replace(tzinfo=timezone.utc)
+    return given
+
+
+# -- layers ----------------------------------------------------------------------------------
+
+
+class _Hashing:
+    """A writer that hashes and counts what passes through it to ``out``."""
+
+    def __init__(self, out: Any) -> None:
+        self.out, self.hash, self.size = out, hashlib.sha256(), 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        self.out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def digest(self) -> str:
+        return f"sha256:{self.hash.hexdigest()}"
+
+
+def _walk(root: str, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every entry under ``root`` as (path, name in the tar), sorted by name, a directory
+    before what it holds; symbolic links are entries, never followed."""
+    with os.scandir(root) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        name = f"{prefix}{entry.name}"
+        yield entry.path, name
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(entry.path, f"{name}/")
+
+
+def write_tar(root: str, out: IO[bytes] | _Hashing, *, keep_owners: bool, mtime: int) -> None:
+    """The tar of ``root``'s contents (at the image's root), the same bytes wherever and
+    whenever it is made: entries sorted, owners 0:0 unless ``keep_owners`` (numeric ids, no
+    names either way), modes kept, every time ``mtime``; sockets skipped (a tar holds none)."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        for path, name in _walk(root):
+            info = tar.gettarinfo(path, arcname=name)
+            if info is None or stat.S_ISSOCK(os.lstat(path).st_mode):
+                continue
+            info.mtime = mtime
+            info.uname = info.gname = ""
+            if not keep_owners:
+                info.uid = info.gid = 0
+            if info.isreg():
+                with open(path, "rb") as file:
+                    tar.addfile(info, file)
+            else:
+                tar.addfile(info)
+
+
+def _copy_tar(path: str, out: _Hashing) -> None:
+    with open(path, "rb") as file:
+        head = file.read(4)
+        if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
+            raise ValueError(
+                f"{path} is compressed; --layer takes a tar or a directory (decompress it first)"
+            )
+        out.write(head)
+        while piece := file.read(_PIECE):
+            out.write(piece)
+
+
+@contextlib.contextmanager
+def _compressor(compression: str, out: _Hashing) -> Iterator[Any]:
+    """A writer compressing into ``out``: gzip with a fixed header (no name, time 0), zstd
+    (the ``zstandard`` package, one thread: the same frames every time), or none."""
+    sink: Any = out  # file-like enough for both compressors
+    if compression == "gzip":
+        with gzip.GzipFile(
+            filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
+        ) as gz:
+            yield gz
+    elif compression == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise MissingExtra("a zstd layer", "zstd", "zstandard") from None
+        writer = zstandard.ZstdCompressor(level=3).stream_writer(sink, closefd=False)
+        with writer:
+            yield writer
+    else:
+        yield out
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltLayer:
+    """A layer built into the file ``path`` (the caller removes it)."""
+
+    path: str
+    layer: NewLayer
+
+
+def build_layer(
+    path: str | os.PathLike[str],
+    compression: str = "gzip",
+    *,
+    keep_owners: bool = False,
+    mtime: int = 0,
+    directory: str | None = None,
+) -> BuiltLayer:
+    """Build a layer from a directory (its deterministic tar) or a tar file (its bytes), into
+    a temporary file in ``directory``, hashing the tar and the blob as they stream."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"--compress {compression!r} must be gzip, zstd or none")
+    source = os.fspath(path)
+    if not os.path.exists(source):
+        raise ValueError(f"--layer {source}: no such file or directory")
+    handle, temporary = tempfile.mkstemp(prefix="regwire-layer-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb", buffering=_PIECE) as file:
+            blob = _Hashing(file)
+            with _compressor(compression, blob) as compressed:
+                tar = _Hashing(compressed)
+                if os.path.isdir(source):
+                    write_tar(source, tar, keep_owners=keep_owners, mtime=mtime)
+                else:
+                    _copy_tar(source, tar)
+        layer = NewLayer(blob.digest, blob.size, tar.digest, compression)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return BuiltLayer(temporary, layer)
+
+
+def _write(dst: _Opened, built: BuiltLayer) -> Plan[None]:
+    """The built layer written to the destination, read from its file."""
+    file = yield Blocking(partial(open, built.path, "rb"))
+    try:
+        yield Run(editing.write_layer(dst.end, built.layer, built.path), source=file, files=True)
+    finally:
+        file.close()
+
+
+def _source_date_epoch() -> str | None:
+    return os.environ.get("SOURCE_DATE_EPOCH") or None
+
+
+# -- plans -----------------------------------------------------------------------------------
+
+
+def mutate(
+    core: ClientCore,
+    source: str | Reference,
+    *,
+    destination: str | Reference | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    entrypoint: Sequence[str] | None = None,
+    cmd: Sequence[str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    exposed_ports: Sequence[str] = (),
+    platforms: Sequence[str | Platform] | None = None,
+    all_platforms: bool = False,
+    time: datetime | str | None = None,
+) -> Plan[Edited]:
+    mutation = Mutation(
+        labels=_pairs(labels),
+        annotations=_pairs(annotations),
+        env=_pairs(env),
+        entrypoint=_command(entrypoint),
+        cmd=_command(cmd),
+        workdir=workdir,
+        user=user,
+        exposed_ports=tuple(exposed_ports),
+        created=_time(time),
+    )
+    if not mutation.changes_anything:
+        raise ValueError("nothing to change: give a config option or an annotation")
+    selection = _selection(platforms, all_platforms)
+    src, dst = yield from _ends(core, source, destination)
+    operation = editing.mutate(src.end, src.reference, dst.end, dst.tag or "", mutation, selection)
+    edited: Edited = yield Run(operation, files=src.files or dst.files)
+    return edited
+
+
+def append(
+    core: ClientCore,
+    source: str | Reference,
+    *,
+    destination: str | Reference | None = None,
+    layers: Sequence[str | os.PathLike[str]],
+    compress: str = "gzip",
+    keep_owners: bool = False,
+    platforms: Sequence[str | Platform] | None = None,
+    all_platforms: bool = False,
+    time: datetime | str | None = None,
+    now: datetime | None = None,
+) -> Plan[Edited]:
+    if not layers:
+        raise ValueError("append needs at least one layer (a directory or a tar file)")
+    if compress not in COMPRESSIONS:
+        raise ValueError(f"compress {compress!r} must be gzip, zstd or none")
+    selection = _selection(platforms, all_platforms)
+    epoch = _source_date_epoch()
+    fixed = _time(time) or (parse_time_option(epoch, "SOURCE_DATE_EPOCH") if epoch else None)
+    created = when(fixed, None, now or datetime.now(timezone.utc))
+    mtime = int(fixed.timestamp()) if fixed is not None else 0
+    src, dst = yield from _ends(core, source, destination)
+    built: list[BuiltLayer] = []
+    try:
+        for path in layers:
+            one = partial(build_layer, path, compress, keep_owners=keep_owners, mtime=mtime)
+            built.append((yield Blocking(one)))
+        for layer in built:
+            yield from _write(dst, layer)
+    finally:
+        for layer in built:
+            with contextlib.suppress(OSError):
+                os.unlink(layer.path)
+    operation = editing.append(
+        src.end,
+        src.reference,
+        dst.end,
+        dst.tag or "",
+        [layer.layer for layer in built],
+        created,
+        selection,
+    )
+    edited: Edited = yield Run(operation, files=src.files or dst.files)
+    return edited
+
+
+def convert(
+    core: ClientCore, source: str | Reference, *, destination: str | Reference, to: str
+) -> Plan[Edited]:
+    if to not in ("oci", "docker"):
+        raise ValueError(f"to {to!r} must be oci or docker")
+    src, dst = yield from _ends(core, source, destination)
+    operation = editing.convert(src.end, src.reference, dst.end, dst.tag or "", to)
+    edited: Edited = yield Run(operation, files=src.files or dst.files)
+    return edited
+
+
+def _sources(
+    core: ClientCore, sources: Sequence[str | Reference]
+) -> Plan[tuple[list[tuple[End, str]], bool]]:
+    opened = []
+    for source in sources:
+        opened.append((yield from _end(core, source, writing=False)))
+    return [(o.end, o.reference) for o in opened], any(o.files for o in opened)
+
+
+def index_create(
+    core: ClientCore,
+    destination: str | Reference,
+    sources: Sequence[str | Reference],
+    *,
+    to: str | None = None,
+) -> Plan[Edited]:
+    if not sources:
+        raise ValueError("index create needs at least one source image")
+    if to is not None and to not in ("oci", "docker"):
+        raise ValueError(f"to {to!r} must be oci or docker")
+    dst = yield from _end(core, destination, writing=True)
+    if dst.tag is None:
+        raise ValueError(f"{destination} names a digest: name the index with a tag")
+    ends, files = yield from _sources(core, sources)
+    operation = editing.index_create(ends, dst.end, dst.tag, to)
+    edited: Edited = yield Run(operation, files=files or dst.files)
+    return edited
+
+
+def index_add(
+    core: ClientCore,
+    destination: str | Reference,
+    sources: Sequence[str | Reference],
+    *,
+    to: str | None = None,
+) -> Plan[Edited]:
+    if not sources:
+        raise ValueError("index add needs at least one source image")
+    if to is not None and to not in ("oci", "docker"):
+        raise ValueError(f"to {to!r} must be oci or docker")
+    dst = yield from _end(core, destination, writing=True)
+    if dst.tag is None:
+        raise ValueError(f"{destination} names a digest: name the index with a tag")
+    ends, files = yield from _sources(core, sources)
+    operation = editing.index_add(dst.end, dst.tag, ends, to)
+    edited: Edited = yield Run(operation, files=files or dst.files)
+    return edited
+
+
+def index_remove(
+    core: ClientCore,
+    destination: str | Reference,
+    *,
+    platforms: Sequence[str | Platform] = (),
+    digests: Sequence[str] = (),
+) -> Plan[Edited]:
+    if not platforms and not digests:
+        raise ValueError("index remove needs a platform or a digest to remove")
+    Selection(tuple(str(p) for p in platforms))  # the platforms' syntax, before any request
+    dst = yield from _end(core, destination, writing=True)
+    if dst.tag is None:
+        raise ValueError(f"{destination} names a digest: name the index with a tag")
+    operation = editing.index_remove(dst.end, dst.tag, [str(p) for p in platforms], list(digests))
+    edited: Edited = yield Run(operation, files=dst.files)
+    return edited
