@@ -829,7 +829,7 @@ class AsyncClient:
         writes it; ``annotations`` go into its ``optional`` part (cosign's ``-a``). Needs the
         ``sign`` extra.
         """
-        plan = trust.sign(
+        plan = operations.sign(
             self._core,
             ref,
             key,
@@ -858,7 +858,7 @@ class AsyncClient:
         hold, as skopeo and podman decide. Needs the ``sign`` extra.
         """
         return await self.carry(
-            trust.verify(self._core, ref, key=key, policy=policy, identity=identity)
+            operations.verify(self._core, ref, key=key, policy=policy, identity=identity)
         )
 
     async def prune(

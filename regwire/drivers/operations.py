@@ -18,7 +18,7 @@ before any request (`ValueError`, `InvalidReference`), as the core's operations 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import IO, TypeVar, cast
@@ -42,7 +42,9 @@ from ..sansio.retention import (
     parse_duration,
     plan_prune,
 )
+from ..sansio.signatures import Attachments, VerifiedSignature
 from ..sansio.tagfilter import TagFilter
+from . import trust
 from ._client import ClientCore, source_size
 from ._http import log
 from .logins import erase_login, store_login
@@ -510,6 +512,54 @@ def copy(
     operation = target.operation(src, dst, referrers, progress, concurrency)
     copied: str = yield Run(operation, files=target.touches_files)
     return copied
+
+
+def sign(
+    core: ClientCore,
+    ref: str | Reference,
+    key: trust.PrivateKeyFile,
+    *,
+    passphrase: bytes | str | None,
+    identity: str | None,
+    annotations: Mapping[str, str] | None,
+) -> Plan[str]:
+    """``ref`` signed where it is written (never a mirror), claiming ``identity`` or the full
+    reference as given (`trust.identity_of`)."""
+    wanted = as_reference(ref)
+    signer = yield from trust.private_key(key, passphrase)
+    reference, registry = yield from _written(core, wanted)
+    claimed = identity or trust.identity_of(wanted)
+    return (yield from trust.sign_at(registry, reference, signer, claimed, annotations))
+
+
+def verify(
+    core: ClientCore,
+    ref: str | Reference,
+    *,
+    key: trust.KeyFile | Sequence[trust.KeyFile] | None,
+    policy: trust.PolicyFile | None,
+    identity: str | None,
+) -> Plan[list[VerifiedSignature]]:
+    """The signatures of ``ref`` that ``key`` (or ``policy``) accepts, read from where ``ref``
+    is read; `SignatureRejected` saying why when none is (or when the policy rejects)."""
+    if (key is None) == (policy is None):
+        raise ValueError("verify needs a key or a policy (one of them)")
+    if identity is not None and policy is not None:
+        raise ValueError("a policy says which identities it accepts: identity= goes with key=")
+    wanted = as_reference(ref)
+
+    def find() -> Plan[tuple[str, Attachments]]:
+        def job(reference: Reference, registry: Registry) -> Plan[tuple[str, Attachments]]:
+            return (yield from trust.found_at(registry, reference))
+
+        return (yield from _reading(core, wanted, job))
+
+    if key is not None:
+        keys = yield from trust.public_keys(key)
+        signed = as_reference(identity) if identity is not None else wanted
+        return (yield from trust.verify_with_keys(wanted, keys, signed, find))
+    assert policy is not None
+    return (yield from trust.evaluate(wanted, policy, find))
 
 
 def referrers(

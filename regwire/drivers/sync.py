@@ -784,7 +784,7 @@ class Client:
         writes it; ``annotations`` go into its ``optional`` part (cosign's ``-a``). Needs the
         ``sign`` extra.
         """
-        plan = trust.sign(
+        plan = operations.sign(
             self._core,
             ref,
             key,
@@ -812,7 +812,9 @@ class Client:
         path or a loaded `Policy`), every requirement of the scope that applies to ``ref`` must
         hold, as skopeo and podman decide. Needs the ``sign`` extra.
         """
-        return self.carry(trust.verify(self._core, ref, key=key, policy=policy, identity=identity))
+        return self.carry(
+            operations.verify(self._core, ref, key=key, policy=policy, identity=identity)
+        )
 
     def prune(
         self,

@@ -32,22 +32,26 @@ from ..sansio.signatures import (
 from ..sansio.signatures import (
     sign as sign_operation,
 )
-from ._client import ClientCore
-from .operations import _reading, _written
-from .places import as_reference
 from .steps import Blocking, Plan, Run
 
 if TYPE_CHECKING:
     from ..sansio.policy import IdentityRule, Policy
 
 __all__ = [
+    "Finder",
     "KeyFile",
     "PolicyFile",
     "PrivateKeyFile",
+    "evaluate",
+    "found_at",
     "identity_of",
-    "sign",
+    "load_policy",
+    "private_key",
+    "public_keys",
+    "same_repository",
+    "sign_at",
     "signed_digest",
-    "verify",
+    "verify_with_keys",
 ]
 
 KeyFile = Union[PublicKey, bytes, str, "os.PathLike[str]"]
@@ -117,30 +121,24 @@ def signed_digest(registry: Registry, reference: Reference) -> Plan[str]:
     return found
 
 
-def sign(
-    core: ClientCore,
-    ref: str | Reference,
-    key: PrivateKeyFile,
-    *,
-    passphrase: bytes | str | None = None,
-    identity: str | None = None,
+def sign_at(
+    registry: Registry,
+    reference: Reference,
+    signer: Signer,
+    identity: str,
     annotations: Mapping[str, str] | None = None,
 ) -> Plan[str]:
-    """Sign the manifest ``ref`` names (an index's own digest for an index) where ``ref`` is
-    written; returns the digest signed."""
-    wanted = as_reference(ref)
-    signer = yield from private_key(key, passphrase)
-    reference, registry = yield from _written(core, wanted)
+    """Sign the manifest ``reference`` names in ``registry`` (an index's own digest for an
+    index), claiming ``identity``; returns the digest signed."""
     digest = yield from signed_digest(registry, reference)
-    claimed = identity or identity_of(wanted)
     operation = sign_operation(
-        registry, reference.repository, digest, claimed, signer, optional=annotations
+        registry, reference.repository, digest, identity, signer, optional=annotations
     )
     yield Run(operation, registry, reference.repository)
     return digest
 
 
-def _same_repository(image: Reference) -> Callable[[str], str | None]:
+def same_repository(image: Reference) -> Callable[[str], str | None]:
     """``verify --key``'s identity rule: the signed reference names the image's repository (its
     tag may differ: the digest is what was verified). containers/image's ``matchRepository``."""
 
@@ -159,43 +157,25 @@ def _same_repository(image: Reference) -> Callable[[str], str | None]:
     return judge
 
 
-def _found(core: ClientCore, ref: str | Reference) -> Plan[tuple[Reference, str, Attachments]]:
-    """The digest ``ref`` names and the signatures stored for it, from where it is read."""
-
-    def job(reference: Reference, registry: Registry) -> Plan[tuple[Reference, str, Attachments]]:
-        digest = yield from signed_digest(registry, reference)
-        found: Attachments = yield Run(
-            read_signatures(registry, reference.repository, digest),
-            registry,
-            reference.repository,
-        )
-        return reference, digest, found
-
-    return (yield from _reading(core, ref, job))
+Finder = Callable[[], Plan[tuple[str, Attachments]]]
+"""Finds the digest an image's reference names and the signatures stored for it."""
 
 
-def verify(
-    core: ClientCore,
-    ref: str | Reference,
-    *,
-    key: KeyFile | Sequence[KeyFile] | None = None,
-    policy: PolicyFile | None = None,
-    identity: str | None = None,
+def found_at(registry: Registry, reference: Reference) -> Plan[tuple[str, Attachments]]:
+    """The digest ``reference`` names in ``registry`` and the signatures stored for it."""
+    digest = yield from signed_digest(registry, reference)
+    found: Attachments = yield Run(
+        read_signatures(registry, reference.repository, digest), registry, reference.repository
+    )
+    return digest, found
+
+
+def verify_with_keys(
+    wanted: Reference, keys: Sequence[PublicKey], signed: Reference, find: Finder
 ) -> Plan[list[VerifiedSignature]]:
-    """The signatures of ``ref`` that ``key`` (or ``policy``) accepts; `SignatureRejected`
-    saying why when that is none (or when the policy rejects)."""
-    if (key is None) == (policy is None):
-        raise ValueError("verify needs a key or a policy (one of them)")
-    if identity is not None and policy is not None:
-        raise ValueError("a policy says which identities it accepts: identity= goes with key=")
-    wanted = as_reference(ref)
-    if key is not None:
-        keys = yield from public_keys(key)
-        signed = as_reference(identity) if identity is not None else wanted
-        _, digest, found = yield from _found(core, wanted)
-        return accept(str(wanted), found, keys, digest, _same_repository(signed))
-    assert policy is not None
-    return (yield from evaluate(core, wanted, policy))
+    """The signatures of ``wanted`` that one of ``keys`` made for ``signed``'s repository."""
+    digest, found = yield from find()
+    return accept(str(wanted), found, keys, digest, same_repository(signed))
 
 
 def load_policy(policy: PolicyFile) -> Plan[Policy]:
@@ -220,9 +200,7 @@ def _accepted_identity(rule: IdentityRule, image: Reference) -> Callable[[str], 
     return judge
 
 
-def evaluate(
-    core: ClientCore, wanted: Reference, policy: PolicyFile
-) -> Plan[list[VerifiedSignature]]:
+def evaluate(wanted: Reference, policy: PolicyFile, find: Finder) -> Plan[list[VerifiedSignature]]:
     """What ``policy`` decides about ``wanted``: every requirement of its scope must hold (a
     `SignatureRejected` naming the scope and the reason when one does not); the signatures
     that satisfied them."""
@@ -243,8 +221,7 @@ def evaluate(
             )
         keys = yield from public_keys([source.data or b"" for source in requirement.keys])
         if found is None:
-            _, digest, attachments = yield from _found(core, wanted)
-            found = digest, attachments
+            found = yield from find()
         try:
             verified += accept(
                 str(wanted),
