@@ -82,6 +82,7 @@ __all__ = [
     "load_public_key",
     "obtain_passphrase",
     "read_passphrase_file",
+    "require_sign_extra",
 ]
 
 # The PEM types of cosign's encrypted private keys: cosign writes the first today, skopeo 1.9
@@ -127,9 +128,21 @@ class NoPassphrase(RegistryError, ValueError):
 def _need(module: str, package: str, feature: str) -> None:
     """Import ``module`` now, or say which extra brings ``package`` (`MissingExtra`)."""
     try:
+        importlib.import_module(module.partition(".")[0])  # the package itself, then the module
         importlib.import_module(module)
     except ImportError:
         raise MissingExtra(feature, "sign", package) from None
+
+
+def require_sign_extra(feature: str) -> None:
+    """Check, before asking anyone for a passphrase, that ``feature`` can run: both packages
+    of the ``sign`` extra import.
+
+    Raises:
+        MissingExtra: ``cryptography`` or PyNaCl is not installed (``regwire[sign]``).
+    """
+    _need("cryptography", "cryptography", feature)
+    _need("nacl.secret", "pynacl", feature)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,7 +553,7 @@ def obtain_passphrase(passphrase_file: str | None, *, confirm: bool) -> bytes:
     from_environment = os.environ.get(PASSPHRASE_VARIABLE)
     if from_environment is not None:
         return os.fsencode(from_environment)
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+    if not sys.stdin.isatty():  # as cosign asks: only when stdin is a terminal
         raise NoPassphrase(
             "no passphrase for the private key: give one with --passphrase-file FILE "
             f"or the environment variable {PASSPHRASE_VARIABLE} (empty for none), "

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-from ..keys import generate_key, load_public_key, obtain_passphrase
+from ..keys import generate_key, load_public_key, obtain_passphrase, require_sign_extra
 from .common import Subcommand, UsageError, print_json
 
 __all__ = ["SUBCOMMANDS"]
@@ -84,6 +84,7 @@ def _generate_key(args: argparse.Namespace) -> int:
             f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
             "pass --force to overwrite, or choose another --output-prefix"
         )
+    require_sign_extra("generate-key")  # before any prompt
     try:
         secret = obtain_passphrase(args.passphrase_file, confirm=True)
     except OSError as exc:
