@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+from ..drivers.archives import Archive
 from ..drivers.places import CopyTarget, copy_target
 from ..drivers.sync import Client
 from ..mirroring import Item
@@ -127,8 +128,8 @@ class Meter:
         sys.stderr.write(f"regwire: {self.summary()}\n")
 
 
-def end_name(end: Reference | Layout) -> str:
-    return end.url if isinstance(end, Layout) else f"{end.registry}/{end.repository}"
+def end_name(end: Reference | Layout | Archive) -> str:
+    return f"{end.registry}/{end.repository}" if isinstance(end, Reference) else end.url
 
 
 def client_for(

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from ..sansio.ends import Report
+from ..sansio.archive import familiar, parse_archive_reference
+from ..sansio.ends import CopyDestination, Report
 from ..sansio.events import Operation
 from ..sansio.layout import Layout, parse_layout_reference
 from ..sansio.manifests import Platform
 from ..sansio.reference import DOCKER_HUB, Reference
 from ..sansio.registries_conf import AmbiguousShortName, RegistriesConf, Source, is_short_name
 from ..sansio.registry import Registry
+from .archives import Archive
 from .layout import open_layout
 
 __all__ = [
@@ -44,8 +46,8 @@ class CopyTarget:
     source's tag or digest, the tag to write (the destination's, else the source's, "" for a
     source named by digest alone) and the platforms asked."""
 
-    source: Reference | Layout
-    destination: Reference | Layout
+    source: Reference | Layout | Archive
+    destination: Reference | Layout | Archive
     reference: str
     tag: str
     platforms: list[Platform] | None
@@ -56,9 +58,9 @@ class CopyTarget:
 
     @property
     def touches_files(self) -> bool:
-        """Whether the copy reads or writes an OCI layout: its operation does file I/O as it
-        goes, which an async client keeps off its event loop."""
-        return isinstance(self.source, Layout) or isinstance(self.destination, Layout)
+        """Whether the copy reads or writes an OCI layout or an archive: its operation does
+        file I/O as it goes, which an async client keeps off its event loop."""
+        return not (isinstance(self.source, Reference) and isinstance(self.destination, Reference))
 
     def reading_from(self, place: Place) -> CopyTarget:
         """This copy, its source read from ``place`` (one of `source_places`)."""
@@ -72,11 +74,27 @@ class CopyTarget:
         report: Report | None = None,
         concurrency: int = 1,
     ) -> Operation[str]:
-        """The core's copy, given the `Registry` of each end that is not a layout."""
-        target = self.destination if isinstance(self.destination, Layout) else dst
+        """The core's copy, given the `Registry` of each end that is not a file. An archive
+        written is finished once the copy is done (removed if it fails), its blobs one at a
+        time: a tar is written in order."""
+        output = self.destination.output() if isinstance(self.destination, Archive) else None
+        target = output or (self.destination if isinstance(self.destination, Layout) else dst)
         assert target is not None
-        repository = "" if isinstance(self.destination, Layout) else self.destination.repository
-        if isinstance(self.source, Layout):
+        concurrency = 1 if output is not None else concurrency
+        operation = self._operation(src, target, referrers, report, concurrency)
+        return output.written(operation) if output is not None else operation
+
+    def _operation(
+        self,
+        src: Registry | None,
+        target: CopyDestination,
+        referrers: bool,
+        report: Report | None,
+        concurrency: int,
+    ) -> Operation[str]:
+        destination = self.destination
+        repository = destination.repository if isinstance(destination, Reference) else ""
+        if not isinstance(self.source, Reference):
             return self.source.copy_to(
                 target,
                 self.reference,
@@ -101,14 +119,15 @@ class CopyTarget:
         )
 
 
-def _copy_end(end: str | Reference) -> tuple[Reference | Layout, str, str]:
+def _copy_end(end: str | Reference) -> tuple[Reference | Layout | Archive, str, str]:
     """An end, its tag (or digest) and whether that is a digest ("d") or a tag ("t")."""
     if isinstance(end, str):
         layout = parse_layout_reference(end)
         if layout is not None:
             return open_layout(layout[0]), layout[1], "t"
-        if end.startswith("oci-archive:"):
-            raise ValueError(f"{end}: oci-archive: is not supported; unpack it and use oci:DIR")
+        archive = parse_archive_reference(end)
+        if archive is not None:
+            return Archive(archive), archive.tag, "t"
         end = end.removeprefix("docker://")
     reference = as_reference(end)
     if reference.digest:
@@ -130,6 +149,14 @@ def copy_target(
     names refused here, before any request; the source's mirrors first)."""
     src, src_ref, src_kind = _copy_end(source)
     dst, dst_ref, dst_kind = _copy_end(destination)
+    if isinstance(dst, Archive) and dst.docker:
+        # RepoTags: the REF given, else a registry source's name and tag (none for a digest
+        # alone), as docker save writes them; an index gives one platform's image.
+        names = (dst.name.name,) if dst.name.name else ()
+        if not names and isinstance(src, Reference) and src_kind == "t":
+            names = (familiar(str(src) if src.tag else f"{src}:latest"),)
+        dst = dst.named(names)
+        platforms = dst.platforms if platforms is None else platforms
     if dst_kind == "d":
         raise ValueError(
             f"{destination}: a copy's destination is a repository and a tag, not a digest "
@@ -139,8 +166,8 @@ def copy_target(
         reference = src_ref or "latest"
         tag = dst_ref or ("" if src_kind == "d" else src_ref or "latest")
     else:
-        reference = src_ref
-        tag = dst_ref or src_ref or ("" if isinstance(dst, Layout) else "latest")
+        reference = src.selector if isinstance(src, Archive) else src_ref
+        tag = dst_ref or src_ref or ("" if not isinstance(dst, Reference) else "latest")
     wanted = (
         None
         if platforms is None

@@ -35,6 +35,7 @@ from .access import authorize as _authorize
 from .auth import Credentials
 from .challenges import Challenge
 from .digests import digest_of
+from .ends import CopyDestination
 from .errors import InvalidReference, ProtocolError
 from .events import Operation
 from .image import Image
@@ -494,7 +495,7 @@ class Registry:
 
     def copy_to(
         self,
-        destination: Registry | Layout,
+        destination: Registry | Layout | CopyDestination,
         repository: str,
         reference: str,
         destination_repository: str = "",
