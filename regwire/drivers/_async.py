@@ -1036,13 +1036,19 @@ class AsyncClient:
         referrers: bool = False,
         progress: Callable[[CopyProgress], object] | None = None,
         concurrency: int = operations.COPY_CONCURRENCY,
+        policy: trust.PolicyFile | None = None,
+        remove_signatures: bool = False,
+        sign_by: trust.PrivateKeyFile | None = None,
+        sign_passphrase: bytes | str | None = None,
+        sign_identity: str | None = None,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
 
         As `regwire.Client.copy`, with up to ``concurrency`` blobs (and images of an index)
         copied at once as tasks, each connection still under the client's
         ``max_connections`` per endpoint. A copy from or to an OCI layout reads and writes its
-        files from a worker thread, never on the event loop.
+        files from a worker thread, never on the event loop; so are key and policy files.
+        Signatures go with the copy, and ``policy``, ``sign_by`` and the rest do, as there.
         """
         plan = operations.copy(
             self._core,
@@ -1052,6 +1058,9 @@ class AsyncClient:
             referrers=referrers,
             progress=progress,
             concurrency=concurrency,
+            trusting=trust.CopyTrust(
+                policy, remove_signatures, sign_by, sign_passphrase, sign_identity
+            ),
         )
         return await self.carry(plan)
 

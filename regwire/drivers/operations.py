@@ -19,6 +19,7 @@ before any request (`ValueError`, `InvalidReference`), as the core's operations 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import IO, TypeVar, cast
@@ -485,11 +486,22 @@ def copy(
     referrers: bool,
     progress: Callable[[CopyProgress], object] | None,
     concurrency: int,
+    trusting: trust.CopyTrust | None = None,
 ) -> Plan[str]:
     """The copy: each end placed (registries.conf), the source's mirrors asked in order for
     the image, then the core's copy; one that reads or writes an OCI layout is advanced off an
-    async client's event loop (`Run.files`), as are the layout's opening and checks."""
+    async client's event loop (`Run.files`), as are the layout's opening and checks.
+
+    ``trusting`` says what the copy does about signatures (`trust.CopyTrust`): the source
+    judged by a policy before anything is written, its signatures carried (unless removed),
+    the copy signed at the destination."""
     _positive(concurrency)
+    trusting = trusting or trust.CopyTrust()
+    signer = (
+        (yield from trust.private_key(trusting.sign_by, trusting.sign_passphrase))
+        if trusting.sign_by is not None
+        else None
+    )
     target = yield Blocking(
         partial(copy_target, source, destination, platforms, core.registries_conf)
     )
@@ -509,8 +521,32 @@ def copy(
             target = target.reading_from(places[-1])
     src = (yield at(target.source_places[0])) if target.source_places else None
     dst = (yield at(target.destination_place)) if target.destination_place else None
-    operation = target.operation(src, dst, referrers, progress, concurrency)
+    if signer is not None and not isinstance(target.destination, Reference):
+        raise ValueError(
+            f"{destination}: signing a copy needs a registry destination (cosign's storage); "
+            "sign the image where it is pushed from the layout"
+        )
+    if trusting.policy is not None:
+        yield from trust.judge_source(target, src, trusting.policy, source)
+    written: list[str] = []
+
+    def heard(event: CopyProgress) -> None:
+        if event.state == "manifest":
+            written.append(event.digest)
+        if progress is not None:
+            progress(event)
+
+    operation = target.operation(src, dst, referrers, heard, concurrency)
     copied: str = yield Run(operation, files=target.touches_files)
+    if not trusting.remove_signatures:
+        yield from trust.carry_attachments(target, src, dst, [copied, *written], concurrency)
+    if signer is not None:
+        assert dst is not None and isinstance(target.destination, Reference)
+        written_as = replace(target.destination, tag=target.tag or None, digest=None)
+        if not target.tag:
+            written_as = replace(written_as, digest=copied)
+        claimed = trusting.sign_identity or trust.identity_of(written_as)
+        yield from trust.sign_at(dst, written_as, signer, claimed)
     return copied
 
 

@@ -989,6 +989,11 @@ class Client:
         referrers: bool = False,
         progress: Callable[[CopyProgress], object] | None = None,
         concurrency: int = operations.COPY_CONCURRENCY,
+        policy: trust.PolicyFile | None = None,
+        remove_signatures: bool = False,
+        sign_by: trust.PrivateKeyFile | None = None,
+        sign_passphrase: bytes | str | None = None,
+        sign_identity: str | None = None,
     ) -> str:
         """Copy the image (or index) ``source`` names to ``destination``; returns its digest.
 
@@ -1005,6 +1010,14 @@ class Client:
         the threads that copy them). Up to ``concurrency`` blobs (and images of an index) are
         copied at once (threads here, tasks in the async clients, each connection still under
         their ``max_connections``); 1 copies one after another.
+
+        Signatures: cosign's attachments of every manifest copied (the ``sha256-<hex>.sig``,
+        ``.att`` and ``.sbom`` tags) go with it, byte for byte, unless ``remove_signatures``.
+        ``policy`` (a containers-policy.json path or a `Policy`) judges the source before
+        anything is written: `SignatureRejected` if it does not accept it. ``sign_by`` (a
+        private key, opened with ``sign_passphrase``) signs the copy at the destination,
+        claiming ``sign_identity`` or the destination's reference (skopeo's
+        ``--sign-by-sigstore-private-key``).
         """
         plan = operations.copy(
             self._core,
@@ -1014,6 +1027,9 @@ class Client:
             referrers=referrers,
             progress=progress,
             concurrency=concurrency,
+            trusting=trust.CopyTrust(
+                policy, remove_signatures, sign_by, sign_passphrase, sign_identity
+            ),
         )
         return self.carry(plan)
 

@@ -15,36 +15,48 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Union, cast
 
 from ..sansio.errors import InvalidKey, RegistryError, SignatureRejected
+from ..sansio.layout import Layout
+from ..sansio.manifests import Descriptor, Manifest
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
 from ..sansio.signatures import (
+    ATTACHMENT_SUFFIXES,
+    PAYLOAD_BYTES,
     Attachments,
     PublicKey,
+    Signature,
     Signer,
     VerifiedSignature,
     accept,
+    attachment_tag,
+    payload_layers,
     read_signatures,
 )
 from ..sansio.signatures import (
     sign as sign_operation,
 )
+from .places import CopyTarget, as_reference
 from .steps import Blocking, Plan, Run
 
 if TYPE_CHECKING:
     from ..sansio.policy import IdentityRule, Policy
 
 __all__ = [
+    "CopyTrust",
     "Finder",
     "KeyFile",
     "PolicyFile",
     "PrivateKeyFile",
     "evaluate",
     "found_at",
+    "carry_attachments",
     "identity_of",
+    "judge_source",
     "load_policy",
     "private_key",
     "public_keys",
@@ -191,24 +203,33 @@ def load_policy(policy: PolicyFile) -> Plan[Policy]:
     return found
 
 
-def _accepted_identity(rule: IdentityRule, image: Reference) -> Callable[[str], str | None]:
+def _accepted_identity(rule: IdentityRule, image: Reference | None) -> Callable[[str], str | None]:
     def judge(signed: str) -> str | None:
         if rule.matches(image, signed):
             return None
-        return f"the signed identity {signed!r} is not accepted for {image} ({rule})"
+        return f"the signed identity {signed!r} is not accepted for {image or 'the image'} ({rule})"
 
     return judge
 
 
-def evaluate(wanted: Reference, policy: PolicyFile, find: Finder) -> Plan[list[VerifiedSignature]]:
+def evaluate(
+    wanted: Reference | None,
+    policy: PolicyFile,
+    find: Finder,
+    *,
+    transport: str = "docker",
+    scope_path: str = "",
+    name: str = "",
+) -> Plan[list[VerifiedSignature]]:
     """What ``policy`` decides about ``wanted``: every requirement of its scope must hold (a
     `SignatureRejected` naming the scope and the reason when one does not); the signatures
     that satisfied them."""
     from ..sansio.policy import AcceptAnything, Reject
 
     loaded = yield from load_policy(policy)
-    requirements = loaded.requirements_for(wanted)
-    scope = loaded.scope_for(wanted, "docker")
+    requirements = loaded.requirements_for(wanted, transport, scope_path)
+    scope = loaded.scope_for(wanted, transport, scope_path)
+    called = name or str(wanted)
     label = "its default" if scope is None else scope.label
     verified: list[VerifiedSignature] = []
     found: tuple[str, Attachments] | None = None
@@ -217,24 +238,127 @@ def evaluate(wanted: Reference, policy: PolicyFile, find: Finder) -> Plan[list[V
             continue
         if isinstance(requirement, Reject):
             raise SignatureRejected(
-                str(wanted), f"the policy {loaded.source} rejects it ({label}: reject)"
+                called, f"the policy {loaded.source} rejects it ({label}: reject)"
             )
         keys = yield from public_keys([source.data or b"" for source in requirement.keys])
         if found is None:
             found = yield from find()
         try:
             verified += accept(
-                str(wanted),
-                found[1],
-                keys,
-                found[0],
-                _accepted_identity(requirement.identity, wanted),
+                called, found[1], keys, found[0], _accepted_identity(requirement.identity, wanted)
             )
         except SignatureRejected as exc:
             raise SignatureRejected(
-                str(wanted),
+                called,
                 f"the policy {loaded.source} requires a signature ({label}: sigstoreSigned) "
                 f"and {exc.problem}",
                 exc.reasons,
             ) from None
     return verified
+
+
+@dataclass(frozen=True)
+class CopyTrust:
+    """What a copy does about signatures: ``policy`` judges the source before anything is
+    written; the source's signatures (and cosign's other attachments, ``.att`` and ``.sbom``)
+    go with it unless ``remove_signatures``; ``sign_by`` signs what was written, claiming
+    ``sign_identity`` or the destination's reference."""
+
+    policy: PolicyFile | None = None
+    remove_signatures: bool = False
+    sign_by: PrivateKeyFile | None = None
+    sign_passphrase: bytes | str | None = None
+    sign_identity: str | None = None
+
+
+def _found_in_layout(layout: Layout, reference: str) -> Finder:
+    """A `Finder` over an OCI layout's files (each read a `Blocking` step)."""
+
+    def find() -> Plan[tuple[str, Attachments]]:
+        entry: Descriptor = yield Blocking(partial(layout.resolve, reference))
+        tag = attachment_tag(entry.digest)
+        if tag not in (yield Blocking(layout.tags)):
+            return entry.digest, Attachments()
+        manifest: Manifest = yield Blocking(partial(layout.manifest, tag))
+        wanted, others, problem = payload_layers(manifest, tag)
+        found: list[Signature] = []
+        for layer in wanted:
+            payload: bytes = yield Blocking(partial(layout.read_blob, layer.digest, PAYLOAD_BYTES))
+            found.append(Signature(layer, payload))
+        return entry.digest, Attachments(tuple(found), others, manifest, problem)
+
+    return find
+
+
+def judge_source(
+    target: CopyTarget, src: Registry | None, policy: PolicyFile, typed: str | Reference
+) -> Plan[list[VerifiedSignature]]:
+    """What ``policy`` says of a copy's source, before anything is written: a registry image by
+    the name the user gave (its scopes), a layout by its resolved path (the ``oci`` transport's
+    scopes), another end by its transport's default scope."""
+    if isinstance(target.source, Reference):
+        assert src is not None
+        reading = (
+            replace(target.source, tag=None, digest=target.reference)
+            if target.reference.startswith("sha")
+            else replace(target.source, tag=target.reference, digest=None)
+        )
+        wanted = as_reference(typed.removeprefix("docker://")) if isinstance(typed, str) else typed
+        return (yield from evaluate(wanted, policy, partial(found_at, src, reading)))
+    if isinstance(target.source, Layout):
+        where: str = yield Blocking(partial(os.path.realpath, target.source.path))
+        finder = _found_in_layout(target.source, target.reference)
+        name = f"oci:{target.source.path}"
+        return (
+            yield from evaluate(None, policy, finder, transport="oci", scope_path=where, name=name)
+        )
+    kind = str(typed).split(":", 1)[0]
+
+    def nothing() -> Plan[tuple[str, Attachments]]:
+        return "", Attachments(problem="this kind of source holds no signatures")
+        yield  # a generator, as every Finder
+
+    return (yield from evaluate(None, policy, nothing, transport=kind, name=str(typed)))
+
+
+def _tags_at(target: CopyTarget, src: Registry | None) -> Plan[set[str]]:
+    """The tags of a copy's source: where cosign's attachments would be found."""
+    if isinstance(target.source, Reference):
+        assert src is not None
+        repository = target.source.repository
+        tags: list[str] = yield Run(src.tags(repository), src, repository)
+        return set(tags)
+    if isinstance(target.source, Layout):
+        return set((yield Blocking(target.source.tags)))
+    return set()
+
+
+def carry_attachments(
+    target: CopyTarget,
+    src: Registry | None,
+    dst: Registry | None,
+    digests: Sequence[str],
+    concurrency: int,
+) -> Plan[list[str]]:
+    """Copy cosign's attachments (``.sig``, ``.att``, ``.sbom`` tags) of every manifest the copy
+    wrote, from the source to the destination under the same tags, as ``cosign copy`` does;
+    returns the tags copied. Signature manifests are copied byte for byte, so their digests
+    and the payloads' claims stay what the signer wrote."""
+    present = yield from _tags_at(target, src)
+    wanted = [
+        attachment_tag(digest, suffix)
+        for digest in dict.fromkeys(digests)
+        for suffix in ATTACHMENT_SUFFIXES
+        if attachment_tag(digest, suffix) in present
+    ]
+    if wanted and not isinstance(target.destination, (Reference, Layout)):
+        raise SignatureRejected(
+            str(target.destination),
+            f"this destination cannot keep the source's signatures ({', '.join(wanted)}); "
+            "copy with --remove-signatures (remove_signatures=True) to leave them behind",
+        )
+    for tag in wanted:
+        attachment = replace(target, reference=tag, tag=tag, platforms=None)
+        operation = attachment.operation(src, dst, False, None, concurrency)
+        yield Run(operation, files=attachment.touches_files)
+    return wanted

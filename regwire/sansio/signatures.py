@@ -50,6 +50,7 @@ __all__ = [
     "attachment_tag",
     "check_signature",
     "make_payload",
+    "payload_layers",
     "read_signatures",
     "sign",
     "signature_documents",
@@ -262,6 +263,23 @@ class VerifiedSignature:
         }
 
 
+def payload_layers(manifest: Manifest, tag: str) -> tuple[list[Descriptor], int, str]:
+    """Which layers of the manifest under a signature tag are signatures to read: those layers,
+    how many others there are (attachments that are not signatures, or too large to be one),
+    and why the manifest cannot hold signatures at all ("" when it can)."""
+    if manifest.media_type != OCI_MANIFEST or manifest.is_index:
+        problem = f"the tag {tag} holds a {manifest.media_type} document, not a signature manifest"
+        return [], 0, problem
+    wanted: list[Descriptor] = []
+    others = 0
+    for layer in manifest.layers[:MAX_SIGNATURES]:
+        if layer.media_type != SIMPLE_SIGNING or layer.size > PAYLOAD_BYTES:
+            others += 1
+        else:
+            wanted.append(layer)
+    return wanted, others, ""
+
+
 def read_signatures(registry: Registry, repository: str, digest: str) -> Operation[Attachments]:
     """The signatures stored for the manifest ``digest`` of ``repository`` (none when its
     signature tag does not exist). Payload bytes are digest-checked as every blob is."""
@@ -270,28 +288,16 @@ def read_signatures(registry: Registry, repository: str, digest: str) -> Operati
         manifest = yield from registry.manifest(repository, tag)
     except TagNotFound:
         return Attachments()
-    if manifest.media_type != OCI_MANIFEST or manifest.is_index:
-        return Attachments(
-            manifest=manifest,
-            problem=f"the tag {tag} holds a {manifest.media_type} document, not a signature "
-            "manifest",
-        )
+    wanted, others, problem = payload_layers(manifest, tag)
     found: list[Signature] = []
-    others = 0
-    for layer in manifest.layers[:MAX_SIGNATURES]:
-        if layer.media_type != SIMPLE_SIGNING:
-            others += 1
-            continue
-        if layer.size > PAYLOAD_BYTES:
-            others += 1
-            continue
+    for layer in wanted:
         try:
             payload = yield from registry.blob(repository, layer.digest)
         except NotFound:
             others += 1
             continue
         found.append(Signature(layer, payload))
-    return Attachments(tuple(found), others, manifest)
+    return Attachments(tuple(found), others, manifest, problem)
 
 
 IdentityRule = Callable[[str], str | None]
