@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..sansio.errors import RegistryError
-from . import artifacts, copy, keys, login, manage, read, trust
+from . import artifacts, copy, edit, keys, login, manage, read, trust
 from .common import EXIT_USAGE, Subcommand, UsageError, common_flags, exit_code, report
 from .read import skopeo_view
 
@@ -50,6 +50,10 @@ _HELP_ORDER = (
     "referrers",
     "copy",
     "sync",
+    "index",
+    "mutate",
+    "append",
+    "convert",
     "catalog",
     "push",
     "pull",
@@ -74,6 +78,7 @@ SUBCOMMANDS = (
         read.SUBCOMMANDS,
         manage.SUBCOMMANDS,
         copy.SUBCOMMANDS,
+        edit.SUBCOMMANDS,
         artifacts.SUBCOMMANDS,
         login.SUBCOMMANDS,
         keys.SUBCOMMANDS,
