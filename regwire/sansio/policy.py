@@ -31,7 +31,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
@@ -665,8 +665,17 @@ def _unimplemented(requirement: SignedBy | SignedBaseLayer | SigstoreSigned) -> 
 # --- the strict reader ---------------------------------------------------------------------------
 
 
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as its members in order, so that duplicates can be refused with a place."""
+class _Pairs:
+    """A JSON object as its members in order, so that duplicates can be refused with a place
+    (not a list: a JSON list must never pass for an object, nor the reverse)."""
+
+    __slots__ = ("members",)
+
+    def __init__(self, members: list[tuple[str, Any]]) -> None:
+        self.members = members
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return iter(self.members)
 
 
 class _Parser:
