@@ -191,3 +191,17 @@ def test_compare_mode_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert before == after and int(after) > 0  # the same code asks the same requests
     for peer in ("python-dxf", "oras", "skopeo", "http.client"):
         assert f"| {peer}" not in done.stdout, peer  # the peers are left out
+
+
+def test_key_check_benchmark_runs() -> None:
+    """``python -m benchmarks.keys --smoke``: the CPU of one signature check per key type."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.keys", "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for kind in ("ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa-2048", "rsa-4096", "ed25519"):
+        assert f"| {kind} | regwire verifies |" in done.stdout, kind
+    assert "| decrypt cosign.key (once per sign) |" in done.stdout
