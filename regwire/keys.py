@@ -61,7 +61,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .sansio.errors import InvalidKey, MissingExtra, RegistryError
@@ -160,7 +160,8 @@ class VerifyingKey:
 
     kind: str
     fingerprint: str
-    key: PublicKeyTypes
+    # Compared and hashed by kind and fingerprint (cryptography's keys are not hashable).
+    key: PublicKeyTypes = field(compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -308,7 +309,7 @@ class SigningKey:
     """A private key that signs payloads as containers/image does for its kind (ECDSA over
     SHA-256, DER-encoded; RSA PKCS#1 v1.5 with SHA-256; pure Ed25519); a `Signer`."""
 
-    key: PrivateKeyTypes
+    key: PrivateKeyTypes = field(compare=False, repr=False)
     verifying_key: VerifyingKey
 
     @property

@@ -221,6 +221,13 @@ def test_the_classes_are_the_core_interfaces() -> None:
     assert isinstance(signer.public_key, VerifyingKey)
     # VerifyingKey.pem() gives back a key that loads to the same name.
     assert load_public_key(signer.public_key.pem()).name == signer.public_key.name
+    # Keys compare and hash by kind and fingerprint, so they can be set members and dict keys.
+    again = load_public_key(signer.public_key.pem())
+    assert again == signer.public_key and len({again, signer.public_key}) == 1
+    assert again != load_public_key(_spki(PRIVATE_KEYS["ecdsa-p384"]))
+    assert "fingerprint=" in repr(signer) and "key=" not in repr(signer).replace(
+        "verifying_key", ""
+    )
 
 
 # --- encrypted keys, round trip -------------------------------------------------------------
