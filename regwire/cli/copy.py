@@ -59,7 +59,60 @@ def add_copy_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     copy.add_argument("--all", action="store_true", help="every platform (the default)")
     copy.add_argument("--referrers", action="store_true", help="signatures, SBOMs too")
+    add_trust_flags(copy)
     add_end_flags(copy)
+
+
+def add_trust_flags(parser: argparse.ArgumentParser) -> None:
+    """skopeo's signature flags of ``copy``."""
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="a containers-policy.json that must accept the source (else exit 6, nothing written)",
+    )
+    parser.add_argument(
+        "--remove-signatures",
+        action="store_true",
+        help="leave the source's signatures (cosign's .sig/.att/.sbom tags) behind",
+    )
+    parser.add_argument(
+        "--sign-by-sigstore-private-key",
+        metavar="KEY",
+        help="sign the copy at the destination with this cosign private key",
+    )
+    parser.add_argument(
+        "--sign-passphrase-file",
+        metavar="FILE",
+        help="the key's passphrase (else $COSIGN_PASSWORD, else a prompt on a terminal)",
+    )
+    parser.add_argument(
+        "--sign-identity",
+        metavar="REF",
+        help="the reference the signature claims (default: the destination's)",
+    )
+
+
+def trust_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What the signature flags ask of `Client.copy` (the passphrase asked for only when a
+    key will be used)."""
+    options: dict[str, Any] = {
+        "policy": args.policy,
+        "remove_signatures": args.remove_signatures,
+    }
+    if args.sign_by_sigstore_private_key:
+        from ..keys import obtain_passphrase
+
+        options["sign_by"] = args.sign_by_sigstore_private_key
+        options["sign_passphrase"] = obtain_passphrase(args.sign_passphrase_file, confirm=False)
+        if args.sign_identity:
+            options["sign_identity"] = str(
+                Reference.parse(args.sign_identity.removeprefix("docker://"))
+            )
+    elif args.sign_identity or args.sign_passphrase_file:
+        raise UsageError(
+            "--sign-identity and --sign-passphrase-file go with --sign-by-sigstore-private-key"
+        )
+    return options
 
 
 def add_end_flags(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +235,7 @@ def _typed_registry(text: str) -> str:
 
 
 def copy_command(args: argparse.Namespace) -> int:
+    trusting = trust_options(args)  # usage errors and the passphrase before any request
 
     target = copy_target(args.source, args.destination, args.platform, registries_conf(args))
     meter = Meter(sys.stderr.isatty())
@@ -194,6 +248,7 @@ def copy_command(args: argparse.Namespace) -> int:
                 platforms=args.platform,
                 referrers=args.referrers,
                 progress=meter,
+                **trusting,
             )
         finally:
             warn(client.warnings)
