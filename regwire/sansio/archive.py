@@ -338,17 +338,16 @@ class Gunzip:
     def feed(self, data: bytes | bytearray) -> Iterator[bytes]:
         pending = bytes(data)
         while pending:
-            if self._inflate.eof:
-                rest = self._inflate.unused_data + pending
-                if not rest.startswith(GZIP_MAGIC):
+            if self._inflate.eof:  # another member follows, or junk
+                if not GZIP_MAGIC.startswith(pending[:2]):
                     raise ArchiveError(self._where, "the gzip stream has data after its end")
                 self._inflate = zlib.decompressobj(31)
-                pending = rest
             try:
                 out = self._inflate.decompress(pending, _PIECE)
             except zlib.error as exc:
                 raise ArchiveError(self._where, f"the layer is not valid gzip ({exc})") from None
-            pending = self._inflate.unconsumed_tail
+            done = self._inflate.eof
+            pending = self._inflate.unused_data if done else self._inflate.unconsumed_tail
             if out:
                 yield out
 
