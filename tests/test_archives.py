@@ -282,7 +282,7 @@ def push_real_image(
 
 
 def config_and_diffs(model: ModelRegistry, repository: str, digest: str) -> tuple[str, list[str]]:
-    media_type, raw = model.repositories[repository].manifests[digest]
+    _, raw = model.repositories[repository].manifests[digest]
     document = json.loads(raw)
     config = document["config"]["digest"]
     diffs = json.loads(model.repositories[repository].blobs[config])["rootfs"]["diff_ids"]
@@ -435,14 +435,16 @@ def test_a_layer_that_is_not_its_diff_id_fails_the_copy_and_leaves_no_archive(
         )
         return m
 
-    server, model = serve_model(make)
+    server, _ = serve_model(make)
     try:
         a = server.authority
         target = tmp_path / "out.tar"
         target.write_bytes(b"an older archive")
-        with Client(insecure_registries=[a], credentials=None, timeout=10) as client:
-            with pytest.raises(ArchiveError, match="the config lists sha256:0000"):
-                client.copy(f"{a}/team/lie:1", f"docker-archive:{target}")
+        with (
+            Client(insecure_registries=[a], credentials=None, timeout=10) as client,
+            pytest.raises(ArchiveError, match="the config lists sha256:0000"),
+        ):
+            client.copy(f"{a}/team/lie:1", f"docker-archive:{target}")
         assert target.read_bytes() == b"an older archive"  # not replaced by a half archive
         assert leftovers(tmp_path) == []
     finally:
