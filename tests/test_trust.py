@@ -239,3 +239,34 @@ def test_the_command_signs_verifies_and_exits_6_on_rejection(
         )
         assert "passphrase" in capsys.readouterr().err
         assert model.repositories["team/app"].tags == before
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_registries_d_says_where_signatures_are_read(
+    driver: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    server, _ = _serve()
+    image = f"{server.authority}/team/app:v1"
+    policy = tmp_path / "policy.json"
+    rule = {"type": "sigstoreSigned", "keyPath": str(keys["one.pub"])}
+    policy.write_text(json.dumps({"default": [rule]}))
+    on, off = tmp_path / "on", tmp_path / "off"
+    for folder, value in ((on, "true"), (off, "false")):
+        folder.mkdir()
+        (folder / "a.yaml").write_text(
+            f"docker:\n  {server.authority}/team:\n    use-sigstore-attachments: {value}\n"
+        )
+
+    async def scenario(client: Any) -> Any:
+        await client.sign(image, str(keys["one"]), passphrase=PASSPHRASE)
+        accepted = await client.verify(image, policy=str(policy), registries_d=str(on))
+        try:
+            await client.verify(image, policy=str(policy), registries_d=str(off))
+        except SignatureRejected as exc:
+            return accepted, exc
+        return accepted, None
+
+    with server:
+        accepted, refused = _run(driver, server, scenario)
+    assert len(accepted) == 1
+    assert isinstance(refused, SignatureRejected) and "use-sigstore-attachments" in str(refused)

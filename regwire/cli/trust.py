@@ -101,10 +101,19 @@ def _add_verify(sub: Any, common: argparse.ArgumentParser) -> None:
         help="with --key: the repository signatures must name (default: IMAGE's; for an image "
         "verified where it was copied to)",
     )
+    verify.add_argument(
+        "--registries.d",
+        dest="registries_d",
+        metavar="DIR",
+        help="with --policy: read signatures only where this registries.d turns on "
+        "use-sigstore-attachments, as skopeo does (default: always, as cosign does)",
+    )
     verify.add_argument("--json", action="store_true", help="the trusted signatures as JSON")
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.registries_d and not args.policy:
+        raise UsageError("--registries.d goes with --policy")
     if args.signed_identity and args.policy:
         raise UsageError(
             "--signed-identity goes with --key; a policy says which identities it accepts"
@@ -114,7 +123,7 @@ def _verify(args: argparse.Namespace) -> int:
         if args.key:
             found = client.verify(text, key=args.key, identity=args.signed_identity)
         else:
-            found = client.verify(text, policy=args.policy)
+            found = client.verify(text, policy=args.policy, registries_d=args.registries_d)
         if args.json:
             print_json([signature.to_json() for signature in found])
             return

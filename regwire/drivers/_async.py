@@ -846,6 +846,7 @@ class AsyncClient:
         key: trust.KeyFile | Sequence[trust.KeyFile] | None = None,
         policy: trust.PolicyFile | None = None,
         identity: str | None = None,
+        registries_d: str | os.PathLike[str] | None = None,
     ) -> list[VerifiedSignature]:
         """The signatures of the manifest ``ref`` names that are trusted; `SignatureRejected`
         naming every reason when none is.
@@ -855,10 +856,19 @@ class AsyncClient:
         its signed reference names ``ref``'s repository (or ``identity``'s, a repository, for an
         image verified where it was copied to). With ``policy`` (a containers-policy.json
         path or a loaded `Policy`), every requirement of the scope that applies to ``ref`` must
-        hold, as skopeo and podman decide. Needs the ``sign`` extra.
+        hold, as skopeo and podman decide; ``registries_d`` (a registries.d directory) then says
+        where signatures are read at all (skopeo's ``use-sigstore-attachments``; without it,
+        they always are, as cosign reads them). Needs the ``sign`` extra.
         """
         return await self.carry(
-            operations.verify(self._core, ref, key=key, policy=policy, identity=identity)
+            operations.verify(
+                self._core,
+                ref,
+                key=key,
+                policy=policy,
+                identity=identity,
+                registries_d=registries_d,
+            )
         )
 
     async def prune(

@@ -18,6 +18,7 @@ before any request (`ValueError`, `InvalidReference`), as the core's operations 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -575,9 +576,14 @@ def verify(
     key: trust.KeyFile | Sequence[trust.KeyFile] | None,
     policy: trust.PolicyFile | None,
     identity: str | None,
+    registries_d: str | os.PathLike[str] | None = None,
 ) -> Plan[list[VerifiedSignature]]:
     """The signatures of ``ref`` that ``key`` (or ``policy``) accepts, read from where ``ref``
-    is read; `SignatureRejected` saying why when none is (or when the policy rejects)."""
+    is read; `SignatureRejected` saying why when none is (or when the policy rejects).
+
+    With ``registries_d`` (a registries.d directory), signatures are read only where its
+    ``use-sigstore-attachments`` is on for ``ref``, as skopeo reads them; without, always, as
+    cosign does."""
     if (key is None) == (policy is None):
         raise ValueError("verify needs a key or a policy (one of them)")
     if identity is not None and policy is not None:
@@ -586,6 +592,17 @@ def verify(
 
     def find() -> Plan[tuple[str, Attachments]]:
         def job(reference: Reference, registry: Registry) -> Plan[tuple[str, Attachments]]:
+            if registries_d is not None:
+                enabled: bool = yield Blocking(
+                    partial(trust.uses_attachments, registries_d, wanted)
+                )
+                if not enabled:
+                    digest = yield from trust.signed_digest(registry, reference)
+                    problem = (
+                        f"registries.d {os.fspath(registries_d)!r} does not turn on "
+                        f"use-sigstore-attachments for {wanted}, so no signature was read"
+                    )
+                    return digest, Attachments(problem=problem)
             return (yield from trust.found_at(registry, reference))
 
         return (yield from _reading(core, wanted, job))

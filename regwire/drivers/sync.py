@@ -801,6 +801,7 @@ class Client:
         key: trust.KeyFile | Sequence[trust.KeyFile] | None = None,
         policy: trust.PolicyFile | None = None,
         identity: str | None = None,
+        registries_d: str | os.PathLike[str] | None = None,
     ) -> list[VerifiedSignature]:
         """The signatures of the manifest ``ref`` names that are trusted; `SignatureRejected`
         naming every reason when none is.
@@ -810,10 +811,19 @@ class Client:
         its signed reference names ``ref``'s repository (or ``identity``'s, a repository, for an
         image verified where it was copied to). With ``policy`` (a containers-policy.json
         path or a loaded `Policy`), every requirement of the scope that applies to ``ref`` must
-        hold, as skopeo and podman decide. Needs the ``sign`` extra.
+        hold, as skopeo and podman decide; ``registries_d`` (a registries.d directory) then says
+        where signatures are read at all (skopeo's ``use-sigstore-attachments``; without it,
+        they always are, as cosign reads them). Needs the ``sign`` extra.
         """
         return self.carry(
-            operations.verify(self._core, ref, key=key, policy=policy, identity=identity)
+            operations.verify(
+                self._core,
+                ref,
+                key=key,
+                policy=policy,
+                identity=identity,
+                registries_d=registries_d,
+            )
         )
 
     def prune(

@@ -63,6 +63,7 @@ __all__ = [
     "same_repository",
     "sign_at",
     "signed_digest",
+    "uses_attachments",
     "verify_with_keys",
 ]
 
@@ -131,6 +132,14 @@ def signed_digest(registry: Registry, reference: Reference) -> Plan[str]:
         registry.digest(reference.repository, reference.reference), registry, reference.repository
     )
     return found
+
+
+def uses_attachments(directory: str | os.PathLike[str], reference: Reference) -> bool:
+    """Whether the registries.d ``directory`` turns on ``use-sigstore-attachments`` for
+    ``reference`` (file I/O: a `Blocking` step)."""
+    from .policy_files import load_registries_d
+
+    return load_registries_d(directory).use_sigstore_attachments(reference)
 
 
 def sign_at(
