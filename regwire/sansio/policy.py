@@ -92,8 +92,16 @@ _PREFIX_MAX = 1024  # far beyond any valid name (255), so that a regular express
 
 
 def _named(text: object) -> Reference | None:
-    """``reference.ParseNormalizedNamed``, or None where it would fail."""
+    """``reference.ParseNormalizedNamed`` as containers/image has it, or None where it fails.
+
+    Its copy of docker/reference is older than the one `Reference.parse` follows: a first
+    component with an upper-case letter (and no ``.``, ``:``, nor ``localhost``) is not a host
+    there but an invalid Docker Hub repository, so ``UPPERCASE/foo:1`` names nothing.
+    """
     if not isinstance(text, str):
+        return None
+    first, slash, _ = text.partition("/")
+    if slash and first.lower() != first and not ("." in first or ":" in first):
         return None
     try:
         return Reference.parse(text)
