@@ -10,8 +10,7 @@ Rows, per key type:
 - ``regwire verifies`` : `regwire.keys.VerifyingKey.verifies` on a good signature, what
   ``verify`` pays per signature that verifies;
 - ``regwire rejects``  : the same on a signature by another key of the same type, what a
-  signature that fails costs (for P-384 and P-521 that is two checks: SHA-256, then the curve's
-  hash ``cosign sign`` uses; see regwire/keys.py);
+  signature that fails costs;
 - ``cryptography``     : the ``cryptography`` call alone (``key.verify``), the floor: what
   regwire adds is the difference.
 
