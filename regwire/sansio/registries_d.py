@@ -109,8 +109,8 @@ class RegistriesD:
 
 def _read(name: str, data: bytes) -> tuple[Section | None, list[tuple[str, Section]]]:
     """One file's ``default-docker`` and ``docker`` sections."""
-    loader = yaml.SafeLoader(data)
     try:
+        loader = yaml.SafeLoader(data)  # decoding starts here: bad bytes fail at once
         try:
             root = loader.get_node() if loader.check_node() else None
         finally:
