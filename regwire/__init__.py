@@ -7,7 +7,9 @@ from .sansio.auth import Credentials
 from .sansio.errors import *  # noqa: F403 - the error tree, named once, in errors.__all__
 from .sansio.image import Image, ImageConfig
 from .sansio.manifests import Descriptor, Manifest, Platform
+from .sansio.policy import Policy
 from .sansio.reference import Reference
+from .sansio.signatures import VerifiedSignature
 
 if TYPE_CHECKING:
     from .drivers.sync import Client
@@ -33,5 +35,7 @@ __all__ = [
     "ImageConfig",
     "Manifest",
     "Platform",
+    "Policy",
     "Reference",
+    "VerifiedSignature",
 ]
