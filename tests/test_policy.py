@@ -908,3 +908,104 @@ def test_any_bytes_are_a_policy_or_invalid_policy(data: bytes) -> None:
         Policy.parse(data)
     except InvalidPolicy:
         pass
+
+
+# --- parse(render(policy)) == policy -------------------------------------------------------
+
+
+def render_identity(rule: Any) -> dict[str, Any]:
+    if isinstance(rule, ExactReference):
+        return {"type": "exactReference", "dockerReference": rule.docker_reference}
+    if isinstance(rule, ExactRepository):
+        return {"type": "exactRepository", "dockerRepository": rule.docker_repository}
+    if isinstance(rule, RemapIdentity):
+        return {"type": "remapIdentity", "prefix": rule.prefix, "signedPrefix": rule.signed_prefix}
+    names = {MatchExact: "matchExact", MatchRepoDigestOrExact: "matchRepoDigestOrExact"}
+    return {"type": names.get(type(rule), "matchRepository")}
+
+
+def render_keys(stem: str, keys: tuple[KeySource, ...], plural: bool) -> dict[str, Any]:
+    if not keys:
+        return {}
+    if keys[0].path is not None:
+        paths = [k.path for k in keys]
+        return {f"{stem}Paths": paths} if plural else {f"{stem}Path": paths[0]}
+    datas = [b64(k.data or b"") for k in keys]
+    return {f"{stem}Datas": datas} if plural else {f"{stem}Data": datas[0]}
+
+
+def render(requirement: PolicyRequirement, plural: bool) -> dict[str, Any]:
+    if isinstance(requirement, AcceptAnything):
+        return ACCEPT
+    if isinstance(requirement, Reject):
+        return REJECT
+    assert isinstance(requirement, SigstoreSigned)
+    return {
+        "type": "sigstoreSigned",
+        **render_keys("key", requirement.keys, plural),
+        **render_keys("rekorPublicKey", requirement.rekor_keys, plural),
+        "signedIdentity": render_identity(requirement.identity),
+    }
+
+
+_key_sources = st.one_of(
+    st.lists(st.sampled_from(["/k1.pub", "/k2.pub", "rel/k.pub"]), min_size=1, max_size=3).map(
+        lambda paths: tuple(KeySource(path=p) for p in paths)
+    ),
+    st.lists(st.binary(max_size=8), min_size=1, max_size=3).map(
+        lambda datas: tuple(KeySource(data=d) for d in datas)
+    ),
+)
+_identities = st.one_of(
+    st.builds(MatchExact),
+    st.builds(MatchRepoDigestOrExact),
+    st.builds(MatchRepository),
+    st.sampled_from(["busybox:1", "quay.io/a/b@sha256:" + "c" * 64]).map(ExactReference),
+    st.sampled_from(["busybox", "quay.io/a/b:1"]).map(ExactRepository),
+    st.sampled_from(
+        [("mirror.example:5000/v", "vendor.example"), ("docker.io", "m.example/hub")]
+    ).map(lambda pair: RemapIdentity(*pair)),
+)
+
+
+@st.composite
+def requirements(draw: st.DrawFn) -> tuple[tuple[PolicyRequirement, ...], bool]:
+    plural = draw(st.booleans())
+    sigstore = st.builds(
+        SigstoreSigned,
+        keys=_key_sources.map(lambda keys: keys if plural else keys[:1]),
+        identity=_identities,
+        rekor_keys=st.just(()) | _key_sources.map(lambda keys: keys if plural else keys[:1]),
+    )
+    simple: list[PolicyRequirement] = [AcceptAnything(), Reject()]
+    items: st.SearchStrategy[PolicyRequirement] = st.sampled_from(simple) | sigstore
+    return tuple(draw(st.lists(items, min_size=1, max_size=3))), plural
+
+
+@settings(max_examples=100)
+@given(
+    default=requirements(),
+    scopes=st.dictionaries(
+        st.sampled_from(["docker", "oci", "atomic"]).flatmap(
+            lambda t: st.tuples(
+                st.just(t),
+                st.sampled_from(["", "/srv/a", "/srv/a/b"] if t == "oci" else ["", "q.io", "*.io"]),
+            )
+        ),
+        requirements(),
+        max_size=4,
+    ),
+)
+def test_parse_of_a_rendered_policy_gives_it_back(
+    default: tuple[tuple[PolicyRequirement, ...], bool],
+    scopes: dict[tuple[str, str], tuple[tuple[PolicyRequirement, ...], bool]],
+) -> None:
+    transports: dict[str, dict[str, Any]] = {}
+    for (transport, scope), (listed, plural) in scopes.items():
+        transports.setdefault(transport, {})[scope] = [render(r, plural) for r in listed]
+    document = {"default": [render(r, default[1]) for r in default[0]], "transports": transports}
+    policy = parse(document)
+    assert policy.default == default[0]
+    assert {(s.transport, s.scope): s.requirements for s in policy.scopes} == {
+        key: listed for key, (listed, _) in scopes.items()
+    }
