@@ -218,3 +218,30 @@ def test_the_command_copies_with_a_policy_and_signs(
         assert "is not accepted" in capsys.readouterr().err
         assert main(["verify", f"{host}/y/plain:v1", "--policy", policy, "--insecure"]) == 0
         assert "signed as" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_signed_source_into_an_archive_is_refused_before_a_byte_unless_removed(
+    driver: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    server, _ = _serve()
+    host = server.authority
+    refused, kept = tmp_path / "refused.tar", tmp_path / "kept.tar"
+
+    async def scenario(client: Any) -> Any:
+        await client.sign(f"{host}/team/app:v1", str(keys["one"]), passphrase=PASSPHRASE)
+        try:
+            await client.copy(f"{host}/team/app:v1", f"docker-archive:{refused}")
+            answer: Any = None
+        except SignatureRejected as exc:
+            answer = exc
+        # (the model's layers are not gzip, which a docker-archive would unpack: oci-archive)
+        await client.copy(f"{host}/team/app:v1", f"oci-archive:{kept}", remove_signatures=True)
+        await client.copy(f"{host}/team/plain:v1", f"oci-archive:{tmp_path / 'plain.tar'}")
+        return answer
+
+    with server:
+        answer = _run(driver, server, scenario)
+    assert isinstance(answer, SignatureRejected) and "--remove-signatures" in str(answer)
+    assert not refused.exists() and kept.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tar", "plain.tar"]

@@ -31,6 +31,7 @@ from ..sansio.digests import digest_of
 from ..sansio.errors import DigestMismatch, ImageNotFound, RegistryError, TagNotFound
 from ..sansio.events import Operation
 from ..sansio.image import Image, decode_image
+from ..sansio.layout import Layout
 from ..sansio.login import check_login
 from ..sansio.manifests import DOCKER_CONFIG, Descriptor, Manifest, Platform
 from ..sansio.ratelimit import RateLimit
@@ -529,6 +530,8 @@ def copy(
         )
     if trusting.policy is not None:
         yield from trust.judge_source(target, src, trusting.policy, source)
+    if not trusting.remove_signatures and not isinstance(target.destination, (Reference, Layout)):
+        yield from trust.refuse_unkept_attachments(target, src)
     written: list[str] = []
 
     def heard(event: CopyProgress) -> None:

@@ -57,6 +57,7 @@ __all__ = [
     "carry_attachments",
     "identity_of",
     "judge_source",
+    "refuse_unkept_attachments",
     "load_policy",
     "private_key",
     "public_keys",
@@ -340,6 +341,37 @@ def _tags_at(target: CopyTarget, src: Registry | None) -> Plan[set[str]]:
     if isinstance(target.source, Layout):
         return set((yield Blocking(target.source.tags)))
     return set()
+
+
+def refuse_unkept_attachments(target: CopyTarget, src: Registry | None) -> Plan[None]:
+    """Before an archive is written: a source with signatures is refused (`SignatureRejected`,
+    nothing written) unless the caller leaves them behind, as skopeo refuses to copy a signed
+    image to a docker-archive. An archive is written as one stream, so what it cannot hold
+    must be known before its first byte."""
+    present = yield from _tags_at(target, src)
+    if not any(tag.startswith("sha") and tag.endswith(".sig") for tag in present):
+        return
+    if isinstance(target.source, Reference):
+        assert src is not None
+        repository = target.source.repository
+        digest: str = yield Run(src.digest(repository, target.reference), src, repository)
+    elif isinstance(target.source, Layout):
+        entry: Descriptor = yield Blocking(partial(target.source.resolve, target.reference))
+        digest = entry.digest
+    else:
+        return
+    wanted = [
+        attachment_tag(digest, suffix)
+        for suffix in ATTACHMENT_SUFFIXES
+        if attachment_tag(digest, suffix) in present
+    ]
+    if wanted:
+        raise SignatureRejected(
+            str(target.destination),
+            f"an archive cannot keep the source's signatures ({', '.join(wanted)}); copy with "
+            "--remove-signatures (remove_signatures=True) to leave them behind, or copy to "
+            "an oci: layout, which keeps them",
+        )
 
 
 def carry_attachments(
