@@ -1,21 +1,33 @@
 """The contract every end of a copy keeps (`regwire.sansio.ends.End`), run over each end.
 
-A registry repository (`Remote`, against the model registry) and an OCI layout (`LayoutEnd`,
-in memory) answer the same questions the same way; the archive ends join `ENDS` when they
-come, and every case here runs over them unchanged. Then a copy between every pair of ends,
-written once over the interface (`copying.copy`), keeps every byte and digest.
+A registry repository (`Remote`, against the model registry), an OCI layout (`LayoutEnd`,
+in memory) and an oci-archive (the layout's logic over a tar being written, read back from it)
+answer the same questions the same way: every case here runs over each. Then a copy between
+every pair of ends, written once over the interface (`copying.copy`), keeps every byte and
+digest. A docker-archive keeps less by its format (configs and uncompressed layers, no
+manifest): it keeps the contract's cases its format can hold, and what a round trip through it
+promises (config bytes, diff IDs), from and to every other end.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import json
-from collections.abc import Callable
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from regwire import DigestMismatch, RegistryError
+from regwire.drivers.archives import TarWriter
 from regwire.sansio import Registry, drive
+from regwire.sansio.archive import ArchiveError, ArchiveLayout
+from regwire.sansio.archive_docker import DockerArchive
 from regwire.sansio.copying import copy, quiet
 from regwire.sansio.digests import Verifier
 from regwire.sansio.ends import BlobSource, CopyProgress, End
@@ -90,9 +102,35 @@ def layout_end() -> tuple[End, Run]:
     return LayoutEnd(layout), local
 
 
+_FOLDERS: list[str] = []
+_ARCHIVES: list[DockerArchive] = []
+
+
+@pytest.fixture(autouse=True)
+def _remove_folders() -> Iterator[None]:
+    yield
+    while _ARCHIVES:
+        _ARCHIVES.pop().close()  # its spools
+    while _FOLDERS:
+        shutil.rmtree(_FOLDERS.pop(), ignore_errors=True)
+
+
+def _tar_writer() -> TarWriter:
+    folder = tempfile.mkdtemp(prefix="regwire-contract-")
+    _FOLDERS.append(folder)
+    return TarWriter(f"{folder}/x.tar")
+
+
+def oci_archive_end() -> tuple[End, Run]:
+    """An oci-archive being written: what is written so far is read back from the tar."""
+    files = _tar_writer()
+    return LayoutEnd(ArchiveLayout(files, files.path)), local
+
+
 ENDS: dict[str, Callable[[], tuple[End, Run]]] = {
     "registry": registry_end,
     "layout": layout_end,
+    "oci-archive": oci_archive_end,
 }
 
 
@@ -241,3 +279,97 @@ def test_a_copy_between_any_two_ends_keeps_every_digest(frm: str, to: str) -> No
         assert run(dst.has_blob(blob.digest)) is True
         assert read_back(dst, run, blob) == read_back(src, run, blob)
     assert [e.state for e in heard].count("sent") == 2
+
+
+# -- the docker-archive end: what its format keeps ---------------------------------------------
+
+
+def docker_archive_end() -> tuple[End, Run]:
+    files = _tar_writer()
+    _ARCHIVES.append(DockerArchive(files, files.path))
+    return _ARCHIVES[-1].end(("team/app:v1",)), local
+
+
+def real_image(end: End, run: Run, seed: bytes = b"x") -> Manifest:
+    """An image a docker-archive can hold (a gzip tar layer, a config listing its diff ID),
+    its blobs written to ``end``."""
+    raw_tar = io.BytesIO()
+    with tarfile.open(fileobj=raw_tar, mode="w") as tar:
+        info = tarfile.TarInfo("file")
+        info.size = len(seed * 300)
+        tar.addfile(info, io.BytesIO(seed * 300))
+    layer = gzip.compress(raw_tar.getvalue(), mtime=0)
+    diff_id = "sha256:" + hashlib.sha256(raw_tar.getvalue()).hexdigest()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    config_d = Descriptor("application/vnd.oci.image.config.v1+json", sha256(config), len(config))
+    layer_d = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", sha256(layer), len(layer))
+    end.begin()
+    for blob, data in ((config_d, config), (layer_d, layer)):
+        assert run(end.write_blob(blob, BytesSource(data, blob.digest))) is True
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config_d.to_json(),
+        "layers": [layer_d.to_json()],
+    }
+    raw = json.dumps(document).encode()
+    return decode_manifest(raw, sha256(raw), OCI_MANIFEST, "test")
+
+
+def kept(end: End, run: Run, manifest: Manifest) -> tuple[bytes, list[str]]:
+    """The config's bytes and the layers' diff IDs of ``manifest`` as ``end`` serves them."""
+    assert manifest.config is not None
+    config = read_back(end, run, manifest.config)
+    diffs = []
+    for layer in manifest.layers:
+        data = read_back(end, run, layer)
+        diffs.append("sha256:" + hashlib.sha256(gzip.decompress(data)).hexdigest())
+    return config, diffs
+
+
+def test_a_docker_archive_keeps_configs_byte_for_byte_and_refuses_what_it_cannot_hold() -> None:
+    e, run = docker_archive_end()
+    manifest = real_image(e, run)
+    assert manifest.config is not None
+    assert run(e.has_blob(manifest.config.digest)) is True
+    assert read_back(e, run, manifest.config) == read_back(e, run, manifest.config)
+    run(e.put_manifest(manifest, "v1", listed=True))
+    made = run(e.manifest("team/app:v1"))  # made up: gzip layers, the config as it was
+    assert made.config is not None and made.config.digest == manifest.config.digest
+    assert kept(e, run, made)[1] == json.loads(read_back(e, run, made.config))["rootfs"]["diff_ids"]
+    with pytest.raises(ArchiveError, match="holds image configs and layers"):
+        run(e.write_blob(blob_of(b"data"), BytesSource(b"data", sha256(b"data"))))
+    assert run(e.referrers(manifest.digest)) == []
+    assert getattr(e, "keeps_extra_tags", True) is False
+
+
+def test_a_source_that_is_not_the_layer_leaves_nothing_in_a_docker_archive() -> None:
+    e, run = docker_archive_end()
+    good = gzip.compress(b"the right tar", mtime=0)
+    blob = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", sha256(good), len(good))
+    bad = gzip.compress(b"the wrong tar", mtime=0)
+    with pytest.raises(DigestMismatch):
+        run(e.write_blob(blob, BytesSource(bad, blob.digest)))
+    assert run(e.has_blob(blob.digest)) is False
+
+
+@pytest.mark.parametrize("other", sorted(ENDS))
+def test_a_round_trip_through_a_docker_archive_keeps_the_config_and_diff_ids(other: str) -> None:
+    src, run_src = ENDS[other]()
+    manifest = real_image(src, run_src)
+    run_src(src.put_manifest(manifest, "v1", listed=True))
+    archive, _ = docker_archive_end()  # asks nothing of a driver: either end runs it
+    run_src(copy(src, "v1", archive, "v1", None))
+    back, run_back = ENDS[other]()
+    digest = run_back(copy(archive, "team/app:v1", back, "v2", None))
+    again = run_back(back.manifest("v2"))
+    assert again.digest == digest
+    assert again.config is not None and manifest.config is not None
+    assert again.config.digest == manifest.config.digest
+    assert kept(back, run_back, again) == kept(src, run_src, manifest)
