@@ -127,6 +127,10 @@ def test_demo_runs_as_a_process() -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert b'"API": "v2"' in done.stdout and b'"Architecture": "arm64"' in done.stdout
+    # the write side: a layout, a push, a signature verified (the sign extra is in dev)
+    assert b"$ regwire copy" in done.stdout and b"oci:" in done.stdout
+    assert b"Public key written to" in done.stdout
+    assert b"signed as " in done.stdout and b"/team/alpine:3.20\tby ecdsa-p256" in done.stdout
 
 
 def test_inspect_many_images_runs_concurrently(capsys: pytest.CaptureFixture[str]) -> None:
