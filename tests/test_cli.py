@@ -129,7 +129,7 @@ def test_demo_runs_as_a_process() -> None:
     assert b'"API": "v2"' in done.stdout and b'"Architecture": "arm64"' in done.stdout
     # the write side: a layout, a push, a signature verified (the sign extra is in dev)
     assert b"$ regwire copy" in done.stdout and b"oci:" in done.stdout
-    assert b"Public key written to" in done.stdout
+    assert b"Public key written to" in done.stdout + done.stderr
     assert b"signed as " in done.stdout and b"/team/alpine:3.20\tby ecdsa-p256" in done.stdout
 
 
