@@ -100,8 +100,9 @@ def trust_options(args: argparse.Namespace) -> dict[str, Any]:
         "remove_signatures": args.remove_signatures,
     }
     if args.sign_by_sigstore_private_key:
-        from ..keys import obtain_passphrase
+        from ..keys import obtain_passphrase, require_sign_extra
 
+        require_sign_extra("signing")  # before a passphrase is asked for
         options["sign_by"] = args.sign_by_sigstore_private_key
         options["sign_passphrase"] = obtain_passphrase(args.sign_passphrase_file, confirm=False)
         if args.sign_identity:

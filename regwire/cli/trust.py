@@ -56,8 +56,9 @@ def _add_sign(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from ..keys import obtain_passphrase
+    from ..keys import obtain_passphrase, require_sign_extra
 
+    require_sign_extra("signing")  # before a passphrase is asked for
     notes = parse_annotations(args.annotation)
     identity = _identity(args.sign_identity)
     passphrase = obtain_passphrase(args.passphrase_file, confirm=False)
