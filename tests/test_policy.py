@@ -348,6 +348,7 @@ PKI_OK = {"caRootsPath": "/roots.pem", "subjectEmail": "a@b.c"}
         (_sig(keyPaths=[""]), "must not be empty"),
         (_sig(keyPaths="/a"), "expected a list of strings"),
         (_sig(keyDatas=[]), "no entries"),
+        (_sig(keyDatas=b64(b"x")), "expected a list of base64 strings"),
         (_sig(keyData="not base64!"), "not valid base64"),
         (_sig(keyData="YQ"), "not valid base64"),  # padding is required, as in Go
         (_sig(keyData=5), "expected a string"),
@@ -446,6 +447,10 @@ PKI_OK = {"caRootsPath": "/roots.pem", "subjectEmail": "a@b.c"}
                 ]
             },
             "exactly one of",
+        ),
+        (
+            {"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPaths": ["/a", ""]}]},
+            "a key path must not be empty",
         ),
         ({"default": [{"type": "signedBaseLayer"}]}, 'missing field "baseLayerIdentity"'),
         (
@@ -752,6 +757,10 @@ def test_values_check_themselves() -> None:
         KeySource()
     with pytest.raises(ValueError, match="exactly one"):
         KeySource(path="/a", data=b"")
+    with pytest.raises(ValueError, match="must not be empty"):
+        KeySource(path="")
+    with pytest.raises(InvalidPolicy, match="is not valid"):
+        ExactReference(5)  # type: ignore[arg-type]
     with pytest.raises(InvalidPolicy, match="exactly one of keyPath"):
         SigstoreSigned(())
     with pytest.raises(InvalidPolicy, match="is given twice"):

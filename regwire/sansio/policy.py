@@ -315,10 +315,6 @@ class KeySource:
         if self.path is not None and not self.path:
             raise ValueError("a KeySource path must not be empty")
 
-    def describe(self) -> str:
-        """How messages name this key: its path, or that it was given inline."""
-        return _q(self.path) if self.path is not None else "(key data in the policy)"
-
 
 @dataclass(frozen=True, slots=True)
 class Fulcio:
