@@ -479,3 +479,108 @@ def test_archives_are_read_as_files_and_the_copy_reports_the_image(tmp_path: Pat
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
     assert manifest[0]["RepoTags"] == ["x/y:z"]
     assert sorted(os.listdir(tmp_path)) == ["a", "b", "d.tar", "layout", "o.tar"]
+
+
+# -- save: several images in one docker-archive ------------------------------------------------
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_every_driver_saves_several_images_into_one_docker_archive(
+    driver: str, served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path
+) -> None:
+    server, model = served
+    a = server.authority
+    archive = tmp_path / "saved.tar"
+    app_digest = model.repositories["team/app"].tags["1"]
+    refs = [
+        f"{a}/team/app:1",
+        f"{a}/team/docker:2",
+        f"{a}/team/multi:1",
+        f"{a}/team/app@{app_digest}",
+    ]
+
+    async def scenario(client: Any) -> tuple[list[str], list[str]]:
+        saved = await client.save(refs, archive)
+        back = [
+            await client.copy(f"docker-archive:{archive}:@{i}", f"oci:{tmp_path / 'out'}:i{i}")
+            for i in range(3)
+        ]
+        return saved, back
+
+    saved, back = run_with(driver, scenario, insecure_registries=[a], credentials=None, timeout=10)
+    assert saved[0] == saved[3] == app_digest
+    assert saved[1] == model.repositories["team/docker"].tags["2"]
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert len(names) == len(set(names))  # a layer or config shared is written once
+    # The digest reference is the same image as app:1: one entry, its names kept.
+    assert [entry["RepoTags"] for entry in manifest] == [
+        [f"{a}/team/app:1"],
+        [f"{a}/team/docker:2"],
+        [f"{a}/team/multi:1"],
+    ]
+    top = model.repositories["team/multi"].tags["1"]
+    multi = json.loads(model.repositories["team/multi"].manifests[top][1])
+    amd64 = next(
+        e["digest"] for e in multi["manifests"] if e["platform"]["architecture"] == "amd64"
+    )
+    assert saved[2] == amd64  # an index gives its linux/amd64 image
+    for entry, (repository, digest) in zip(
+        manifest,
+        [("team/app", saved[0]), ("team/docker", saved[1]), ("team/multi", amd64)],
+        strict=True,
+    ):
+        config, diffs = config_and_diffs(model, repository, digest)
+        assert entry["Config"] == config[7:] + ".json"
+        assert entry["Layers"] == [d[7:] + ".tar" for d in diffs]
+    assert len(set(back)) == 3
+    assert leftovers(tmp_path) == []
+
+
+def test_a_save_that_fails_on_any_image_leaves_no_archive(
+    served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path
+) -> None:
+    server, _ = served
+    a = server.authority
+    archive = tmp_path / "saved.tar"
+    with Client(insecure_registries=[a], credentials=None, timeout=10) as client:
+        with pytest.raises(TagNotFound):
+            client.save([f"{a}/team/app:1", f"{a}/team/app:missing"], archive)
+        with pytest.raises(ValueError, match="at least one image"):
+            client.save([], archive)
+        with pytest.raises(ValueError, match="save reads images from registries"):
+            client.save([f"oci:{tmp_path}"], archive)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_save_command_prints_what_it_saved_and_exits_as_copy_does(
+    served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from regwire.cli import main
+
+    server, model = served
+    a = server.authority
+    archive = tmp_path / "x.tar"
+    flags = ["--tls-verify=false"]
+    assert (
+        main(
+            ["save", f"{a}/team/app:1", f"{a}/team/docker:2", "-o", str(archive), "--json", *flags]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out == {
+        "Output": str(archive),
+        "Images": [
+            {"Reference": f"{a}/team/app:1", "Digest": model.repositories["team/app"].tags["1"]},
+            {
+                "Reference": f"{a}/team/docker:2",
+                "Digest": model.repositories["team/docker"].tags["2"],
+            },
+        ],
+    }
+    assert main(["save", f"{a}/team/app:nope", "-o", str(tmp_path / "y.tar"), *flags]) == 3
+    assert main(["save", f"oci:{tmp_path}", "-o", str(tmp_path / "y.tar")]) == 2
+    assert main(["save", "Bad Name", "-o", str(tmp_path / "y.tar")]) == 2
+    assert sorted(os.listdir(tmp_path)) == ["x.tar"]

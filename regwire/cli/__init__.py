@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..sansio.errors import RegistryError
-from . import artifacts, copy, edit, keys, login, manage, read, trust
+from . import archive, artifacts, copy, edit, keys, login, manage, read, trust
 from .common import EXIT_USAGE, Subcommand, UsageError, common_flags, exit_code, report
 from .read import skopeo_view
 
@@ -49,6 +49,7 @@ _HELP_ORDER = (
     "delete",
     "referrers",
     "copy",
+    "save",
     "sync",
     "index",
     "mutate",
@@ -78,6 +79,7 @@ SUBCOMMANDS = (
         read.SUBCOMMANDS,
         manage.SUBCOMMANDS,
         copy.SUBCOMMANDS,
+        archive.SUBCOMMANDS,
         edit.SUBCOMMANDS,
         artifacts.SUBCOMMANDS,
         login.SUBCOMMANDS,

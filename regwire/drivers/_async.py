@@ -62,7 +62,7 @@ from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
 from ..sansio.retention import RetentionPlan
 from ..sansio.signatures import VerifiedSignature
-from . import editing, operations, trust
+from . import archive_save, editing, operations, trust
 from ._client import ClientCore, as_source
 from ._http import (
     NO_SOURCE,
@@ -1073,6 +1073,19 @@ class AsyncClient:
             ),
         )
         return await self.carry(plan)
+
+    async def save(
+        self,
+        refs: Sequence[str | Reference],
+        path: str | os.PathLike[str],
+        *,
+        platform: str | Platform | None = None,
+        progress: Callable[[CopyProgress], object] | None = None,
+    ) -> list[str]:
+        """As `regwire.Client.save`; the archive is written from a worker thread."""
+        return await self.carry(
+            archive_save.save(self._core, refs, path, platform=platform, progress=progress)
+        )
 
     async def delete_blob(self, ref: str | Reference) -> None:
         """Delete the blob ``ref`` names by digest."""

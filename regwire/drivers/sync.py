@@ -55,7 +55,7 @@ from ..sansio.registries_conf import RegistriesConf
 from ..sansio.registry import Limits, Registry
 from ..sansio.retention import RetentionPlan
 from ..sansio.signatures import VerifiedSignature
-from . import editing, operations, trust
+from . import archive_save, editing, operations, trust
 from ._client import ClientCore, as_source
 from ._http import (
     NO_SOURCE,
@@ -1042,6 +1042,22 @@ class Client:
             ),
         )
         return self.carry(plan)
+
+    def save(
+        self,
+        refs: Sequence[str | Reference],
+        path: str | os.PathLike[str],
+        *,
+        platform: str | Platform | None = None,
+        progress: Callable[[CopyProgress], object] | None = None,
+    ) -> list[str]:
+        """Save the images ``refs`` name into one docker-archive at ``path``, as ``docker
+        save`` does (``RepoTags`` the references as given); returns each image's manifest
+        digest. An index gives ``platform``'s image (linux/amd64 by default); a layer shared
+        by several images is written once; the file appears only once complete."""
+        return self.carry(
+            archive_save.save(self._core, refs, path, platform=platform, progress=progress)
+        )
 
     def delete_blob(self, ref: str | Reference) -> None:
         """Delete the blob ``ref`` names by digest."""

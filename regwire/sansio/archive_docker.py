@@ -320,8 +320,7 @@ class DockerArchive:
 
     def put_image(self, manifest: Manifest, names: tuple[str, ...], listed: bool) -> str:
         """Check ``manifest``'s layers against its config's ``diff_ids`` (each written here
-        before); when ``listed``, write its entry in ``manifest.json`` under ``names`` (a name
-        another image had moves to this one, as ``docker save`` keeps one image per name)."""
+        before); when ``listed``, write its entry in ``manifest.json`` under ``names``."""
         if manifest.media_type in INDEX_TYPES:
             raise ArchiveError(
                 self.path,
@@ -370,18 +369,20 @@ class DockerArchive:
                 )
             members.append(member)
         if listed:
-            entry = DockerEntry(config_member, names, tuple(members))
-            kept = []
-            for old in self._entries:
-                tags = tuple(t for t in old.repo_tags if t not in names)
-                if (old.config, old.layers) == (entry.config, entry.layers):
-                    entry = DockerEntry(entry.config, (*tags, *names), entry.layers)
-                    continue
-                if tags or not old.repo_tags:
-                    kept.append(DockerEntry(old.config, tags, old.layers))
-            self._entries = [*kept, entry]
-            self.files.replace(MANIFEST_FILE, render_docker_manifest(self._entries))
+            self._list(DockerEntry(config_member, names, tuple(members)))
         return manifest.digest
+
+    def _list(self, entry: DockerEntry) -> None:
+        """``entry`` in ``manifest.json``: the same image listed before takes its names (one
+        entry per image, as ``docker save`` writes); a name another image had moves to it."""
+        entries, found = [], False
+        for old in self._entries:
+            tags = tuple(t for t in old.repo_tags if t not in entry.repo_tags)
+            if (old.config, old.layers) == (entry.config, entry.layers):
+                tags, found = (*tags, *entry.repo_tags), True
+            entries.append(DockerEntry(old.config, tags, old.layers))
+        self._entries = entries if found else [*entries, entry]
+        self.files.replace(MANIFEST_FILE, render_docker_manifest(self._entries))
 
     def _member(self, digest: str) -> str:
         written = self._written.get(digest)
