@@ -584,3 +584,23 @@ def test_the_save_command_prints_what_it_saved_and_exits_as_copy_does(
     assert main(["save", f"oci:{tmp_path}", "-o", str(tmp_path / "y.tar")]) == 2
     assert main(["save", "Bad Name", "-o", str(tmp_path / "y.tar")]) == 2
     assert sorted(os.listdir(tmp_path)) == ["x.tar"]
+
+
+def test_the_copy_command_says_when_a_docker_archive_took_one_image_of_an_index(
+    served: tuple[LoopbackServer, ModelRegistry], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from regwire.cli import main
+
+    server, _ = served
+    a = server.authority
+    flags = ["--src-tls-verify=false"]
+    assert main(["copy", f"{a}/team/multi:1", f"docker-archive:{tmp_path / 'i.tar'}", *flags]) == 0
+    assert "its linux/amd64 image was copied" in capsys.readouterr().err
+    assert main(["copy", f"{a}/team/app:1", f"docker-archive:{tmp_path / 'a.tar'}", *flags]) == 0
+    assert "linux/amd64" not in capsys.readouterr().err
+    argv = ["copy", f"{a}/team/multi:1", f"docker-archive:{tmp_path / 'p.tar'}", "--platform"]
+    assert main([*argv, "linux/arm64", *flags]) == 0
+    assert "linux/amd64" not in capsys.readouterr().err
+    out = tmp_path / "o.tar"
+    assert main(["copy", f"docker-archive:{tmp_path / 'i.tar'}", f"oci-archive:{out}:x"]) == 0
+    assert json.loads(capsys.readouterr().out)["Destination"] == f"oci-archive:{out}:x"

@@ -45,11 +45,16 @@ def add_copy_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     copy = sub.add_parser(
         "copy",
         parents=[common],
-        help="copy an image or index between registries and OCI layouts (oci:DIR[:TAG])",
+        help="copy an image or index between registries, OCI layouts (oci:DIR[:TAG]) and "
+        "archives (docker-archive:FILE[:REF|:@N], oci-archive:FILE[:TAG])",
     )
-    copy.add_argument("source", metavar="SOURCE", help="[docker://]REF or oci:DIR[:TAG]")
     copy.add_argument(
-        "destination", metavar="DESTINATION", help="[docker://]REGISTRY/REPO[:TAG] or oci:DIR[:TAG]"
+        "source", metavar="SOURCE", help="[docker://]REF, oci:DIR[:TAG] or an archive"
+    )
+    copy.add_argument(
+        "destination",
+        metavar="DESTINATION",
+        help="[docker://]REGISTRY/REPO[:TAG], oci:DIR[:TAG] or an archive",
     )
     copy.add_argument(
         "--platform",
@@ -235,6 +240,18 @@ def _typed_registry(text: str) -> str:
     return Reference.parse(text.removeprefix("docker://")).registry
 
 
+def _one_of_an_index(args: argparse.Namespace, target: CopyTarget) -> bool:
+    """Whether the copy took the default platform into a docker-archive from a registry
+    (which says so on stderr when the source turns out to be an index)."""
+    destination = target.destination
+    docker = isinstance(destination, Archive) and destination.docker
+    return docker and not args.platform and isinstance(target.source, Reference)
+
+
+def _typed(text: str) -> str:
+    return text.removeprefix("docker://")
+
+
 def copy_command(args: argparse.Namespace) -> int:
     trusting = trust_options(args)  # usage errors and the passphrase before any request
 
@@ -251,6 +268,11 @@ def copy_command(args: argparse.Namespace) -> int:
                 progress=meter,
                 **trusting,
             )
+            if _one_of_an_index(args, target) and client.digest(_typed(args.source)) != digest:
+                sys.stderr.write(
+                    "regwire: the source is an index and a docker-archive holds images: its "
+                    "linux/amd64 image was copied (--platform OS/ARCH to choose another)\n"
+                )
         finally:
             warn(client.warnings)
     if meter.enabled:
