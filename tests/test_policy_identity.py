@@ -22,6 +22,7 @@ from regwire.sansio.policy import (
     MatchRepoDigestOrExact,
     MatchRepository,
     RemapIdentity,
+    image_identity,
     valid_remap_prefix,
 )
 from regwire.sansio.reference import Reference
@@ -570,3 +571,16 @@ def test_remap_identity_judges_the_image_as_if_on_the_signed_host(
     else:
         assert renamed == moved
         assert rule.matches(image, claim) is MatchRepoDigestOrExact().matches(moved, claim)
+
+
+def test_image_identity_names_an_untagged_image_latest() -> None:
+    """What the docker transport does before any rule sees the image: so ``verify busybox``
+    accepts a signature of ``docker.io/library/busybox:latest`` under the default rule."""
+    typed = Reference.parse("busybox")
+    assert image_identity(typed) == Reference.parse("busybox:latest")
+    assert not MatchRepoDigestOrExact().matches(typed, "docker.io/library/busybox:latest")
+    assert MatchRepoDigestOrExact().matches(
+        image_identity(typed), "docker.io/library/busybox:latest"
+    )
+    for kept in ("busybox:1", "busybox" + DIGEST, "busybox:1" + DIGEST):
+        assert image_identity(Reference.parse(kept)) == Reference.parse(kept)

@@ -32,7 +32,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
 from .errors import InvalidPolicy, InvalidReference
@@ -59,6 +59,7 @@ __all__ = [
     "SignedBy",
     "SigstoreSigned",
     "docker_scopes",
+    "image_identity",
     "path_scopes",
 ]
 
@@ -293,9 +294,9 @@ takes the image's reference as the user named it (None for an image with no Dock
 such as one in an ``oci:`` layout: then only ``exactReference`` and ``exactRepository`` can
 match) and the payload's ``critical.identity.docker-reference``; a claim that does not parse
 never matches. As in containers/image, an image reference with neither tag nor digest matches
-nothing under ``matchExact``, ``matchRepoDigestOrExact`` or ``remapIdentity``: pass the tag the
-image was read by (``latest`` when the user gave none, as containers/image's docker transport
-adds it)."""
+nothing under ``matchExact``, ``matchRepoDigestOrExact`` or ``remapIdentity``: pass
+`image_identity` of what the user typed (``busybox`` is judged as ``busybox:latest``, as
+containers/image's docker transport names it)."""
 
 
 # --- requirements ------------------------------------------------------------------------------
@@ -429,24 +430,33 @@ class Scope:
 # --- scopes of an image ------------------------------------------------------------------------
 
 
+def image_identity(reference: Reference) -> Reference:
+    """The identity containers/image's docker transport gives the image ``reference`` names:
+    ``reference`` itself, with ``:latest`` when it has neither tag nor digest
+    (``docker.NewReference`` adds it). Policy scopes are looked up by it, and it is what an
+    `IdentityRule` should be given as the image."""
+    if reference.tag is None and reference.digest is None:
+        return replace(reference, tag="latest")
+    return reference
+
+
 def docker_scopes(reference: Reference) -> tuple[str, ...]:
     """The scopes a ``docker`` image falls in, most specific first (without ``""``).
 
     containers/image's ``PolicyConfigurationIdentity`` then ``PolicyConfigurationNamespaces``:
     ``host/ns/repo:tag`` (``@digest`` for a digest), ``host/ns/repo``, ``host/ns``, ``host``,
     then ``*.`` plus each parent domain of the host without its port. A reference with neither
-    tag nor digest is looked up as ``:latest``, as the docker transport names it. One with both
-    (which containers/image cannot express) is looked up by its digest, then its tag.
-    registries.d's sections are chosen by the same list.
+    tag nor digest is looked up as ``:latest`` (`image_identity`). One with both (which
+    containers/image cannot express) is looked up by its digest, then its tag. registries.d's
+    sections are chosen by the same list.
     """
-    name = _name(reference)
+    image = image_identity(reference)
+    name = _name(image)
     identities: list[str] = []
-    if reference.digest is not None:
-        identities.append(f"{name}@{reference.digest}")
-    if reference.tag is not None:
-        identities.append(f"{name}:{reference.tag}")
-    if not identities:
-        identities.append(f"{name}:latest")
+    if image.digest is not None:
+        identities.append(f"{name}@{image.digest}")
+    if image.tag is not None:
+        identities.append(f"{name}:{image.tag}")
     namespaces: list[str] = []
     while True:
         namespaces.append(name)
