@@ -51,6 +51,7 @@ IMAGES = {
     "app/schema2": ("single", "v2s2", False),
     "app/index": ("multi", None, True),
     "app/plain": ("single", None, False),  # never signed
+    "copy/source": ("single", "v2s2", False),
     **{f"lib/{driver}": ("single", None, False) for driver in DRIVERS},
 }
 
@@ -175,15 +176,13 @@ def signature_layers(real: RealRegistry, repository: str, digest: str) -> list[d
     return layers
 
 
-def copy_flags() -> list[str]:
-    return [
-        "--src-creds",
-        f"{USER}:{PASSWORD}",
-        "--dest-creds",
-        f"{USER}:{PASSWORD}",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-    ]
+def copy_flags(src: str = "docker://", dst: str = "docker://") -> list[str]:
+    """The login and plain-HTTP flags of a copy's registry ends (a layout takes none)."""
+    found = []
+    for end, where in (("src", src), ("dest", dst)):
+        if where.startswith("docker://"):
+            found += [f"--{end}-creds", f"{USER}:{PASSWORD}", f"--{end}-tls-verify=false"]
+    return found
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -358,3 +357,55 @@ def test_the_library_signs_on_every_driver(
     assert payload["optional"] == {"driver": driver}
     public = keys["two.pub"].read_bytes()
     assert ecdsa_verifies(public, layer["payload"], layer["annotations"][SIGNATURE_ANNOTATION])
+
+
+def test_copies_keep_remove_save_and_sign_signatures(
+    real: RealRegistry, keys: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What ``copy`` does with cosign's attachments on the real registry: ``.sig`` and ``.att``
+    carried (the same digests), left behind with --remove-signatures, kept under their tags in
+    an ``oci:`` layout and pushed back from it as they were (as cosign save and load do), and
+    a copy signed at its destination with --sign-by-sigstore-private-key."""
+    name = "copy/source"
+    source = f"docker://{real.authority}/{name}:1"
+    digest = sha256(raw(real, f"{name}:1"))
+    secret = ["--passphrase-file", str(keys["passphrase"])]
+    assert main(["sign", source[9:], "--key", str(keys["one"]), *secret, *FLAGS]) == 0
+    capsys.readouterr()
+    # an attestation beside it: any OCI manifest under the .att tag (skopeo pushes one)
+    att = digest.replace(":", "-") + ".att"
+    layout = tmp_path / "attestation"
+    write_layout(layout, {"att": image_manifest(layout, seed="trust-attestation")})
+    real.push(layout, f"{name}:{att}", tag="att")
+    signature, attestation = raw(real, f"{name}:{sig_tag(digest)}"), raw(real, f"{name}:{att}")
+
+    def copy(src: str, dst: str, *extra: str) -> None:
+        assert main(["copy", src, dst, *extra, *copy_flags(src, dst)]) == 0, capsys.readouterr()
+        capsys.readouterr()
+
+    copy(source, f"docker://{real.authority}/kept/source:1")
+    assert raw(real, f"kept/source:{sig_tag(digest)}") == signature
+    assert raw(real, f"kept/source:{att}") == attestation
+    copy(source, f"docker://{real.authority}/bare/source:1", "--remove-signatures")
+    assert set(real.list_tags("bare/source")) == {"1"}
+    saved = tmp_path / "saved"
+    copy(source, f"oci:{saved}:1")
+    names = {
+        entry["annotations"]["org.opencontainers.image.ref.name"]
+        for entry in json.loads((saved / "index.json").read_text())["manifests"]
+    }
+    assert names == {"1", sig_tag(digest), att}
+    copy(f"oci:{saved}:1", f"docker://{real.authority}/loaded/source:1")
+    assert raw(real, f"loaded/source:{sig_tag(digest)}") == signature
+    assert raw(real, f"loaded/source:{att}") == attestation
+    # signed at the destination, claiming the destination's reference
+    signing = ["--sign-by-sigstore-private-key", str(keys["two"])]
+    signing += ["--sign-passphrase-file", str(keys["passphrase"])]
+    plain = f"docker://{real.authority}/app/plain:1"
+    copy(plain, f"docker://{real.authority}/signed/plain:2", *signing)
+    plain_digest = sha256(raw(real, "app/plain:1"))
+    (layer,) = signature_layers(real, "signed/plain", plain_digest)
+    assert layer["payload"] == cosign_payload(plain_digest, f"{real.authority}/signed/plain:2")
+    public = keys["two.pub"].read_bytes()
+    assert ecdsa_verifies(public, layer["payload"], layer["annotations"][SIGNATURE_ANNOTATION])
+    assert sig_tag(plain_digest) not in real.list_tags("app/plain")  # the source is untouched
