@@ -245,3 +245,46 @@ def test_a_signed_source_into_an_archive_is_refused_before_a_byte_unless_removed
     assert isinstance(answer, SignatureRejected) and "--remove-signatures" in str(answer)
     assert not refused.exists() and kept.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tar", "plain.tar"]
+
+
+class _MovingTag(ModelRegistry):
+    """A registry whose tag moves to an unsigned image once the signatures were read: the
+    copy must write what the policy judged, not what the tag names a moment later."""
+
+    def handle(self, request: Any) -> Any:
+        answer = super().handle(request)
+        moving = request.method == "GET" and ".sig" in request.url and "/manifests/" in request.url
+        if moving and answer.status == 200 and not getattr(self, "moved", False):
+            self.moved = True
+            plain = self.repositories["team/plain"].tags["v1"]
+            media_type, raw = self.repositories["team/plain"].manifests[plain]
+            for digest, blob in self.repositories["team/plain"].blobs.items():
+                self.repositories["team/app"].blobs[digest] = blob
+            self.put_manifest("team/app", raw, media_type, tag="v1")
+        return answer
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_copy_under_a_policy_writes_the_manifest_it_judged_even_if_the_tag_moves(
+    driver: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    def make(authority: str) -> ModelRegistry:
+        model = _MovingTag(authority, scheme="http")
+        model.push_image("team/app", "v1", {"config": {"Labels": {"a": "b"}}})
+        model.push_image("team/plain", "v1", {"config": {"Labels": {"c": "d"}}})
+        return model
+
+    server, model = serve_model(make)
+    host = server.authority
+    signed = model.repositories["team/app"].tags["v1"]
+    policy = _policy(tmp_path, {"default": [_signed_by(keys["one.pub"])]})
+
+    async def scenario(client: Any) -> Any:
+        await client.sign(f"{host}/team/app:v1", str(keys["one"]), passphrase=PASSPHRASE)
+        return await client.copy(f"{host}/team/app:v1", f"{host}/prod/app:v1", policy=policy)
+
+    with server:
+        copied = _run(driver, server, scenario)
+    assert model.repositories["team/app"].tags["v1"] != signed  # the tag did move
+    assert copied == signed
+    assert model.repositories["prod/app"].tags["v1"] == signed

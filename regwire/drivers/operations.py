@@ -529,7 +529,9 @@ def copy(
             "sign the image where it is pushed from the layout"
         )
     if trusting.policy is not None:
-        yield from trust.judge_source(target, src, trusting.policy, source)
+        judged = yield from trust.judge_source(target, src, trusting.policy, source)
+        if judged is not None:  # copy what was judged, by its digest (the tag may move)
+            target = replace(target, reference=judged)
     if not trusting.remove_signatures and not isinstance(target.destination, (Reference, Layout)):
         yield from trust.refuse_unkept_attachments(target, src)
     written: list[str] = []

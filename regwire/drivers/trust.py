@@ -302,10 +302,24 @@ def _found_in_layout(layout: Layout, reference: str) -> Finder:
 
 def judge_source(
     target: CopyTarget, src: Registry | None, policy: PolicyFile, typed: str | Reference
-) -> Plan[list[VerifiedSignature]]:
+) -> Plan[str | None]:
     """What ``policy`` says of a copy's source, before anything is written: a registry image by
     the name the user gave (its scopes), a layout by its resolved path (the ``oci`` transport's
-    scopes), another end by its transport's default scope."""
+    scopes), another end by its transport's default scope. `SignatureRejected` if it refuses.
+
+    Returns the digest whose signatures were judged (None when the policy asked for none): the
+    copy then reads the source by that digest, so that a tag moved (or a registry answering
+    differently) between the judgement and the copy cannot slip another manifest through."""
+    judged: list[str] = []
+
+    def pinned(find: Finder) -> Finder:
+        def run() -> Plan[tuple[str, Attachments]]:
+            digest, found = yield from find()
+            judged.append(digest)
+            return digest, found
+
+        return run
+
     if isinstance(target.source, Reference):
         assert src is not None
         reading = (
@@ -314,21 +328,21 @@ def judge_source(
             else replace(target.source, tag=target.reference, digest=None)
         )
         wanted = as_reference(typed.removeprefix("docker://")) if isinstance(typed, str) else typed
-        return (yield from evaluate(wanted, policy, partial(found_at, src, reading)))
-    if isinstance(target.source, Layout):
+        yield from evaluate(wanted, policy, pinned(partial(found_at, src, reading)))
+    elif isinstance(target.source, Layout):
         where: str = yield Blocking(partial(os.path.realpath, target.source.path))
-        finder = _found_in_layout(target.source, target.reference)
+        finder = pinned(_found_in_layout(target.source, target.reference))
         name = f"oci:{target.source.path}"
-        return (
-            yield from evaluate(None, policy, finder, transport="oci", scope_path=where, name=name)
-        )
-    kind = str(typed).split(":", 1)[0]
+        yield from evaluate(None, policy, finder, transport="oci", scope_path=where, name=name)
+    else:
+        kind = str(typed).split(":", 1)[0]
 
-    def nothing() -> Plan[tuple[str, Attachments]]:
-        return "", Attachments(problem="this kind of source holds no signatures")
-        yield  # a generator, as every Finder
+        def nothing() -> Plan[tuple[str, Attachments]]:
+            return "", Attachments(problem="this kind of source holds no signatures")
+            yield  # a generator, as every Finder
 
-    return (yield from evaluate(None, policy, nothing, transport=kind, name=str(typed)))
+        yield from evaluate(None, policy, nothing, transport=kind, name=str(typed))
+    return next((digest for digest in judged if digest), None)
 
 
 def _tags_at(target: CopyTarget, src: Registry | None) -> Plan[set[str]]:
