@@ -270,3 +270,26 @@ def test_registries_d_says_where_signatures_are_read(
         accepted, refused = _run(driver, server, scenario)
     assert len(accepted) == 1
     assert isinstance(refused, SignatureRejected) and "use-sigstore-attachments" in str(refused)
+
+
+def test_a_policy_judges_a_name_without_a_tag_as_latest(
+    keys: dict[str, Path], tmp_path: Path
+) -> None:
+    def make(authority: str) -> ModelRegistry:
+        model = ModelRegistry(authority, scheme="http")
+        model.push_image("team/app", "latest", {"config": {"Labels": {"a": "b"}}})
+        return model
+
+    server, _ = serve_model(make)
+    image = f"{server.authority}/team/app"
+    policy = tmp_path / "policy.json"
+    rule = {"type": "sigstoreSigned", "keyPath": str(keys["one.pub"])}  # matchRepoDigestOrExact
+    policy.write_text(json.dumps({"default": [rule]}))
+
+    async def scenario(client: Any) -> Any:
+        await client.sign(image, str(keys["one"]), passphrase=PASSPHRASE)
+        return await client.verify(image, policy=str(policy))
+
+    with server:
+        verified = _run("sync", server, scenario)
+    assert [v.reference for v in verified] == [f"{image}:latest"]  # as skopeo signs and judges it

@@ -213,11 +213,31 @@ def load_policy(policy: PolicyFile) -> Plan[Policy]:
     return found
 
 
+def _rule_name(rule: IdentityRule) -> str:
+    """A ``signedIdentity`` as the policy file writes it: ``matchRepository``,
+    ``exactRepository registry.example.com/app``."""
+    kind = type(rule).__name__
+    name = kind[0].lower() + kind[1:]
+    detail = " ".join(str(value) for value in _fields_of(rule))
+    return f"{name} {detail}" if detail else name
+
+
+def _fields_of(rule: object) -> list[object]:
+    """The fields of a frozen, slotted rule, in order."""
+    fields = getattr(rule, "__dataclass_fields__", {})
+    return [getattr(rule, name) for name in fields]
+
+
 def _accepted_identity(rule: IdentityRule, image: Reference | None) -> Callable[[str], str | None]:
+    from ..sansio.policy import image_identity
+
+    judged = image_identity(image) if image is not None else None
+
     def judge(signed: str) -> str | None:
-        if rule.matches(image, signed):
+        if rule.matches(judged, signed):
             return None
-        return f"the signed identity {signed!r} is not accepted for {image or 'the image'} ({rule})"
+        named = judged or "the image"
+        return f"the signed identity {signed!r} is not accepted for {named} ({_rule_name(rule)})"
 
     return judge
 
