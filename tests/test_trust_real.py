@@ -52,6 +52,7 @@ IMAGES = {
     "app/index": ("multi", None, True),
     "app/plain": ("single", None, False),  # never signed
     "copy/source": ("single", "v2s2", False),
+    "foreign/app": ("single", None, False),
     **{f"lib/{driver}": ("single", None, False) for driver in DRIVERS},
 }
 
@@ -409,3 +410,56 @@ def test_copies_keep_remove_save_and_sign_signatures(
     public = keys["two.pub"].read_bytes()
     assert ecdsa_verifies(public, layer["payload"], layer["annotations"][SIGNATURE_ANNOTATION])
     assert sig_tag(plain_digest) not in real.list_tags("app/plain")  # the source is untouched
+
+
+def test_signing_appends_to_a_signature_manifest_cosign_wrote(
+    real: RealRegistry, keys: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another tool signed first: a ``.sig`` manifest as cosign pushes it (go-containerregistry's
+    layout, its config with ``created`` and ``history``), its signature made with
+    ``cryptography`` by a key regwire never saw. ``regwire sign`` appends its layer as
+    containers/image does (the config's other fields kept, one diff ID added), the first
+    signer's layer stays byte for byte, and both keys verify."""
+    from tests.test_trust_fixtures import Layer, cosign_signature_manifest
+
+    name = "foreign/app"
+    image = f"{real.authority}/{name}:1"
+    digest = sha256(raw(real, f"{name}:1"))
+    foreign = ec.generate_private_key(ec.SECP256R1())
+    foreign_pub = tmp_path / "foreign.pub"
+    foreign_pub.write_bytes(
+        foreign.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    payload = cosign_payload(digest, f"{real.authority}/{name}")  # cosign signs the repository
+    signature = base64.b64encode(foreign.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+    first = Layer(SIMPLE_SIGNING, payload, {SIGNATURE_ANNOTATION: signature})
+    manifest, config = cosign_signature_manifest([first])
+    for blob in (payload, config):
+        path = tmp_path / sha256(blob).replace(":", "-")
+        path.write_bytes(blob)
+        real.put_blob(name, path)
+    real.put_manifest(name, sig_tag(digest), manifest, OCI_MANIFEST)
+    assert raw(real, f"{name}:{sig_tag(digest)}") == manifest
+
+    foreign_key = ["--key", str(foreign_pub)]
+    assert main(["verify", image, *foreign_key, "--json", *FLAGS]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["reference"] == f"{real.authority}/{name}"
+    secret = ["--passphrase-file", str(keys["passphrase"])]
+    assert main(["sign", image, "--key", str(keys["one"]), *secret, *FLAGS]) == 0
+    capsys.readouterr()
+
+    layers = signature_layers(real, name, digest)
+    cosigns = json.loads(manifest)["layers"][0]
+    assert {k: v for k, v in layers[0].items() if k != "payload"} == cosigns
+    assert len(layers) == 2 and layers[1]["payload"] == cosign_payload(digest, image)
+    document = json.loads(raw(real, f"{name}:{sig_tag(digest)}"))
+    now = json.loads(http_get(real, f"/v2/{name}/blobs/{document['config']['digest']}"))
+    before = json.loads(config)
+    assert {k: v for k, v in now.items() if k != "rootfs"} == {
+        k: v for k, v in before.items() if k != "rootfs"
+    }
+    both = [*foreign_key, "--key", str(keys["one.pub"])]
+    assert main(["verify", image, *both, "--json", *FLAGS]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
