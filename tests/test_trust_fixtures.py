@@ -480,32 +480,63 @@ def test_no_manifest_by_digest_is_not_trusted(tmp_path: Path) -> None:
         assert isinstance(answer, (NotFound, SignatureRejected)), answer
 
 
-@pytest.mark.parametrize(
-    ("fixture", "extra", "named"),
-    [
-        (
-            "dir-img-cosign-key-rekor-valid",
-            {"rekorPublicKeyPath": str(REKOR_PUB)},
-            "rekorPublicKey* (transparency log entries)",
-        ),
-        (
-            "dir-img-cosign-key-rekor-valid",
-            {"rekorPublicKeyPaths": [str(REKOR_PUB), str(COSIGN_PUB)]},
-            "rekorPublicKey* (transparency log entries)",
-        ),
-    ],
-)
-def test_a_policy_with_a_rekor_key_is_refused_clearly(
-    fixture: str, extra: dict[str, Any], named: str, tmp_path: Path
-) -> None:
-    """containers/image accepts dir-img-cosign-key-rekor-valid with cosign.pub and rekor.pub;
-    regwire does not check Rekor entries yet, and says so rather than judge without the log."""
+KEYLESS_REFUSED = {
+    # containers/image accepts this one with cosign2.pub and rekor.pub (key+Rekor use)
+    "key and a Rekor key": (
+        "dir-img-cosign-key-rekor-valid",
+        {"keyPath": str(COSIGN2_PUB), "rekorPublicKeyPath": str(REKOR_PUB)},
+        "rekorPublicKey* (transparency log entries)",
+    ),
+    "key and Rekor keys": (
+        "dir-img-cosign-key-rekor-valid",
+        {"keyPath": str(COSIGN2_PUB), "rekorPublicKeyPaths": [str(REKOR_PUB), str(COSIGN_PUB)]},
+        "rekorPublicKey* (transparency log entries)",
+    ),
+    # accepted by containers/image with Fulcio's root and rekor.pub: the keyless issue's
+    "fulcio": (
+        "dir-img-cosign-fulcio-rekor-valid",
+        {
+            "fulcio": {
+                "caPath": str(SIGSTORE / "fulcio_v1.crt.pem"),
+                "oidcIssuer": "https://github.com/login/oauth",
+                "subjectEmail": "mitr@redhat.com",
+            },
+            "rekorPublicKeyPath": str(REKOR_PUB),
+        },
+        "fulcio (keyless signatures)",
+    ),
+    "pki": (
+        "dir-img-cosign-pki-valid",
+        {
+            "pki": {
+                "caRootsPath": str(SIGSTORE / "pki_root_crts.pem"),
+                "caIntermediatesPath": str(SIGSTORE / "pki_intermediate_crts.pem"),
+                "subjectEmail": "qiwan@redhat.com",
+            }
+        },
+        "pki (certificates from your own CA)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYLESS_REFUSED))
+def test_a_policy_regwire_cannot_judge_yet_is_refused_clearly(name: str, tmp_path: Path) -> None:
+    """Policies containers/image accepts these fixtures under, using what regwire does not
+    check yet (Rekor entries, Fulcio and PKI certificates): an InvalidPolicy naming the scope
+    and what is missing, never a verdict made without it."""
+    fixture, requirement, named = KEYLESS_REFUSED[name]
     with serve_fixture(fixture) as served:
-        policy = write_policy(tmp_path, exact_repository(served, COSIGN2_PUB, **extra))
-        answer = verify(served, served.image(), policy=policy)
+        signed = signed_name(fixture)
+        rule = {
+            "type": "exactRepository",
+            "dockerRepository": f"{signed.registry}/{signed.repository}",
+        }
+        scope = f"{served.server.authority}/{served.repository}"
+        document = {"type": "sigstoreSigned", **requirement, "signedIdentity": rule}
+        answer = verify(served, served.image(), policy=write_policy(tmp_path, {scope: [document]}))
     assert isinstance(answer, InvalidPolicy), answer
     assert named in str(answer) and "does not implement yet" in str(answer)
-    assert served.server.authority in str(answer)  # the scope is named
+    assert scope in str(answer)  # the scope is named
 
 
 # --- the whole verdict of a policy, against a reference implementation -----------------------
