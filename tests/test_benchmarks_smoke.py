@@ -205,3 +205,31 @@ def test_key_check_benchmark_runs() -> None:
     for kind in ("ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa-2048", "rsa-4096", "ed25519"):
         assert f"| {kind} | regwire verifies |" in done.stdout, kind
     assert "| decrypt cosign.key (once per sign) |" in done.stdout
+
+
+def test_verify_benchmark_runs() -> None:
+    """``python -m benchmarks.trust --smoke``: 5 signed images on the real docker-registry,
+    verified and inspected by every client and by the floor, by digest and by tag."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.trust", "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    regwire = [
+        "regwire (trio, c=16)",
+        "regwire (asyncio, c=16)",
+        "regwire (blocking, 16 threads)",
+        "regwire (blocking, sequential)",
+    ]
+    floors = ["http.client (floor, 16 connections)", "http.client (floor, sequential)"]
+    for way in ("by digest", "by tag"):
+        for client in regwire + floors:
+            assert f"| verify, {way} | {client} |" in done.stdout, (way, client)
+        for client in regwire:
+            assert f"| inspect, {way} | {client} |" in done.stdout, (way, client)
+        # every verify row of regwire checks its requests against the target
+        for client in regwire:
+            assert f"verify, {way}, {client}: " in done.stdout, (way, client)
+    assert "one signature check (ecdsa-p256): regwire " in done.stdout
