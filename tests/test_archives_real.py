@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +228,36 @@ def test_skopeo_reads_each_image_of_a_multi_image_archive_regwire_saved(
         skopeo("inspect", f"docker-archive:{archive}:@2")
     inspected = json.loads(skopeo("inspect", f"docker-archive:{archive}:@0"))
     assert inspected["Layers"] == registry_image(real, "corpus/oci:1")[1]
+
+
+def test_podman_loads_what_regwire_saved(real: RealRegistry, tmp_path: Path) -> None:
+    """One more reader, where Debian's podman is installed (the vfs storage driver, storage
+    of its own under the test's folder: nothing of the machine's is touched)."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (apt-get install podman): an optional reader")
+    a = real.authority
+    archive = tmp_path / "saved.tar"
+    names = [f"{a}/corpus/oci:1", f"{a}/corpus/index:1"]
+    with Client(insecure_registries=[a], credentials=None, timeout=60) as client:
+        client.save(names, archive)
+    run = tempfile.mkdtemp(prefix="rw-pod-")  # podman wants a runroot under 50 characters
+    storage = ["--storage-driver", "vfs", "--root", str(tmp_path / "root"), "--runroot", run]
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "xdg")}
+
+    def podman(*args: str) -> bytes:
+        done = subprocess.run(
+            ["podman", *storage, *args], capture_output=True, timeout=120, check=False, env=env
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        return done.stdout
+
+    try:
+        podman("load", "-i", str(archive))
+        for name in names:
+            config, diff_ids = registry_image(real, name.split("/", 1)[1])
+            (inspected,) = json.loads(podman("image", "inspect", name))
+            assert inspected["Id"] == config[7:]  # the image ID: the config kept byte for byte
+            assert inspected["RootFS"]["Layers"] == diff_ids
+            assert name in inspected["RepoTags"]
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
