@@ -461,12 +461,6 @@ def test_no_manifest_by_tag_is_not_found() -> None:
     assert isinstance(answer, NotFound), answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify by digest trusts a digest the registry does not hold: trust.signed_digest "
-    "returns reference.digest without asking the registry, so only the .sig tag is read "
-    "(containers/image and cosign read the manifest first and fail)",
-)
 def test_no_manifest_by_digest_is_not_trusted(tmp_path: Path) -> None:
     """dir-img-cosign-no-manifest by digest: the signature verifies, but the manifest it
     signs is not in the registry; containers/image rejects (it cannot read the manifest), and

@@ -126,9 +126,9 @@ def private_key(key: PrivateKeyFile, passphrase: bytes | str | None) -> Plan[Sig
 
 
 def signed_digest(registry: Registry, reference: Reference) -> Plan[str]:
-    """The digest of the manifest ``reference`` names (itself when it names one)."""
-    if reference.digest is not None:
-        return reference.digest
+    """The digest of the manifest ``reference`` names, confirmed by the registry (a ``HEAD``
+    even for a digest: a signature of a manifest the registry does not hold is no reason to
+    trust anything, and containers/image and cosign refuse it too)."""
     found: str = yield Run(
         registry.digest(reference.repository, reference.reference), registry, reference.repository
     )
