@@ -285,3 +285,38 @@ def test_every_driver_refuses_a_hostile_archive_the_same_way(driver: str, tmp_pa
     with pytest.raises(ArchiveError, match="outside the archive"):
         run_with(driver, scenario)
     assert os.listdir(tmp_path) == ["bad.tar"]
+
+
+def test_docker_25_archives_and_gzip_layers_are_read(tmp_path: Path) -> None:
+    """Docker 25+ writes an OCI layout inside the archive, manifest.json beside index.json
+    naming blobs/sha256/ members; older tools sometimes keep layers gzip-compressed."""
+    plain = plain_layer(b"docker 25\n")
+    packed = gzip.compress(plain_layer(b"gzip layer\n"), mtime=0)
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [sha(plain), sha(gzip.decompress(packed))]},
+        }
+    ).encode()
+    blob = {data: f"blobs/sha256/{sha(data)[7:]}" for data in (plain, packed, config)}
+    listing = [
+        {"Config": blob[config], "RepoTags": ["d25:1"], "Layers": [blob[plain], blob[packed]]}
+    ]
+    members: list[Member] = [
+        ("dir", "blobs", None),
+        ("dir", "blobs/sha256", None),
+        *[("file", name, data) for data, name in blob.items()],
+        ("file", "oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+        ("file", "index.json", b'{"schemaVersion":2,"manifests":[]}'),
+        ("file", "manifest.json", json.dumps(listing).encode()),
+    ]
+    archive = write_tar(tmp_path / "d25.tar", members, fmt=tarfile.PAX_FORMAT)
+    with Client() as client:
+        client.copy(f"docker-archive:{archive}:d25:1", f"oci:{tmp_path / 'out'}:x")
+    index = json.loads((tmp_path / "out" / "index.json").read_text())
+    blobs = tmp_path / "out" / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_bytes())
+    assert manifest["config"]["digest"] == sha(config)
+    assert manifest["layers"][1]["digest"] == sha(packed)  # a gzip layer is served as it is
+    assert gzip.decompress((blobs / manifest["layers"][0]["digest"][7:]).read_bytes()) == plain
