@@ -659,20 +659,24 @@ UNIMPLEMENTED = [
         {"type": "signedBaseLayer", "baseLayerIdentity": {"type": "matchRepository"}},
         "signedBaseLayer",
     ),
-    (
-        {
-            "type": "sigstoreSigned",
-            "fulcio": FULCIO,
-            "rekorPublicKeyPath": "/rekor.pub",
-        },
-        "fulcio",
-    ),
     ({"type": "sigstoreSigned", "pki": PKI_OK}, "pki"),
-    (
-        {"type": "sigstoreSigned", "keyPath": "/k.pub", "rekorPublicKeyData": b64(b"r")},
-        "rekorPublicKey",
-    ),
 ]
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        {"type": "sigstoreSigned", "fulcio": FULCIO, "rekorPublicKeyPath": "/rekor.pub"},
+        {"type": "sigstoreSigned", "keyPath": "/k.pub", "rekorPublicKeyData": b64(b"r")},
+    ],
+)
+def test_fulcio_and_rekor_keys_are_evaluated_not_refused(requirement: dict[str, Any]) -> None:
+    """Keyless signatures (fulcio) and logged key signatures (rekorPublicKey*) are checked by
+    regwire.keyless: the requirement is handed out as it was parsed."""
+    policy = parse({"default": [REJECT], "transports": {"docker": {"quay.io": [requirement]}}})
+    (found,) = policy.requirements_for(Reference.parse("quay.io/app:1"))
+    assert isinstance(found, SigstoreSigned) and found.unimplemented() is None
+    assert found.rekor_keys
 
 
 @pytest.mark.parametrize(("requirement", "named"), UNIMPLEMENTED)

@@ -475,30 +475,7 @@ def test_no_manifest_by_digest_is_not_trusted(tmp_path: Path) -> None:
 
 
 KEYLESS_REFUSED = {
-    # containers/image accepts this one with cosign2.pub and rekor.pub (key+Rekor use)
-    "key and a Rekor key": (
-        "dir-img-cosign-key-rekor-valid",
-        {"keyPath": str(COSIGN2_PUB), "rekorPublicKeyPath": str(REKOR_PUB)},
-        "rekorPublicKey* (transparency log entries)",
-    ),
-    "key and Rekor keys": (
-        "dir-img-cosign-key-rekor-valid",
-        {"keyPath": str(COSIGN2_PUB), "rekorPublicKeyPaths": [str(REKOR_PUB), str(COSIGN_PUB)]},
-        "rekorPublicKey* (transparency log entries)",
-    ),
-    # accepted by containers/image with Fulcio's root and rekor.pub: the keyless issue's
-    "fulcio": (
-        "dir-img-cosign-fulcio-rekor-valid",
-        {
-            "fulcio": {
-                "caPath": str(SIGSTORE / "fulcio_v1.crt.pem"),
-                "oidcIssuer": "https://github.com/login/oauth",
-                "subjectEmail": "mitr@redhat.com",
-            },
-            "rekorPublicKeyPath": str(REKOR_PUB),
-        },
-        "fulcio (keyless signatures)",
-    ),
+    # key+Rekor and fulcio policies are judged now: tests/test_keyless.py gives their verdicts
     "pki": (
         "dir-img-cosign-pki-valid",
         {
@@ -516,8 +493,8 @@ KEYLESS_REFUSED = {
 @pytest.mark.parametrize("name", sorted(KEYLESS_REFUSED))
 def test_a_policy_regwire_cannot_judge_yet_is_refused_clearly(name: str, tmp_path: Path) -> None:
     """Policies containers/image accepts these fixtures under, using what regwire does not
-    check yet (Rekor entries, Fulcio and PKI certificates): an InvalidPolicy naming the scope
-    and what is missing, never a verdict made without it."""
+    check yet (PKI certificates): an InvalidPolicy naming the scope and what is missing, never
+    a verdict made without it."""
     fixture, requirement, named = KEYLESS_REFUSED[name]
     with serve_fixture(fixture) as served:
         signed = signed_name(fixture)

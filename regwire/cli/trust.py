@@ -89,18 +89,49 @@ def _add_verify(sub: Any, common: argparse.ArgumentParser) -> None:
         "signature is trusted when the key verifies it, its payload names the manifest's digest "
         "and its signed reference names IMAGE's repository. With --policy, every requirement "
         "of the policy scope that applies to IMAGE must hold, as skopeo and podman decide. "
+        "With --certificate-identity and --certificate-oidc-issuer (or their -regexp forms), a "
+        "keyless signature is trusted when its Fulcio certificate names that signer, chains to "
+        "a Fulcio root of the trusted root and was valid when a trusted transparency log "
+        "recorded the signature. "
         "Prints the signatures trusted; exits 6 naming each reason when none is. "
-        "Needs regwire[sign].",
+        "Needs regwire[sign] (regwire[sigstore] for keyless signatures).",
     )
     verify.add_argument("image", metavar="IMAGE")
     how = verify.add_mutually_exclusive_group(required=True)
     how.add_argument("--key", action="append", metavar="PUB", help="a public key (PEM; repeatable)")
     how.add_argument("--policy", metavar="FILE", help="a containers-policy.json")
+    how.add_argument(
+        "--certificate-identity",
+        metavar="ID",
+        help="keyless: the signer's identity in its Fulcio certificate (an e-mail, a workflow URL)",
+    )
+    how.add_argument(
+        "--certificate-identity-regexp",
+        metavar="RE",
+        help="keyless: a regular expression the identity matches (anywhere: anchor with ^$)",
+    )
+    verify.add_argument(
+        "--certificate-oidc-issuer",
+        metavar="URL",
+        help="keyless: the OIDC issuer of the signer's identity "
+        "(https://token.actions.githubusercontent.com for GitHub Actions)",
+    )
+    verify.add_argument(
+        "--certificate-oidc-issuer-regexp",
+        metavar="RE",
+        help="keyless: a regular expression the OIDC issuer matches",
+    )
+    verify.add_argument(
+        "--trusted-root",
+        metavar="FILE",
+        help="keyless: a Sigstore trusted_root.json to verify against, offline (default: the "
+        "public Sigstore instance's, fetched over the network)",
+    )
     verify.add_argument(
         "--signed-identity",
         metavar="REPO",
-        help="with --key: the repository signatures must name (default: IMAGE's; for an image "
-        "verified where it was copied to)",
+        help="with --key or a certificate identity: the repository signatures must name "
+        "(default: IMAGE's; for an image verified where it was copied to)",
     )
     verify.add_argument(
         "--registries.d",
@@ -117,12 +148,44 @@ def _verify(args: argparse.Namespace) -> int:
         raise UsageError("--registries.d goes with --policy")
     if args.signed_identity and args.policy:
         raise UsageError(
-            "--signed-identity goes with --key; a policy says which identities it accepts"
+            "--signed-identity goes with --key or a certificate identity; a policy says which "
+            "identities it accepts"
         )
+    keyless = args.certificate_identity is not None or args.certificate_identity_regexp is not None
+    issuer = args.certificate_oidc_issuer or args.certificate_oidc_issuer_regexp
+    if keyless and not issuer:
+        raise UsageError(
+            "a keyless verification needs --certificate-oidc-issuer or "
+            "--certificate-oidc-issuer-regexp"
+        )
+    if not keyless and (issuer or args.trusted_root):
+        raise UsageError(
+            "--certificate-oidc-issuer and --trusted-root go with --certificate-identity "
+            "(or --certificate-identity-regexp)"
+        )
+    if keyless:
+        from ..keyless import require_sigstore_extra
+
+        require_sigstore_extra("keyless verification")
+        if args.trusted_root is None:
+            sys.stderr.write(
+                "regwire: no --trusted-root: fetching the public Sigstore instance's trusted "
+                "root (needs the network)\n"
+            )
 
     def action(client: Client, ref: Reference, text: str) -> None:
         if args.key:
             found = client.verify(text, key=args.key, identity=args.signed_identity)
+        elif keyless:
+            found = client.verify(
+                text,
+                identity=args.signed_identity,
+                certificate_identity=args.certificate_identity,
+                certificate_identity_regexp=args.certificate_identity_regexp,
+                certificate_oidc_issuer=args.certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp=args.certificate_oidc_issuer_regexp,
+                trusted_root=args.trusted_root,
+            )
         else:
             found = client.verify(text, policy=args.policy, registries_d=args.registries_d)
         if args.json:

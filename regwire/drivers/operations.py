@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import IO, TypeVar, cast
 
+from ..keyless import TrustedRootFile, keyless_signer
+from ..keyless import verify_keyless as keyless_plan
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
@@ -582,15 +584,32 @@ def verify(
     policy: trust.PolicyFile | None,
     identity: str | None,
     registries_d: str | os.PathLike[str] | None = None,
+    certificate_identity: str | None = None,
+    certificate_identity_regexp: str | None = None,
+    certificate_oidc_issuer: str | None = None,
+    certificate_oidc_issuer_regexp: str | None = None,
+    trusted_root: TrustedRootFile | None = None,
 ) -> Plan[list[VerifiedSignature]]:
-    """The signatures of ``ref`` that ``key`` (or ``policy``) accepts, read from where ``ref``
-    is read; `SignatureRejected` saying why when none is (or when the policy rejects).
+    """The signatures of ``ref`` that ``key`` (or ``policy``, or a keyless signer: the
+    ``certificate_*`` identity and issuer, checked against ``trusted_root``) accepts, read from
+    where ``ref`` is read; `SignatureRejected` saying why when none is (or when the policy
+    rejects).
 
     With ``registries_d`` (a registries.d directory), signatures are read only where its
     ``use-sigstore-attachments`` is on for ``ref``, as skopeo reads them; without, always, as
     cosign does."""
-    if (key is None) == (policy is None):
-        raise ValueError("verify needs a key or a policy (one of them)")
+    keyless = keyless_signer(
+        certificate_identity,
+        certificate_identity_regexp,
+        certificate_oidc_issuer,
+        certificate_oidc_issuer_regexp,
+    )
+    if (key is not None) + (policy is not None) + (keyless is not None) != 1:
+        raise ValueError(
+            "verify needs a key, a policy or a certificate identity and issuer (one of them)"
+        )
+    if trusted_root is not None and keyless is None:
+        raise ValueError("trusted_root= goes with a certificate identity and issuer")
     if identity is not None and policy is not None:
         raise ValueError("a policy says which identities it accepts: identity= goes with key=")
     wanted = as_reference(ref)
@@ -612,6 +631,10 @@ def verify(
 
         return (yield from _reading(core, wanted, job))
 
+    if keyless is not None:
+        signed = as_reference(identity) if identity is not None else wanted
+        judge = trust.same_repository(signed)
+        return (yield from keyless_plan(str(wanted), keyless, trusted_root, judge, find))
     if key is not None:
         keys = yield from trust.public_keys(key)
         signed = as_reference(identity) if identity is not None else wanted

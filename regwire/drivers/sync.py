@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol, TypeVar
 
 import h11
 
+from .. import keyless
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.drive import drive, outcome
@@ -802,6 +803,11 @@ class Client:
         policy: trust.PolicyFile | None = None,
         identity: str | None = None,
         registries_d: str | os.PathLike[str] | None = None,
+        certificate_identity: str | None = None,
+        certificate_identity_regexp: str | None = None,
+        certificate_oidc_issuer: str | None = None,
+        certificate_oidc_issuer_regexp: str | None = None,
+        trusted_root: keyless.TrustedRootFile | None = None,
     ) -> list[VerifiedSignature]:
         """The signatures of the manifest ``ref`` names that are trusted; `SignatureRejected`
         naming every reason when none is.
@@ -814,6 +820,14 @@ class Client:
         hold, as skopeo and podman decide; ``registries_d`` (a registries.d directory) then says
         where signatures are read at all (skopeo's ``use-sigstore-attachments``; without it,
         they always are, as cosign reads them). Needs the ``sign`` extra.
+
+        Keyless signatures (cosign's Fulcio certificates, logged in Rekor) are checked with
+        ``certificate_identity`` (or ``certificate_identity_regexp``) and
+        ``certificate_oidc_issuer`` (or ``certificate_oidc_issuer_regexp``): the certificate
+        must chain to a Fulcio root of ``trusted_root`` (a ``trusted_root.json`` path; None:
+        the public Sigstore instance's, fetched over the network) and be valid when the log
+        recorded the signature, which a trusted log key must vouch for. Needs the ``sigstore``
+        extra.
         """
         return self.carry(
             operations.verify(
@@ -823,6 +837,11 @@ class Client:
                 policy=policy,
                 identity=identity,
                 registries_d=registries_d,
+                certificate_identity=certificate_identity,
+                certificate_identity_regexp=certificate_identity_regexp,
+                certificate_oidc_issuer=certificate_oidc_issuer,
+                certificate_oidc_issuer_regexp=certificate_oidc_issuer_regexp,
+                trusted_root=trusted_root,
             )
         )
 

@@ -270,13 +270,21 @@ def evaluate(
             raise SignatureRejected(
                 called, f"the policy {loaded.source} rejects it ({label}: reject)"
             )
-        keys = yield from public_keys([source.data or b"" for source in requirement.keys])
+        keys = (
+            (yield from public_keys([source.data or b"" for source in requirement.keys]))
+            if requirement.keys
+            else []
+        )
         if found is None:
             found = yield from find()
+        judge = _accepted_identity(requirement.identity, wanted)
         try:
-            verified += accept(
-                called, found[1], keys, found[0], _accepted_identity(requirement.identity, wanted)
-            )
+            if requirement.fulcio is not None or requirement.rekor_keys:
+                from ..keyless import policy_requirement  # the sigstore extra's
+
+                verified += policy_requirement(called, requirement, found, judge, keys)
+            else:
+                verified += accept(called, found[1], keys, found[0], judge)
         except SignatureRejected as exc:
             raise SignatureRejected(
                 called,

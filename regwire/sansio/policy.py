@@ -320,7 +320,7 @@ class KeySource:
 @dataclass(frozen=True, slots=True)
 class Fulcio:
     """``sigstoreSigned.fulcio``: a keyless signature's certificate authority and expected
-    signer (parsed for the keyless issue; not evaluated yet)."""
+    signer (checked by `regwire.keyless`)."""
 
     ca: KeySource
     oidc_issuer: str
@@ -352,8 +352,9 @@ class SigstoreSigned:
     """``sigstoreSigned``: a cosign signature by one of ``keys`` whose payload names the
     image's manifest digest and an identity ``identity`` accepts.
 
-    ``fulcio``, ``pki`` and ``rekor_keys`` are kept as the policy gives them (the keyless
-    work uses them); `Policy.requirements_for` refuses a requirement that has any of them."""
+    With ``fulcio`` (a keyless signature's CA and signer) it needs ``rekor_keys``, and a
+    ``keys`` signature may need them too (a log entry for it); `Policy.requirements_for`
+    refuses ``pki``, which regwire does not check."""
 
     keys: tuple[KeySource, ...]
     identity: IdentityRule = MatchRepoDigestOrExact()
@@ -379,13 +380,10 @@ class SigstoreSigned:
             raise InvalidPolicy("sigstoreSigned", "rekorPublicKey* cannot be used with pki")
 
     def unimplemented(self) -> str | None:
-        """What this requirement asks that regwire cannot check yet, or None."""
-        if self.fulcio is not None:
-            return "sigstoreSigned with fulcio (keyless signatures)"
+        """What this requirement asks that regwire cannot check yet, or None (``fulcio`` and
+        ``rekorPublicKey*`` are checked by `regwire.keyless`, with the ``sigstore`` extra)."""
         if self.pki is not None:
             return "sigstoreSigned with pki (certificates from your own CA)"
-        if self.rekor_keys:
-            return "sigstoreSigned with rekorPublicKey* (transparency log entries)"
         return None
 
 

@@ -1,0 +1,615 @@
+"""Keyless verification: cosign signatures made with a Fulcio certificate and logged in Rekor.
+
+Theory of operation. A keyless ``.sig`` layer carries, beside the payload and its signature,
+the signer's certificate (``dev.sigstore.cosign/certificate``), the chain up to Fulcio's root
+(``.../chain``) and Rekor's promise that the signature is in its log (``.../bundle``: a signed
+entry timestamp over the entry). We check it as containers/image does
+(``signature/fulcio_cert.go``, ``signature/internal/rekor_set.go``), each check failing with
+its own sentence, none skipped:
+
+1. the log's promise: a key of a trusted log signs the canonical JSON of the entry (RFC 8785),
+   and the entry is the one for this signature (its bytes, this certificate, this payload's
+   SHA-256); the entry's integrated time is then when the signature was made;
+2. the certificate chains to a Fulcio root of the trusted root and was valid at that time
+   (``cryptography``'s X.509 path validation, with Fulcio's code-signing usage);
+3. its signed certificate timestamp verifies with a CT log key, when the trusted root has CT
+   logs (sigstore-python's check; containers/image's policies carry no CT keys, so a policy's
+   ``fulcio`` has none, exactly as in skopeo);
+4. the OIDC issuer and identity are the ones asked for (`CertificateIdentity`);
+5. the certificate's key verifies the signature over the payload, and the payload names the
+   image's digest and a reference the caller accepts (`check_signature`, shared with keys).
+
+A key signature logged in Rekor (a policy's ``keyPath`` with ``rekorPublicKey*``) goes through
+1 and 5 with the key in place of the certificate.
+
+The trusted root is a ``trusted_root.json`` (Sigstore's format, read by sigstore-python), the
+public Sigstore instance's (sigstore-python's TUF-updated copy, which needs the network), or a
+policy's ``fulcio`` CA and Rekor keys. Everything needs the ``sigstore`` extra.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import importlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from typing import TYPE_CHECKING, Any, Union
+
+from .drivers.steps import Blocking, Plan
+from .sansio.errors import MissingExtra, RegistryError, SignatureRejected
+from .sansio.keyless import (
+    FULCIO_ISSUER_V1,
+    FULCIO_ISSUER_V2,
+    CertificateIdentity,
+    HashedRekord,
+    InvalidLogEntry,
+    RekorBundle,
+    check_entry_claims,
+)
+from .sansio.signatures import (
+    Attachments,
+    PublicKey,
+    Signature,
+    VerifiedSignature,
+    check_signature,
+)
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
+
+    from .drivers.trust import Finder
+    from .sansio.policy import SigstoreSigned
+
+__all__ = [
+    "InvalidTrustedRoot",
+    "TrustedRoot",
+    "TrustedRootFile",
+    "accept_with",
+    "check_keyless",
+    "check_logged_key",
+    "keyless_signer",
+    "load_trusted_root",
+    "policy_requirement",
+    "public_trusted_root",
+    "require_sigstore_extra",
+    "verify_keyless",
+]
+
+
+_MAX_ROOT_FILE = 4 << 20
+
+
+class InvalidTrustedRoot(RegistryError, ValueError):
+    """A trusted root that cannot be used: unreadable, not Sigstore's ``trusted_root.json``,
+    without Fulcio CAs or log keys; or the public one could not be fetched."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source, self.problem = source, problem
+        super().__init__(f"trusted root {json.dumps(source)}: {problem}")
+
+
+def require_sigstore_extra(feature: str) -> None:
+    """Check that ``feature`` can run: the packages of the ``sigstore`` extra import.
+
+    Raises:
+        MissingExtra: ``sigstore`` (which brings ``cryptography`` and ``rfc8785``) is missing.
+    """
+    for module, package in (
+        ("cryptography.x509.verification", "cryptography"),
+        ("rfc8785", "rfc8785"),
+        ("sigstore.models", "sigstore"),
+    ):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise MissingExtra(feature, "sigstore", package) from None
+
+
+LogKeys = Callable[[str, bytes, bytes], bool]
+"""Whether a trusted log's key (the one ``log_id`` names, else any) signs ``data``."""
+
+
+@dataclass(frozen=True)
+class TrustedRoot:
+    """What keyless signatures are checked against: Fulcio's CA certificates (trust anchors),
+    the transparency logs' keys, and the CT logs' (None: the root has none, as a policy's
+    ``fulcio`` has none). ``source`` names it in messages."""
+
+    source: str
+    fulcio: tuple[Certificate, ...]
+    log_keys: LogKeys
+    ct: Callable[[Certificate, list[Certificate]], str | None] | None = None
+
+    @classmethod
+    def from_policy(
+        cls, ca_pem: bytes, rekor_keys: Sequence[PublicKey], source: str
+    ) -> TrustedRoot:
+        """A policy's ``fulcio.caPath``/``caData`` and ``rekorPublicKey*``, as containers/image
+        uses them: the CA certificates as anchors, each log key tried in turn."""
+        from cryptography import x509
+
+        try:
+            anchors = tuple(x509.load_pem_x509_certificates(ca_pem))
+        except ValueError as exc:
+            raise InvalidTrustedRoot(
+                source, f"the Fulcio CA is not PEM certificates ({exc})"
+            ) from None
+        return cls(source, anchors, _any_key(rekor_keys))
+
+
+def _any_key(keys: Sequence[PublicKey]) -> LogKeys:
+    def verifies(log_id: str, signature: bytes, data: bytes) -> bool:
+        return any(key.verifies(data, signature) for key in keys)
+
+    return verifies
+
+
+def _from_sigstore(root: Any, source: str) -> TrustedRoot:
+    """Our `TrustedRoot` over sigstore-python's: its Fulcio certificates (expired ones too:
+    they were valid when older signatures were made), its Rekor keyring, its CT keyring."""
+    from sigstore._internal.trust import KeyringPurpose
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.errors import VerificationError
+
+    try:
+        fulcio = tuple(root.get_fulcio_certs())
+        logs = root.rekor_keyring(KeyringPurpose.VERIFY)
+    except SigstoreError as exc:
+        raise InvalidTrustedRoot(source, str(exc)) from None
+    try:
+        ct_keyring = root.ct_keyring(KeyringPurpose.VERIFY)
+    except SigstoreError:
+        ct_keyring = None
+
+    def log_keys(log_id: str, signature: bytes, data: bytes) -> bool:
+        try:
+            key_id = bytes.fromhex(log_id)
+        except ValueError:
+            key_id = b""
+        try:
+            logs.verify(key_id=key_id, signature=signature, data=data)
+        except VerificationError:
+            return False
+        return True
+
+    def sct(certificate: Certificate, chain: list[Certificate]) -> str | None:
+        from sigstore._internal.sct import verify_sct
+
+        try:
+            verify_sct(certificate, chain, ct_keyring)
+        except VerificationError as exc:
+            return f"the certificate's signed certificate timestamp does not verify ({exc})"
+        return None
+
+    return TrustedRoot(source, fulcio, log_keys, sct if ct_keyring is not None else None)
+
+
+def load_trusted_root(path: str | os.PathLike[str]) -> TrustedRoot:
+    """The ``trusted_root.json`` at ``path`` (file I/O: a `Blocking` step)."""
+    require_sigstore_extra("keyless verification")
+    from pydantic import ValidationError
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import TrustedRoot as SigstoreRoot
+
+    source = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_ROOT_FILE + 1)
+    except OSError as exc:
+        raise InvalidTrustedRoot(source, f"cannot read it: {exc.strerror or exc}") from None
+    if len(raw) > _MAX_ROOT_FILE:
+        raise InvalidTrustedRoot(source, "too large to be a trusted_root.json")
+    try:
+        from sigstore_models.trustroot import v1 as trustroot_v1
+
+        root = SigstoreRoot(trustroot_v1.TrustedRoot.from_json(raw))
+    except (ValidationError, SigstoreError, ValueError) as exc:
+        first = str(exc).splitlines()[0]
+        raise InvalidTrustedRoot(source, f"not a Sigstore trusted_root.json ({first})") from None
+    return _from_sigstore(root, source)
+
+
+def public_trusted_root() -> TrustedRoot:
+    """The public Sigstore instance's trusted root, as sigstore-python keeps it up to date over
+    TUF (network I/O: a `Blocking` step)."""
+    require_sigstore_extra("keyless verification")
+    from sigstore.models import ClientTrustConfig
+
+    try:
+        root = ClientTrustConfig.production().trusted_root
+    except Exception as exc:  # TUF's and the network's errors are many
+        raise InvalidTrustedRoot(
+            "the public Sigstore instance",
+            f"cannot be fetched ({type(exc).__name__}: {exc}); give a trusted_root.json "
+            "(--trusted-root FILE, trusted_root=) to verify offline",
+        ) from None
+    return _from_sigstore(root, "the public Sigstore instance")
+
+
+TrustedRootFile = Union[TrustedRoot, str, "os.PathLike[str]"]
+"""A trusted root: loaded already, or the path of a Sigstore ``trusted_root.json``."""
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+def _canonical(value: object) -> bytes:
+    import rfc8785
+
+    return rfc8785.dumps(value)  # type: ignore[arg-type]
+
+
+def _single_der(pem: bytes) -> bytes | None:
+    """The DER of ``pem`` when it is exactly one PEM block (certificate or public key)."""
+    text = pem.strip()
+    if text.count(b"-----BEGIN ") != 1 or text.count(b"-----END ") != 1:
+        return None
+    lines = text.splitlines()
+    if not lines[0].startswith(b"-----BEGIN ") or not lines[-1].startswith(b"-----END "):
+        return None
+    try:
+        return base64.b64decode(b"".join(lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def check_log_entry(
+    root: TrustedRoot, signature: Signature, raw_signature: bytes, signer_der: bytes
+) -> datetime | str:
+    """When the log says ``signature`` was made (its entry's integrated time), or why the log
+    entry does not vouch for it (step 1 of the module's docstring)."""
+    if signature.bundle is None:
+        return "the log entry is missing: the layer has no dev.sigstore.cosign/bundle annotation"
+    try:
+        bundle = RekorBundle.parse(signature.bundle)
+        canonical = _canonical(bundle.payload)
+    except InvalidLogEntry as exc:
+        return f"the log entry is not one Rekor writes: {exc.problem}"
+    except (TypeError, ValueError) as exc:
+        return f"the log entry cannot be canonicalised: {exc}"
+    if not root.log_keys(bundle.log_id, bundle.signature, canonical):
+        return f"the log entry is not signed by a trusted log of {root.source}"
+    try:
+        entry = HashedRekord.parse(bundle.body)
+    except InvalidLogEntry as exc:
+        return f"the log entry is not one Rekor writes: {exc.problem}"
+    wrong = check_entry_claims(
+        entry,
+        raw_signature,
+        signer_der,
+        _single_der(entry.public_key_pem),
+        hashlib.sha256(signature.payload).hexdigest(),
+    )
+    if wrong is not None:
+        return wrong
+    try:
+        return datetime.fromtimestamp(bundle.integrated_time, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return f"the log entry's integrated time {bundle.integrated_time} is not a time"
+
+
+def _decoded_signature(signature: Signature) -> bytes | str:
+    try:
+        raw = base64.b64decode(signature.signature, validate=True)
+    except (binascii.Error, ValueError):
+        return "the signature annotation is not base64"
+    return raw or "no signature annotation"
+
+
+def _names(certificate: Certificate) -> list[str]:
+    """The identities a certificate names: its e-mails, URIs, DNS names and IP addresses."""
+    from cryptography import x509
+
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    names: list[str] = []
+    for kind in (x509.RFC822Name, x509.UniformResourceIdentifier, x509.DNSName):
+        names += san.get_values_for_type(kind)
+    names += [str(address) for address in san.get_values_for_type(x509.IPAddress)]
+    return names
+
+
+def _issuer(certificate: Certificate) -> str | Exception | None:
+    """Fulcio's OIDC issuer (the v2 extension, or the v1 one; both must agree), None when the
+    certificate has neither, an error when one is malformed."""
+    from cryptography import x509
+    from cryptography.hazmat import asn1
+    from cryptography.x509.oid import ObjectIdentifier
+
+    found: dict[str, str] = {}
+    for oid in (FULCIO_ISSUER_V1, FULCIO_ISSUER_V2):
+        try:
+            extension = certificate.extensions.get_extension_for_oid(ObjectIdentifier(oid))
+        except x509.ExtensionNotFound:
+            continue
+        value = extension.value
+        raw = value.value if isinstance(value, x509.UnrecognizedExtension) else b""
+        if oid == FULCIO_ISSUER_V1:
+            try:
+                found[oid] = raw.decode()
+            except UnicodeDecodeError:
+                return ValueError("the OIDC issuer extension is not UTF-8")
+            continue
+        try:
+            found[oid] = asn1.decode_der(str, raw)
+        except ValueError:
+            return ValueError("the OIDC issuer v2 extension is not one DER UTF8String")
+    if len(found) == 2 and found[FULCIO_ISSUER_V1] != found[FULCIO_ISSUER_V2]:
+        return ValueError(
+            f"the certificate's OIDC issuer extensions disagree: "
+            f"{json.dumps(found[FULCIO_ISSUER_V1])} and {json.dumps(found[FULCIO_ISSUER_V2])}"
+        )
+    return found.get(FULCIO_ISSUER_V2, found.get(FULCIO_ISSUER_V1))
+
+
+def _chain(
+    root: TrustedRoot, certificate: Certificate, chain_pem: str | None, at: datetime
+) -> list[Certificate] | str:
+    """The path from ``certificate`` up to a Fulcio anchor at time ``at`` (step 2), or why
+    there is none."""
+    from cryptography import x509
+    from cryptography.x509 import ExtendedKeyUsage
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    from cryptography.x509.verification import (
+        Criticality,
+        ExtensionPolicy,
+        PolicyBuilder,
+        Store,
+        VerificationError,
+    )
+
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if not start <= at <= end:
+        state = "expired" if at > end else "not yet valid"
+        return (
+            f"the certificate was {state} at signing time: valid from {start:%Y-%m-%dT%H:%M:%SZ} "
+            f"to {end:%Y-%m-%dT%H:%M:%SZ}, the log recorded the signature at "
+            f"{at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    intermediates: list[Certificate] = []
+    if chain_pem:
+        try:
+            given = x509.load_pem_x509_certificates(chain_pem.encode())
+        except ValueError as exc:
+            return f"the certificate chain annotation is not PEM certificates ({exc})"
+        intermediates = given[:-1]  # the last is a root: only the trusted root's are anchors
+    if not root.fulcio:
+        return f"{root.source} has no Fulcio certificate authority"
+    # Fulcio's leaf certificates are for code signing, not for TLS clients: allow that usage
+    # (checked below) and keep every other default of the Web PKI profile.
+    ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    verifier = (
+        PolicyBuilder()
+        .store(Store(list(root.fulcio)))
+        .time(at)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+        .build_client_verifier()
+    )
+    try:
+        path = verifier.verify(certificate, intermediates).chain[1:]
+    except (VerificationError, x509.UnsupportedGeneralNameType, ValueError) as exc:
+        return f"the certificate does not chain to a Fulcio root of {root.source} ({exc})"
+    try:
+        usages = certificate.extensions.get_extension_for_class(ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None
+    if usages is None or ExtendedKeyUsageOID.CODE_SIGNING not in usages:
+        return "the certificate is not for code signing (no extended key usage codeSigning)"
+    return path
+
+
+def _certificate_key(certificate: Certificate) -> PublicKey | str:
+    from cryptography.hazmat.primitives import serialization
+
+    from .keys import load_public_key
+    from .sansio.errors import InvalidKey
+
+    pem = certificate.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    try:
+        return load_public_key(pem, "the certificate")
+    except InvalidKey as exc:
+        return f"the certificate's key cannot check signatures: {exc.problem}"
+
+
+def check_keyless(
+    signature: Signature,
+    root: TrustedRoot,
+    signer: CertificateIdentity,
+    digest: str,
+    identity: Callable[[str], str | None],
+) -> VerifiedSignature | str:
+    """Accept the keyless ``signature`` for the manifest ``digest``, or say why not (one
+    sentence naming the layer): the steps of the module's docstring, in that order."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    where = f"layer {signature.layer.digest}"
+    if signature.certificate is None:
+        return f"{where}: no certificate (a key signature, not a keyless one)"
+    try:
+        certificates = x509.load_pem_x509_certificates(signature.certificate.encode())
+    except ValueError as exc:
+        return f"{where}: the certificate annotation is not a PEM certificate ({exc})"
+    if len(certificates) != 1:
+        return f"{where}: the certificate annotation holds {len(certificates)} certificates"
+    certificate = certificates[0]
+    raw = _decoded_signature(signature)
+    if isinstance(raw, str):
+        return f"{where}: {raw}"
+    at = check_log_entry(root, signature, raw, certificate.public_bytes(Encoding.DER))
+    if isinstance(at, str):
+        return f"{where}: {at}"
+    path = _chain(root, certificate, signature.chain, at)
+    if isinstance(path, str):
+        return f"{where}: {path}"
+    if root.ct is not None:
+        wrong = root.ct(certificate, path)
+        if wrong is not None:
+            return f"{where}: {wrong}"
+    issuer = _issuer(certificate)
+    if isinstance(issuer, Exception):
+        return f"{where}: {issuer}"
+    names = _names(certificate)
+    wrong = signer.judge(names, issuer)
+    if wrong is not None:
+        return f"{where}: {wrong}"
+    key = _certificate_key(certificate)
+    if isinstance(key, str):
+        return f"{where}: {key}"
+    verdict = check_signature(signature, [key], digest, identity)
+    if isinstance(verdict, str):
+        return verdict.replace(f"with {key.name}", "with the certificate's key")
+    name = next(name for name in names if signer.judge([name], issuer) is None)
+    return VerifiedSignature(
+        f"{name} (OIDC issuer {issuer}; logged {at:%Y-%m-%dT%H:%M:%SZ})",
+        verdict.digest,
+        verdict.reference,
+        verdict.layer,
+        verdict.optional,
+    )
+
+
+def check_logged_key(
+    signature: Signature,
+    keys: Sequence[PublicKey],
+    root: TrustedRoot,
+    digest: str,
+    identity: Callable[[str], str | None],
+) -> VerifiedSignature | str:
+    """Accept a key signature that must also be in a trusted log (a policy's ``keyPath`` with
+    ``rekorPublicKey*``): the key's signature, then the log entry for that key."""
+    from .keys import VerifyingKey
+
+    verdict = check_signature(signature, keys, digest, identity)
+    if isinstance(verdict, str):
+        return verdict
+    key = next(key for key in keys if key.name == verdict.key)
+    der = _single_der(key.pem()) if isinstance(key, VerifyingKey) else None
+    if der is None:
+        return f"layer {signature.layer.digest}: the key {key.name} has no PEM form to match"
+    raw = _decoded_signature(signature)
+    assert isinstance(raw, bytes)  # check_signature accepted it
+    at = check_log_entry(root, signature, raw, der)
+    if isinstance(at, str):
+        return f"layer {signature.layer.digest}: {at}"
+    return verdict
+
+
+def accept_with(
+    reference: str,
+    found: Attachments,
+    check: Callable[[Signature], VerifiedSignature | str],
+) -> list[VerifiedSignature]:
+    """Every signature of ``found`` that ``check`` accepts; `SignatureRejected` with each
+    reason when none is (a missing signature tag said as such, as `accept` says it)."""
+    verified: list[VerifiedSignature] = []
+    reasons: list[str] = []
+    for signature in found.signatures:
+        verdict = check(signature)
+        if isinstance(verdict, VerifiedSignature):
+            verified.append(verdict)
+        else:
+            reasons.append(verdict)
+    if verified:
+        return verified
+    if reasons:
+        raise SignatureRejected(reference, "no signature was accepted", tuple(reasons))
+    if found.problem:
+        raise SignatureRejected(reference, f"a signature was required, but {found.problem}")
+    extra = f" ({found.others} attachments that are not signatures)" if found.others else ""
+    raise SignatureRejected(reference, f"a signature was required, but none exists{extra}")
+
+
+def keyless_signer(
+    identity: str | None,
+    identity_regexp: str | None,
+    issuer: str | None,
+    issuer_regexp: str | None,
+) -> CertificateIdentity | None:
+    """The signer a keyless verification wants (None when none of the four is given):
+    `InvalidIdentityRule` when an identity lacks its issuer, or the reverse, as cosign
+    refuses to verify a keyless signature without both."""
+    if identity is identity_regexp is issuer is issuer_regexp is None:
+        return None
+    return CertificateIdentity(identity, issuer, identity_regexp, issuer_regexp)
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+def trusted_root(root: TrustedRootFile | None) -> Plan[TrustedRoot]:
+    """The trusted root given, a file read off an async client's loop, or (None) the public
+    Sigstore instance's, fetched the same way."""
+    require_sigstore_extra("keyless verification")
+    if isinstance(root, TrustedRoot):
+        return root
+    if root is None:
+        loaded: TrustedRoot = yield Blocking(public_trusted_root)
+        return loaded
+    loaded = yield Blocking(partial(load_trusted_root, root))
+    return loaded
+
+
+def verify_keyless(
+    wanted: str,
+    signer: CertificateIdentity,
+    root: TrustedRootFile | None,
+    identity: Callable[[str], str | None],
+    find: Finder,
+) -> Plan[list[VerifiedSignature]]:
+    """The keyless signatures of ``wanted`` that ``signer`` made, checked against ``root``."""
+    loaded = yield from trusted_root(root)
+    digest, found = yield from find()
+    return accept_with(
+        wanted,
+        found,
+        partial(check_keyless, root=loaded, signer=signer, digest=digest, identity=identity),
+    )
+
+
+def policy_requirement(
+    called: str,
+    requirement: SigstoreSigned,
+    found: tuple[str, Attachments],
+    identity: Callable[[str], str | None],
+    keys: Sequence[PublicKey],
+) -> list[VerifiedSignature]:
+    """What a ``sigstoreSigned`` with ``fulcio`` or ``rekorPublicKey*`` accepts of ``found``
+    (its key files already read into the policy), as containers/image decides."""
+    from .keys import load_public_key
+
+    require_sigstore_extra("sigstoreSigned with fulcio or rekorPublicKey*")
+    rekor = [
+        load_public_key(source.data or b"", "rekorPublicKey") for source in requirement.rekor_keys
+    ]
+    digest, attachments = found
+    if requirement.fulcio is not None:
+        fulcio = requirement.fulcio
+        root = TrustedRoot.from_policy(fulcio.ca.data or b"", rekor, "the policy's fulcio CA")
+        signer = CertificateIdentity(identity=fulcio.subject_email, issuer=fulcio.oidc_issuer)
+        return accept_with(
+            called,
+            attachments,
+            partial(check_keyless, root=root, signer=signer, digest=digest, identity=identity),
+        )
+    root = TrustedRoot("the policy's rekorPublicKey", (), _any_key(rekor))
+    return accept_with(
+        called,
+        attachments,
+        partial(check_logged_key, keys=keys, root=root, digest=digest, identity=identity),
+    )

@@ -1,0 +1,283 @@
+"""Keyless signatures: the decisions that need no cryptography.
+
+Theory of operation. A keyless cosign signature is made with a short-lived certificate that
+Fulcio issues for an OIDC identity (an e-mail, a GitHub Actions workflow URL), and recorded in
+the Rekor transparency log. What a verifier decides about one splits in two. The mathematics
+(the certificate chain, the log's signature over the entry, the signature over the payload) is
+`regwire.keyless`'s, with ``cryptography`` and ``sigstore``. What is decided here, purely:
+
+- whether a certificate's identity and OIDC issuer are the ones asked for (`CertificateIdentity`:
+  exact values or regular expressions, as cosign's ``--certificate-identity[-regexp]`` and
+  ``--certificate-oidc-issuer[-regexp]`` take them);
+- what a ``dev.sigstore.cosign/bundle`` annotation says (`RekorBundle`: Rekor's signed entry
+  timestamp and the entry it signs) and what the entry's body claims (`HashedRekord`: the
+  signature, the key or certificate, and the hash of the payload), read as strictly as
+  containers/image reads them (``signature/internal/rekor_set.go``): exactly the fields it
+  knows, so that nothing in a signed entry is ignored;
+- the reason given for each failed check, one sentence each (`check_entry_claims`).
+
+Nothing here trusts what it parses: `RekorBundle.parse` reads bytes a registry served, and only
+`regwire.keyless` decides, by checking the log's signature, that they are the log's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import RegistryError
+
+__all__ = [
+    "BUNDLE_V03",
+    "FULCIO_ISSUER_V1",
+    "FULCIO_ISSUER_V2",
+    "CertificateIdentity",
+    "HashedRekord",
+    "InvalidIdentityRule",
+    "InvalidLogEntry",
+    "RekorBundle",
+    "check_entry_claims",
+]
+
+# Fulcio's OIDC issuer extensions: the first holds the issuer's bytes as they are, the second
+# (which replaced it) a DER UTF8String. A certificate with both must say the same in each.
+FULCIO_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
+FULCIO_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
+# The artifact type of a Sigstore bundle attached to an image as an OCI referrer (cosign v3).
+BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+# An entry body, a signed entry timestamp: far below this in practice; a bound on what a
+# hostile registry can make us decode.
+_MAX_ENTRY = 1 << 20
+
+
+class InvalidIdentityRule(RegistryError, ValueError):
+    """An identity or issuer rule that cannot be used (neither or both of a value and a regular
+    expression, a regular expression that does not compile). The caller's input is at fault."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
+
+
+class InvalidLogEntry(RegistryError, ValueError):
+    """A Rekor bundle or entry body that is not what the log writes. The message names the
+    field; `regwire.keyless` turns it into the reason a signature was not accepted."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
+
+
+def _one_of(value: str | None, pattern: str | None, what: str, flag: str) -> re.Pattern[str] | None:
+    if (value is None) == (pattern is None):
+        raise InvalidIdentityRule(
+            f"give exactly one of the {what} and a regular expression for it "
+            f"(--{flag} or --{flag}-regexp)"
+        )
+    if value is not None and not value:
+        raise InvalidIdentityRule(f"the {what} must not be empty")
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InvalidIdentityRule(
+            f"the {what} regular expression {json.dumps(pattern)} does not compile: {exc}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateIdentity:
+    """Who must have signed: the certificate's identity (a subject alternative name: an e-mail,
+    a workflow URL) and the OIDC issuer Fulcio recorded, each exact or a regular expression.
+
+    A regular expression matches anywhere in the value (Go's ``regexp.MatchString``, which
+    cosign uses): anchor it with ``^...$`` to match a whole identity."""
+
+    identity: str | None = None
+    issuer: str | None = None
+    identity_regexp: str | None = None
+    issuer_regexp: str | None = None
+
+    def __post_init__(self) -> None:
+        _one_of(self.identity, self.identity_regexp, "certificate identity", "certificate-identity")
+        _one_of(self.issuer, self.issuer_regexp, "OIDC issuer", "certificate-oidc-issuer")
+
+    def judge(self, names: Sequence[str], issuer: str | None) -> str | None:
+        """None when a certificate naming ``names`` (its subject alternative names), issued
+        for a token of ``issuer``, is the signer wanted; else why not (one sentence)."""
+        if issuer is None:
+            return "the certificate has no OIDC issuer extension (not a Fulcio certificate)"
+        if not _matches(issuer, self.issuer, self.issuer_regexp):
+            return (
+                f"issuer mismatch: the certificate was issued for an identity from "
+                f"{json.dumps(issuer)}, not {self._wanted(self.issuer, self.issuer_regexp)}"
+            )
+        if not any(_matches(name, self.identity, self.identity_regexp) for name in names):
+            shown = ", ".join(json.dumps(name) for name in names) or "no identity"
+            return (
+                f"no signature for this identity: the certificate is for {shown}, not "
+                f"{self._wanted(self.identity, self.identity_regexp)}"
+            )
+        return None
+
+    @staticmethod
+    def _wanted(value: str | None, pattern: str | None) -> str:
+        if value is not None:
+            return json.dumps(value)
+        return f"one matching {json.dumps(pattern)}"
+
+    def __str__(self) -> str:
+        return (
+            f"identity {self._wanted(self.identity, self.identity_regexp)} from "
+            f"{self._wanted(self.issuer, self.issuer_regexp)}"
+        )
+
+
+def _matches(value: str, exact: str | None, pattern: str | None) -> bool:
+    if exact is not None:
+        return value == exact
+    assert pattern is not None
+    return re.search(pattern, value) is not None
+
+
+def _b64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidLogEntry(f"{what} is not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidLogEntry(f"{what} is not base64") from None
+
+
+def _fields(value: object, keys: Sequence[str], what: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise InvalidLogEntry(f"{what} is not a JSON object")
+    if set(value) != set(keys):
+        raise InvalidLogEntry(
+            f"{what} must have exactly the fields {', '.join(keys)}, it has "
+            f"{', '.join(sorted(value)) or 'none'}"
+        )
+    return value
+
+
+def _integer(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidLogEntry(f"{what} is not an integer")
+    return value
+
+
+def _load(raw: bytes | str, what: str) -> object:
+    if len(raw) > _MAX_ENTRY:
+        raise InvalidLogEntry(f"{what} is {len(raw)} bytes, too large to be one")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidLogEntry(f"{what} is not JSON ({exc})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RekorBundle:
+    """What a ``dev.sigstore.cosign/bundle`` annotation holds: Rekor's signed entry timestamp
+    (``signature``, the log's signature over the canonical JSON of ``payload``) and the entry
+    it promises to include (its ``body``, the time the log integrated it, its index and the
+    log's ID). Untrusted until the log's key verifies ``signature``."""
+
+    signature: bytes
+    payload: object  # the JSON value signed, canonicalised before checking
+    body: bytes
+    integrated_time: int
+    log_index: int
+    log_id: str
+
+    @classmethod
+    def parse(cls, text: bytes | str) -> RekorBundle:
+        """Raises `InvalidLogEntry` naming what is wrong."""
+        top = _fields(
+            _load(text, "the Rekor bundle"), ("SignedEntryTimestamp", "Payload"), "the Rekor bundle"
+        )
+        signature = _b64(top["SignedEntryTimestamp"], "SignedEntryTimestamp")
+        payload = _fields(
+            top["Payload"], ("body", "integratedTime", "logIndex", "logID"), "the bundle's Payload"
+        )
+        log_id = payload["logID"]
+        if not isinstance(log_id, str):
+            raise InvalidLogEntry("logID is not a string")
+        return cls(
+            signature,
+            top["Payload"],
+            _b64(payload["body"], "the entry's body"),
+            _integer(payload["integratedTime"], "integratedTime"),
+            _integer(payload["logIndex"], "logIndex"),
+            log_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HashedRekord:
+    """A ``hashedrekord`` 0.0.1 entry body: what the log recorded about a signature (its bytes,
+    the PEM key or certificate that made it, the SHA-256 of what was signed)."""
+
+    signature: bytes
+    public_key_pem: bytes
+    sha256: str  # lower-case hex
+
+    @classmethod
+    def parse(cls, body: bytes) -> HashedRekord:
+        """Raises `InvalidLogEntry` naming what is wrong."""
+        document = _load(body, "the entry's body")
+        if not isinstance(document, dict):
+            raise InvalidLogEntry("the entry's body is not a JSON object")
+        if document.get("kind") != "hashedrekord" or document.get("apiVersion") != "0.0.1":
+            raise InvalidLogEntry(
+                f"the entry is a {json.dumps(document.get('kind'))} "
+                f"{json.dumps(document.get('apiVersion'))} entry, not hashedrekord 0.0.1"
+            )
+        spec = document.get("spec")
+        if not isinstance(spec, dict):
+            raise InvalidLogEntry("the entry has no spec object")
+        signature = spec.get("signature")
+        data = spec.get("data")
+        if not isinstance(signature, dict) or not isinstance(data, dict):
+            raise InvalidLogEntry('the entry lacks its "signature" or "data"')
+        key = signature.get("publicKey")
+        if not isinstance(key, dict):
+            raise InvalidLogEntry('the entry lacks "signature.publicKey"')
+        hashed = data.get("hash")
+        if not isinstance(hashed, dict):
+            raise InvalidLogEntry('the entry lacks "data.hash"')
+        if hashed.get("algorithm") != "sha256":
+            raise InvalidLogEntry(
+                f"the entry hashes with {json.dumps(hashed.get('algorithm'))}, not sha256"
+            )
+        value = hashed.get("value")
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise InvalidLogEntry('the entry\'s "data.hash.value" is not a SHA-256 in hex')
+        return cls(
+            _b64(signature.get("content"), '"signature.content"'),
+            _b64(key.get("content"), '"signature.publicKey.content"'),
+            value.lower(),
+        )
+
+
+def check_entry_claims(
+    entry: HashedRekord, signature: bytes, signer_der: bytes, logged_der: bytes | None, sha256: str
+) -> str | None:
+    """None when the log entry is the one for this signature: the same signature bytes, the
+    same key or certificate (``logged_der``: the DER of the entry's PEM, None when it is not
+    one PEM block; ``signer_der``: the signature's own), the SHA-256 of the same payload.
+    Else why not: an entry for another signature must not vouch for this one."""
+    if entry.signature != signature:
+        return "the log entry is for another signature"
+    if logged_der is None:
+        return "the log entry's key is not one PEM block"
+    if logged_der != signer_der:
+        return "the log entry names another key or certificate"
+    if entry.sha256 != sha256:
+        return "the log entry is for another payload"
+    return None
