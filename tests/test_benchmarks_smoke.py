@@ -233,3 +233,23 @@ def test_verify_benchmark_runs() -> None:
         for client in regwire:
             assert f"verify, {way}, {client}: " in done.stdout, (way, client)
     assert "one signature check (ecdsa-p256): regwire " in done.stdout
+
+
+def test_editing_benchmark_runs() -> None:
+    """``python -m benchmarks.editing --smoke``: append a directory (regwire, umoci insert,
+    tarfile + gzip) and mutate images' labels (regwire on the real registry, umoci config)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.editing", "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in (
+        "| regwire append (gzip 6) |",
+        "| umoci insert |",
+        "| tarfile + gzip 6 (baseline) |",
+        "| regwire mutate (registry, 8 at once) |",
+        "| umoci config loop (layout) |",
+    ):
+        assert row in done.stdout, row

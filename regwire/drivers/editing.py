@@ -21,13 +21,17 @@ here, from the environment); else now for an appended layer's ``created`` and hi
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
+import io
 import os
 import stat
+import struct
 import tarfile
 import tempfile
+import zlib
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -170,21 +174,46 @@ def _walk(root: str, prefix: str = "") -> Iterator[tuple[str, str]]:
 def write_tar(root: str, out: IO[bytes] | _Hashing, *, keep_owners: bool, mtime: int) -> None:
     """The tar of ``root``'s contents (at the image's root), the same bytes wherever and
     whenever it is made: entries sorted, owners 0:0 unless ``keep_owners`` (numeric ids, no
-    names either way), modes kept, every time ``mtime``; sockets skipped (a tar holds none)."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-        for path, name in _walk(root):
-            info = tar.gettarinfo(path, arcname=name)
-            if info is None or stat.S_ISSOCK(os.lstat(path).st_mode):
-                continue
-            info.mtime = mtime
-            info.uname = info.gname = ""
-            if not keep_owners:
-                info.uid = info.gid = 0
-            if info.isreg():
-                with open(path, "rb") as file:
-                    tar.addfile(info, file)
-            else:
-                tar.addfile(info)
+    names either way), modes kept, every time ``mtime``; sockets skipped (a tar holds none).
+
+    ``tarfile`` makes each entry's header (PAX, for long names); the contents are copied here
+    a MiB at a time, as the stream mode would in 10 KiB records, each a call down the chain of
+    hashes and compressors."""
+    # A TarFile over nothing, for gettarinfo alone (it links a file's second name to its first).
+    reader = tarfile.TarFile(fileobj=io.BytesIO(), mode="w", format=tarfile.PAX_FORMAT)
+    written = 0
+    for path, name in _walk(root):
+        info = reader.gettarinfo(path, arcname=name)
+        if info is None or stat.S_ISSOCK(os.lstat(path).st_mode):
+            continue
+        info.mtime = mtime
+        info.uname = info.gname = ""
+        if not keep_owners:
+            info.uid = info.gid = 0
+        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        out.write(header)
+        written += len(header)
+        if info.isreg():
+            written += _copy_contents(path, info.size, out)
+    end = tarfile.BLOCKSIZE * 2  # two empty blocks, then a whole record, as tar writes
+    end += -(written + end) % tarfile.RECORDSIZE
+    out.write(bytes(end))
+
+
+def _copy_contents(path: str, size: int, out: IO[bytes] | _Hashing) -> int:
+    """A file's ``size`` bytes, padded to a block; a file that changed size while read is an
+    error (its header said otherwise)."""
+    left = size
+    with open(path, "rb") as file:
+        while left:
+            piece = file.read(min(left, _PIECE))
+            if not piece:
+                raise ValueError(f"{path} shrank while it was read; run again when it is still")
+            out.write(piece)
+            left -= len(piece)
+    padding = -size % tarfile.BLOCKSIZE
+    out.write(bytes(padding))
+    return size + padding
 
 
 def _copy_tar(path: str, out: _Hashing) -> None:
@@ -199,21 +228,89 @@ def _copy_tar(path: str, out: _Hashing) -> None:
             out.write(piece)
 
 
+# pigz's way to use every core: the stream cut in blocks, each deflated on its own in a
+# thread (zlib lets go of the GIL) with the previous block's last 32 KiB as its dictionary, so
+# that the ratio is that of one stream; each ends with a sync flush, the member with an empty
+# final block, then the CRC-32 and the length. The bytes depend on the data, the level and the
+# block size alone, never on the threads: the same layer, the same digest.
+_GZIP_BLOCK = 1024 * 1024
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, time 0, OS unknown
+_WINDOW = 32 * 1024
+
+
+def _deflate(block: bytes, dictionary: bytes) -> bytes:
+    if dictionary:
+        deflater = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -15, zdict=dictionary)
+    else:
+        deflater = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -15)
+    return deflater.compress(block) + deflater.flush(zlib.Z_SYNC_FLUSH)
+
+
+class _ParallelGzip:
+    """A gzip writer that deflates blocks on several threads, in order, holding at most a few
+    blocks per thread in memory."""
+
+    def __init__(self, out: Any, threads: int) -> None:
+        self.out, self.threads = out, threads
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="regwire-gzip")
+        self.pending: deque[Future[bytes]] = deque()
+        self.buffer = bytearray()
+        self.previous = b""
+        self.crc, self.size = 0, 0
+        out.write(_GZIP_HEADER)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        self.buffer += data
+        while len(self.buffer) >= _GZIP_BLOCK:
+            self._submit(bytes(self.buffer[:_GZIP_BLOCK]))
+            del self.buffer[:_GZIP_BLOCK]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _submit(self, block: bytes) -> None:
+        self.pending.append(self.pool.submit(_deflate, block, self.previous))
+        self.previous = block[-_WINDOW:]
+        while len(self.pending) > 2 * self.threads:
+            self.out.write(self.pending.popleft().result())
+
+    def finish(self) -> None:
+        if self.buffer:
+            self._submit(bytes(self.buffer))
+            self.buffer.clear()
+        while self.pending:
+            self.out.write(self.pending.popleft().result())
+        ending = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -15)
+        self.out.write(ending.flush(zlib.Z_FINISH))  # the empty final block
+        self.out.write(struct.pack("<II", self.crc & 0xFFFFFFFF, self.size & 0xFFFFFFFF))
+
+    def close(self) -> None:
+        for future in self.pending:
+            future.cancel()
+        self.pool.shutdown(wait=True)
+
+
 @contextlib.contextmanager
 def _compressor(compression: str, out: _Hashing) -> Iterator[Any]:
-    """A writer compressing into ``out``: gzip with a fixed header (no name, time 0), zstd
-    (the ``zstandard`` package, one thread: the same frames every time), or none."""
-    sink: Any = out  # file-like enough for both compressors
+    """A writer compressing into ``out``: gzip with a fixed header (no name, time 0) on every
+    core (`_ParallelGzip`), zstd (the ``zstandard`` package, one thread: the same frames every
+    time), or none."""
     if compression == "gzip":
-        with gzip.GzipFile(
-            filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
-        ) as gz:
+        gz = _ParallelGzip(out, max(1, min(os.cpu_count() or 1, 8)))
+        try:
             yield gz
+            gz.finish()
+        finally:
+            gz.close()
     elif compression == "zstd":
         try:
             import zstandard
         except ImportError:
             raise MissingExtra("a zstd layer", "zstd", "zstandard") from None
+        sink: Any = out  # file-like enough for zstandard
         writer = zstandard.ZstdCompressor(level=3).stream_writer(sink, closefd=False)
         with writer:
             yield writer
