@@ -569,11 +569,13 @@ def sign(
 ) -> Plan[str]:
     """``ref`` signed where it is written (never a mirror), claiming ``identity`` or the full
     reference as given (`trust.identity_of`)."""
-    wanted = as_reference(ref)
     signer = yield from trust.private_key(key, passphrase)
-    reference, registry = yield from _written(core, wanted)
-    claimed = identity or trust.identity_of(wanted)
-    return (yield from trust.sign_at(registry, reference, signer, claimed, annotations))
+    place = core.writing(ref)
+    registry = yield at(place)
+    # The claim names what the user means (a short name as registries.conf expands it, not
+    # where a location rewrite stores it), as containers/image signs the name it resolved.
+    claimed = identity or trust.identity_of(place.name)
+    return (yield from trust.sign_at(registry, place.reference, signer, claimed, annotations))
 
 
 def verify(
@@ -612,35 +614,44 @@ def verify(
         raise ValueError("trusted_root= goes with a certificate identity and issuer")
     if identity is not None and policy is not None:
         raise ValueError("a policy says which identities it accepts: identity= goes with key=")
-    wanted = as_reference(ref)
+    keys = (yield from trust.public_keys(key)) if key is not None else None
 
-    def find() -> Plan[tuple[str, Attachments]]:
-        def job(reference: Reference, registry: Registry) -> Plan[tuple[str, Attachments]]:
+    def judged(place: Place) -> Plan[list[VerifiedSignature]]:
+        # The name judged and claimed is the one this place serves (a short name expanded by
+        # registries.conf, before a mirror rewrites it), as containers/image judges it.
+        name = place.name
+
+        def find() -> Plan[tuple[str, Attachments]]:
+            registry = yield at(place)
             if registries_d is not None:
-                enabled: bool = yield Blocking(
-                    partial(trust.uses_attachments, registries_d, wanted)
-                )
+                enabled: bool = yield Blocking(partial(trust.uses_attachments, registries_d, name))
                 if not enabled:
-                    digest = yield from trust.signed_digest(registry, reference)
+                    digest = yield from trust.signed_digest(registry, place.reference)
                     problem = (
                         f"registries.d {os.fspath(registries_d)!r} does not turn on "
-                        f"use-sigstore-attachments for {wanted}, so no signature was read"
+                        f"use-sigstore-attachments for {name}, so no signature was read"
                     )
                     return digest, Attachments(problem=problem)
-            return (yield from trust.found_at(registry, reference))
+            return (yield from trust.found_at(registry, place.reference))
 
-        return (yield from _reading(core, wanted, job))
+        signed = as_reference(identity) if identity is not None else name
+        if keyless is not None:
+            judge = trust.same_repository(signed)
+            return (yield from keyless_plan(str(name), keyless, trusted_root, judge, find))
+        if keys is not None:
+            return (yield from trust.verify_with_keys(name, keys, signed, find))
+        assert policy is not None
+        return (yield from trust.evaluate(name, policy, find))
 
-    if keyless is not None:
-        signed = as_reference(identity) if identity is not None else wanted
-        judge = trust.same_repository(signed)
-        return (yield from keyless_plan(str(wanted), keyless, trusted_root, judge, find))
-    if key is not None:
-        keys = yield from trust.public_keys(key)
-        signed = as_reference(identity) if identity is not None else wanted
-        return (yield from trust.verify_with_keys(wanted, keys, signed, find))
-    assert policy is not None
-    return (yield from trust.evaluate(wanted, policy, find))
+    places = core.reading(ref)
+    for index, place in enumerate(places):
+        try:
+            return (yield from judged(place))
+        except RegistryError as exc:
+            if index == len(places) - 1:
+                raise
+            log.debug("%s: %s failed (%s); trying the next source", ref, place.reference, exc)
+    raise AssertionError("unreachable: there is always a source")
 
 
 def referrers(

@@ -195,10 +195,19 @@ class Place:
     insecure: bool | None = None
     named: bool = True
     mirror: bool = False
+    # The fully qualified name this place serves (a short name expanded, before a mirror or
+    # a location rewrites it): what a signature policy judges and a signature claims, as
+    # containers/image judges the name it resolved. None: `reference` itself.
+    qualified: Reference | None = None
 
     @property
     def registry(self) -> str:
         return registry_name(self.reference)
+
+    @property
+    def name(self) -> Reference:
+        """The name a policy judges here (`qualified`, else `reference`)."""
+        return self.qualified or self.reference
 
 
 def _host(name: str) -> str:
@@ -226,7 +235,8 @@ def expand_names(conf: RegistriesConf, ref: str | Reference, writing: bool) -> l
 def _place(source: Source, asked: str) -> Place:
     reference = Reference.parse(source.name)
     named = not source.mirror and _host(source.name) == _host(asked)
-    return Place(reference, True if source.insecure else None, named, source.mirror)
+    qualified = Reference.parse(asked)
+    return Place(reference, True if source.insecure else None, named, source.mirror, qualified)
 
 
 def reading_places(conf: RegistriesConf | None, ref: str | Reference) -> list[Place]:

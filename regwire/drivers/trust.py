@@ -355,7 +355,14 @@ def judge_source(
             if target.reference.startswith("sha")
             else replace(target.source, tag=target.reference, digest=None)
         )
-        wanted = as_reference(typed.removeprefix("docker://")) if isinstance(typed, str) else typed
+        # Judged by the name the source was resolved to (a short name expanded by
+        # registries.conf, before a mirror rewrites it), as containers/image judges it.
+        if target.source_places:
+            wanted = target.source_places[0].name
+        else:
+            wanted = (
+                as_reference(typed.removeprefix("docker://")) if isinstance(typed, str) else typed
+            )
         yield from evaluate(wanted, policy, pinned(partial(found_at, src, reading)))
     elif isinstance(target.source, Layout):
         where: str = yield Blocking(partial(os.path.realpath, target.source.path))
