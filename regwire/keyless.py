@@ -475,8 +475,9 @@ def check_keyless(
     if isinstance(verdict, str):
         return verdict.replace(f"with {key.name}", "with the certificate's key")
     name = next(name for name in names if signer.judge([name], issuer) is None)
+    unchecked = "" if root.ct is not None else f"; no SCT checked: {root.source} has no CT log"
     return VerifiedSignature(
-        f"{name} (OIDC issuer {issuer}; logged {at:%Y-%m-%dT%H:%M:%SZ})",
+        f"{name} (OIDC issuer {issuer}; logged {at:%Y-%m-%dT%H:%M:%SZ}{unchecked})",
         verdict.digest,
         verdict.reference,
         verdict.layer,

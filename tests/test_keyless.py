@@ -98,6 +98,7 @@ def test_the_right_identity_and_issuer_verify(driver: str) -> None:
         assert verified[0].digest == served.digest
         assert verified[0].reference == SIGNED
         assert verified[0].key.startswith(f"{EMAIL} (OIDC issuer {ISSUER}; logged 2023-01-20")
+        assert "SCT" not in verified[0].key  # the public root's CT log checked it
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
