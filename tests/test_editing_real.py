@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,76 @@ def test_umoci_config_and_mutate_agree_on_every_field_set(tmp_path: Path) -> Non
         assert ours_config["config"][key] == theirs_config["config"][key], key
     assert ours_config["created"] == theirs_config["created"] == "2024-02-03T04:05:06Z"
     assert ours_config["rootfs"] == theirs_config["rootfs"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_archives_are_edited_as_sources_and_written_as_results(
+    real: RealRegistry, driver: str, tmp_path: Path
+) -> None:
+    a = real.authority
+    oci_archive, docker_archive = tmp_path / "m.tar", tmp_path / "d.tar"
+    layout = tmp_path / "layout"
+    root = tmp_path / "dir"
+    root.mkdir()
+    (root / "added.txt").write_text("added\n")
+
+    async def scenario(client: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        out["mutated"] = await client.mutate(
+            f"{a}/edit/{driver}:base",
+            destination=f"oci-archive:{oci_archive}:v1",
+            labels={"in": "archive"},
+        )
+        out["docker"] = await client.convert(
+            f"{a}/edit/{driver}:base",
+            destination=f"docker-archive:{docker_archive}:example/app:v1",
+            to="docker",
+        )
+        out["appended"] = await client.append(
+            f"docker-archive:{docker_archive}",
+            destination=f"oci:{layout}:appended",
+            layers=[root],
+            time="0",
+        )
+        out["oci"] = await client.convert(
+            f"oci:{layout}:appended", destination=f"oci:{layout}:appended-oci", to="oci"
+        )
+        out["index"] = await client.index_create(
+            f"oci:{layout}:multi", [f"oci-archive:{oci_archive}:v1", f"{a}/other/{driver}:arm"]
+        )
+        return out
+
+    out = run_with(driver, scenario, insecure_registries=[a], timeout=30)
+    config = json.loads(
+        subprocess.run(
+            ["skopeo", "inspect", "--config", f"oci-archive:{oci_archive}:v1"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )
+    assert config["config"]["Labels"] == {"in": "archive"}
+    inspected = json.loads(
+        subprocess.run(
+            ["skopeo", "inspect", f"docker-archive:{docker_archive}"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )
+    assert len(inspected["Layers"]) == 2
+    with tarfile.open(docker_archive) as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        assert json.loads(member.read())[0]["RepoTags"] == ["example/app:v1"]
+    assert out["docker"].media_type == "application/vnd.docker.distribution.manifest.v2+json"
+    index = json.loads((layout / "index.json").read_text())
+    tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e for e in index["manifests"]}
+    assert tags["appended"]["digest"] == out["appended"].digest
+    appended = json.loads(
+        (layout / "blobs" / "sha256" / out["appended"].digest.split(":")[1]).read_bytes()
+    )
+    assert len(appended["layers"]) == 3
+    assert tags["multi"]["digest"] == out["index"].digest
+    _umoci("unpack", "--image", f"{layout}:appended-oci", str(tmp_path / "bundle"))
+    assert (tmp_path / "bundle" / "rootfs" / "added.txt").read_text() == "added\n"

@@ -6,12 +6,18 @@ Theory of operation. A layer is built once, before any request, into a temporary
 tar (a directory's, written deterministically, or the caller's tar file as it is) streams
 through a SHA-256 of its bytes (the ``diff_id``), then the compressor (gzip with a fixed
 header, zstd, or none), then a second SHA-256 (the blob's digest) into the file, a piece at a
-time, so that a layer of any size takes a few MiB of memory. The file is then written to the
-destination by the core (`regwire.sansio.editing.write_layer`: it reads the file through the
-driver, as an upload reads a caller's file, and a layout renames it into place only once
-verified), and the edit names it. A directory's tar is the same bytes wherever it is made:
+time, so that a layer of any size takes a few MiB of memory. The core's edit then writes the
+file to the destination (a `_FileBlob`: read a MiB at a time, verified as any blob is; a
+layout renames it into place only once checked) before the config and manifest that name it.
+A directory's tar is the same bytes wherever it is made:
 entries sorted by name, owners 0:0 (``keep_owners`` keeps the numeric ids, never the names),
 modes kept, every time ``mtime``; hence the same digests for the same inputs and ``--time``.
+
+Ends: registries and ``oci:`` layouts are opened by the plan, one `End` object per place (so
+that the core sees that source and destination are one and carries nothing); archives
+(``docker-archive:``, ``oci-archive:``, `regwire.drivers.archives`) are opened by the
+operation itself, off an async client's loop: read in place, or written whole into a new
+file renamed onto the name once complete.
 
 Times: the core reads no clock. The caller's ``time`` wins; else ``SOURCE_DATE_EPOCH`` (read
 here, from the environment); else now for an appended layer's ``created`` and history (as
@@ -30,22 +36,26 @@ import tarfile
 import tempfile
 import zlib
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ..sansio import editing
+from ..sansio.archive import familiar, parse_archive_reference
+from ..sansio.digests import Verifier
 from ..sansio.edit_documents import COMPRESSIONS, Mutation, parse_time_option, when
 from ..sansio.editing import Edited, NewLayer, Selection
 from ..sansio.ends import End
-from ..sansio.errors import MissingExtra
+from ..sansio.errors import DigestMismatch, MissingExtra
+from ..sansio.events import Operation
 from ..sansio.layout import LayoutEnd, parse_layout_reference
 from ..sansio.manifests import Platform
 from ..sansio.reference import Reference
 from ._client import ClientCore
+from .archives import Archive
 from .layout import open_layout
 from .operations import at
 from .places import as_reference
@@ -63,6 +73,8 @@ __all__ = [
     "write_tar",
 ]
 
+T = TypeVar("T")
+
 _PIECE = 1024 * 1024
 _GZIP_LEVEL = 6  # Go's and pigz's default: the level umoci and crane write
 
@@ -70,48 +82,131 @@ _GZIP_LEVEL = 6  # Go's and pigz's default: the level umoci and crane write
 # -- ends ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Opened:
-    end: End
+    """An end of an edit, as opened by the plan: a registry repository or a layout (``end``,
+    shared by every mention of the same place, so that the core sees one end where source
+    and destination are one), or an archive (opened by the operation itself, off the loop)."""
+
+    end: End | None
+    archive: Archive | None
     reference: str  # the tag or digest at the end ("" for a layout's only entry)
     tag: str | None  # the tag the end names (None: named by digest)
-    files: bool  # an OCI layout: its operations touch files
+    files: bool  # a layout or an archive: its operations touch files
+    registry_name: str | None = None  # a registry source's NAME:TAG, for a docker-archive
 
 
-def _end(core: ClientCore, text: str | Reference, *, writing: bool) -> Plan[_Opened]:
-    """An end of an edit: ``oci:DIR[:TAG]``, or a registry reference (read from the registry
-    itself, written where registries.conf sends it)."""
+class _Places:
+    """The ends one plan opened, by what they are (a repository's URL, a layout's path)."""
+
+    def __init__(self) -> None:
+        self.ends: dict[str, End] = {}
+
+    def shared(self, end: End) -> End:
+        return self.ends.setdefault(end.url, end)
+
+
+def _end(
+    core: ClientCore, places: _Places, text: str | Reference, *, writing: bool
+) -> Plan[_Opened]:
+    """An end of an edit: ``oci:DIR[:TAG]``, ``docker-archive:``/``oci-archive:``, or a
+    registry reference (read from the registry itself, written where registries.conf sends
+    it)."""
     if isinstance(text, str):
         layout = parse_layout_reference(text)
         if layout is not None:
             opened = yield Blocking(partial(open_layout, layout[0]))
-            return _Opened(LayoutEnd(opened), layout[1], layout[1], True)
-        if text.startswith(("oci-archive:", "docker-archive:")):
-            raise ValueError(
-                f"{text}: editing reads and writes registries and oci: layouts; copy the "
-                "archive to a layout first (regwire copy ARCHIVE oci:DIR:TAG)"
-            )
+            end = places.shared(LayoutEnd(opened))
+            return _Opened(end, None, layout[1], layout[1], True)
+        name = parse_archive_reference(text)
+        if name is not None:
+            archive = Archive(name)
+            return _Opened(None, archive, archive.selector, archive.tag, True)
         text = text.removeprefix("docker://")
     ref = as_reference(text)
     place = core.writing(ref) if writing else core.reading(ref)[-1]
     registry = yield at(place)
     reference = place.reference
-    end = registry.copy_end(reference.repository, reference.tag or "")
+    end = places.shared(registry.copy_end(reference.repository, reference.tag or ""))
     tag = None if reference.digest and not reference.tag else (reference.tag or "latest")
-    return _Opened(end, reference.digest or reference.tag or "latest", tag, False)
+    named = familiar(f"{reference}" if reference.tag else f"{reference}:latest")
+    return _Opened(
+        end,
+        None,
+        reference.digest or reference.tag or "latest",
+        tag,
+        False,
+        None if tag is None else named,
+    )
 
 
 def _ends(
     core: ClientCore, source: str | Reference, destination: str | Reference | None
 ) -> Plan[tuple[_Opened, _Opened]]:
     """The source and where the result goes (the source's own tag when no destination)."""
-    src = yield from _end(core, source, writing=False)
-    dst = yield from _end(core, destination if destination is not None else source, writing=True)
+    places = _Places()
+    src = yield from _end(core, places, source, writing=False)
+    dst = yield from _end(
+        core, places, destination if destination is not None else source, writing=True
+    )
     if dst.tag is None:
         raise ValueError(
             f"{destination or source} names a digest: name the result with a tag (-t IMAGE:TAG)"
         )
     return src, dst
+
+
+def _reading(opened: _Opened, job: Callable[[End], Operation[T]]) -> Operation[T]:
+    """``job`` over the source end (an archive opened for it, and closed after)."""
+    if opened.archive is not None:
+        return opened.archive.reading(job)
+    assert opened.end is not None
+    return job(opened.end)
+
+
+def _reading_all(
+    opened: Sequence[_Opened], job: Callable[[list[End]], Operation[T]], ends: tuple[End, ...] = ()
+) -> Operation[T]:
+    if not opened:
+        return job(list(ends))
+    return _reading(opened[0], lambda end: _reading_all(opened[1:], job, (*ends, end)))
+
+
+def _writing(
+    opened: _Opened, names: tuple[str, ...], job: Callable[[End], Operation[T]]
+) -> Operation[T]:
+    """``job`` writing the destination end (an archive: written whole, then renamed onto its
+    name; removed if the job fails)."""
+    if opened.archive is None:
+        assert opened.end is not None
+        return job(opened.end)
+    return _into_archive(opened.archive, opened.tag or "", names, job)
+
+
+def _into_archive(
+    archive: Archive, tag: str, names: tuple[str, ...], job: Callable[[End], Operation[T]]
+) -> Operation[T]:
+    output = archive.output()  # a file: made here, in the operation, off an event loop
+    return (yield from output.written(job(output.end(tag, names))))
+
+
+def _names(src: _Opened, dst: _Opened) -> tuple[str, ...]:
+    """A docker-archive's RepoTags: the REF it names, else a registry source's NAME:TAG."""
+    if dst.archive is None or not dst.archive.docker:
+        return ()
+    if dst.archive.name.name:
+        return (dst.archive.name.name,)
+    return (src.registry_name,) if src.registry_name else ()
+
+
+def _edit(src: _Opened, dst: _Opened, job: Callable[[End, End], Operation[Edited]]) -> Plan[Edited]:
+    """Run the core's edit from ``src`` to ``dst`` (files off an async client's loop)."""
+    names = _names(src, dst)
+    operation = _reading(
+        src, lambda source: _writing(dst, names, lambda target: job(source, target))
+    )
+    edited: Edited = yield Run(operation, files=src.files or dst.files)
+    return edited
 
 
 def _selection(platforms: Sequence[str | Platform] | None, all_platforms: bool) -> Selection:
@@ -358,13 +453,49 @@ def build_layer(
     return BuiltLayer(temporary, layer)
 
 
-def _write(dst: _Opened, built: BuiltLayer) -> Plan[None]:
-    """The built layer written to the destination, read from its file."""
-    file = yield Blocking(partial(open, built.path, "rb"))
-    try:
-        yield Run(editing.write_layer(dst.end, built.layer, built.path), source=file, files=True)
-    finally:
-        file.close()
+class _FileBlob:
+    """A built layer's file as a `regwire.sansio.ends.BlobSource`: read a MiB at a time (in
+    the operation, which runs off an async client's loop), checked for its size and digest."""
+
+    channels = 0
+
+    def __init__(self, built: BuiltLayer) -> None:
+        self.built, self.where = built, built.path
+        self.size: int | None = built.layer.size
+        self._file: IO[bytes] | None = None
+
+    def open(self) -> Operation[int | None]:
+        if self._file is None:
+            self._file = open(self.built.path, "rb")  # noqa: SIM115 - closed in close()
+        return self.size
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def read(self, want: int | None, position: int) -> Operation[bytes | bytearray]:
+        if self._file is None:
+            raise RuntimeError("a built layer is read only once open")
+        return self._file.read(min(want or _PIECE, self.built.layer.size + 1 - position))
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def check(self, verifier: Verifier, expected: str | None) -> None:
+        if verifier.size != self.built.layer.size:
+            raise ValueError(
+                f"{self.where} changed while it was sent ({verifier.size} bytes, built "
+                f"{self.built.layer.size}); nothing was kept"
+            )
+        if expected is not None and expected != self.built.layer.digest:
+            raise DigestMismatch(self.where, expected, self.built.layer.digest)
+        verifier.check()
+
+    def rewind(self) -> Operation[str | None]:
+        if self._file is not None:
+            self._file.seek(0)
+        return None
+        yield  # pragma: no cover - an operation that asks nothing of the driver
+
+    def close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
 
 def _source_date_epoch() -> str | None:
@@ -406,9 +537,14 @@ def mutate(
         raise ValueError("nothing to change: give a config option or an annotation")
     selection = _selection(platforms, all_platforms)
     src, dst = yield from _ends(core, source, destination)
-    operation = editing.mutate(src.end, src.reference, dst.end, dst.tag or "", mutation, selection)
-    edited: Edited = yield Run(operation, files=src.files or dst.files)
-    return edited
+    tag = dst.tag or ""
+    return (
+        yield from _edit(
+            src,
+            dst,
+            lambda s, d: editing.mutate(s, src.reference, d, tag, mutation, selection),
+        )
+    )
 
 
 def append(
@@ -434,28 +570,24 @@ def append(
     created = when(fixed, None, now or datetime.now(timezone.utc))
     mtime = int(fixed.timestamp()) if fixed is not None else 0
     src, dst = yield from _ends(core, source, destination)
+    tag = dst.tag or ""
     built: list[BuiltLayer] = []
     try:
         for path in layers:
             one = partial(build_layer, path, compress, keep_owners=keep_owners, mtime=mtime)
             built.append((yield Blocking(one)))
-        for layer in built:
-            yield from _write(dst, layer)
+        new = [replace(b.layer, source=partial(_FileBlob, b)) for b in built]
+        return (
+            yield from _edit(
+                src,
+                dst,
+                lambda s, d: editing.append(s, src.reference, d, tag, new, created, selection),
+            )
+        )
     finally:
         for layer in built:
             with contextlib.suppress(OSError):
                 os.unlink(layer.path)
-    operation = editing.append(
-        src.end,
-        src.reference,
-        dst.end,
-        dst.tag or "",
-        [layer.layer for layer in built],
-        created,
-        selection,
-    )
-    edited: Edited = yield Run(operation, files=src.files or dst.files)
-    return edited
 
 
 def convert(
@@ -464,18 +596,47 @@ def convert(
     if to not in ("oci", "docker"):
         raise ValueError(f"to {to!r} must be oci or docker")
     src, dst = yield from _ends(core, source, destination)
-    operation = editing.convert(src.end, src.reference, dst.end, dst.tag or "", to)
-    edited: Edited = yield Run(operation, files=src.files or dst.files)
+    tag = dst.tag or ""
+    return (yield from _edit(src, dst, lambda s, d: editing.convert(s, src.reference, d, tag, to)))
+
+
+def _index_ends(
+    core: ClientCore, destination: str | Reference, sources: Sequence[str | Reference]
+) -> Plan[tuple[_Opened, list[_Opened]]]:
+    places = _Places()
+    dst = yield from _end(core, places, destination, writing=True)
+    if dst.tag is None:
+        raise ValueError(f"{destination} names a digest: name the index with a tag")
+    opened = []
+    for source in sources:
+        opened.append((yield from _end(core, places, source, writing=False)))
+    return dst, opened
+
+
+def _index(
+    dst: _Opened,
+    sources: list[_Opened],
+    job: Callable[[End, list[tuple[End, str]]], Operation[Edited]],
+) -> Plan[Edited]:
+    def write(target: End, ends: list[End]) -> Operation[Edited]:
+        # A source that is the destination itself is the end being written (index add).
+        pairs = [
+            (target if o.end is not None and o.end is dst.end else end, o.reference)
+            for o, end in zip(sources, ends, strict=True)
+        ]
+        return job(target, pairs)
+
+    operation = _reading_all(
+        sources, lambda ends: _writing(dst, (), lambda target: write(target, ends))
+    )
+    files = dst.files or any(o.files for o in sources)
+    edited: Edited = yield Run(operation, files=files)
     return edited
 
 
-def _sources(
-    core: ClientCore, sources: Sequence[str | Reference]
-) -> Plan[tuple[list[tuple[End, str]], bool]]:
-    opened = []
-    for source in sources:
-        opened.append((yield from _end(core, source, writing=False)))
-    return [(o.end, o.reference) for o in opened], any(o.files for o in opened)
+def _family(to: str | None) -> None:
+    if to is not None and to not in ("oci", "docker"):
+        raise ValueError(f"to {to!r} must be oci or docker")
 
 
 def index_create(
@@ -487,15 +648,10 @@ def index_create(
 ) -> Plan[Edited]:
     if not sources:
         raise ValueError("index create needs at least one source image")
-    if to is not None and to not in ("oci", "docker"):
-        raise ValueError(f"to {to!r} must be oci or docker")
-    dst = yield from _end(core, destination, writing=True)
-    if dst.tag is None:
-        raise ValueError(f"{destination} names a digest: name the index with a tag")
-    ends, files = yield from _sources(core, sources)
-    operation = editing.index_create(ends, dst.end, dst.tag, to)
-    edited: Edited = yield Run(operation, files=files or dst.files)
-    return edited
+    _family(to)
+    dst, opened = yield from _index_ends(core, destination, sources)
+    tag = dst.tag or ""
+    return (yield from _index(dst, opened, lambda d, s: editing.index_create(s, d, tag, to)))
 
 
 def index_add(
@@ -507,15 +663,15 @@ def index_add(
 ) -> Plan[Edited]:
     if not sources:
         raise ValueError("index add needs at least one source image")
-    if to is not None and to not in ("oci", "docker"):
-        raise ValueError(f"to {to!r} must be oci or docker")
-    dst = yield from _end(core, destination, writing=True)
-    if dst.tag is None:
-        raise ValueError(f"{destination} names a digest: name the index with a tag")
-    ends, files = yield from _sources(core, sources)
-    operation = editing.index_add(dst.end, dst.tag, ends, to)
-    edited: Edited = yield Run(operation, files=files or dst.files)
-    return edited
+    _family(to)
+    dst, opened = yield from _index_ends(core, destination, sources)
+    if dst.archive is not None:
+        raise ValueError(
+            f"{destination}: index add changes an index in place; an archive is "
+            "written whole (use index create)"
+        )
+    tag = dst.tag or ""
+    return (yield from _index(dst, opened, lambda d, s: editing.index_add(d, tag, s, to)))
 
 
 def index_remove(
@@ -528,9 +684,12 @@ def index_remove(
     if not platforms and not digests:
         raise ValueError("index remove needs a platform or a digest to remove")
     Selection(tuple(str(p) for p in platforms))  # the platforms' syntax, before any request
-    dst = yield from _end(core, destination, writing=True)
-    if dst.tag is None:
-        raise ValueError(f"{destination} names a digest: name the index with a tag")
-    operation = editing.index_remove(dst.end, dst.tag, [str(p) for p in platforms], list(digests))
-    edited: Edited = yield Run(operation, files=dst.files)
-    return edited
+    dst, _ = yield from _index_ends(core, destination, ())
+    if dst.archive is not None:
+        raise ValueError(
+            f"{destination}: index remove changes an index in place; an archive "
+            "is written whole (copy it to a layout first)"
+        )
+    tag = dst.tag or ""
+    wanted, gone = [str(p) for p in platforms], list(digests)
+    return (yield from _index(dst, [], lambda d, _: editing.index_remove(d, tag, wanted, gone)))

@@ -6,10 +6,10 @@ platform is wanted, its config) through one `regwire.sansio.ends.End`, and write
 another: the new blobs (a config, a layer the driver built), then each new image manifest by
 digest, then the index naming them, then the tag, last, as a copy does, so that no tag ever
 names something incomplete. Nothing else is written. When the source and the destination are
-one end (the same repository, the same layout), the old blobs are already there and are not
-even asked about; on another end they are carried as a copy carries them: skipped where
-present, mounted within one registry (``End.mount_source``), else streamed. A layer is never
-uploaded again by an edit that does not change it.
+one end (the driver passes the same `End` object for the same repository or layout), the old
+blobs are already there and are not even asked about; on another end they are carried as a
+copy carries them: skipped where present, mounted within one registry (``End.mount_source``),
+else streamed. A layer is never uploaded again by an edit that does not change it.
 
 An index is edited image by image: ``platforms`` (``os/arch[/variant]``) or
 ``all_platforms`` picks the images a config change or a layer goes to; the other entries are
@@ -20,7 +20,7 @@ caller mean?); annotations alone then annotate the index itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,7 +47,6 @@ from .ends import BlobSource, End, SourceStartedOver, quiet
 from .errors import DigestMismatch, ProtocolError, TooLarge
 from .events import Operation
 from .manifests import OCI_MANIFEST, Descriptor, Manifest, decode_manifest
-from .uploads import CallerSource
 
 __all__ = [
     "Edited",
@@ -59,7 +58,6 @@ __all__ = [
     "index_create",
     "index_remove",
     "mutate",
-    "write_layer",
 ]
 
 _CONFIG_BYTES = 8 * 1024 * 1024  # a config larger than this is not a config we edit
@@ -88,12 +86,14 @@ class Edited:
 @dataclass(frozen=True, slots=True)
 class NewLayer:
     """A layer the driver built: its blob's digest and size, the digest of its uncompressed
-    tar (``diff_id``), and how it was compressed ("gzip", "zstd", "none")."""
+    tar (``diff_id``), how it was compressed ("gzip", "zstd", "none"), and how to read it
+    (``source``: a new `BlobSource` over the built file, each time it is called)."""
 
     digest: str
     size: int
     diff_id: str
     compression: str
+    source: Callable[[], BlobSource] | None = field(default=None, compare=False)
 
     @property
     def blob(self) -> Descriptor:
@@ -169,7 +169,7 @@ class _Job:
     @property
     def same(self) -> bool:
         """Whether source and destination are one end: the old blobs are there already."""
-        return self.src.url == self.dst.url
+        return self.src is self.dst
 
 
 def _read_blob(end: End, blob: Descriptor) -> Operation[bytes]:
@@ -216,14 +216,17 @@ def _write_bytes(job: _Job, media_type: str, data: bytes) -> Operation[Descripto
     return blob
 
 
-def write_layer(dst: End, layer: NewLayer, where: str) -> Operation[bool]:
-    """Write a layer the driver built, read from the operation's source (the built file, by
-    `ReadSource`); False when the destination holds it already."""
-    dst.begin()
-    if (yield from dst.has_blob(layer.digest)):
-        return False
-    yield from dst.write_blob(layer.blob, CallerSource(layer.size, where))
-    return True
+def _write_layer(job: _Job, layer: NewLayer) -> Operation[None]:
+    """A layer the driver built, written unless the destination holds it."""
+    if (yield from job.dst.has_blob(layer.digest)):
+        return
+    if layer.source is None:
+        raise ValueError(f"layer {layer.digest} has no source to be read from")
+    source = layer.source()
+    try:
+        yield from job.dst.write_blob(layer.blob, source)
+    finally:
+        source.close()
 
 
 def _put(job: _Job, raw: bytes, media_type: str, tag: str | None) -> Operation[Manifest]:
@@ -383,13 +386,27 @@ def append(
     created: datetime,
     selection: Selection = Selection(),
 ) -> Operation[Edited]:
-    """The image (or the chosen images of the index) with ``layers`` (written to ``dst``
-    already, `write_layer`) on top: ``rootfs.diff_ids`` and ``history`` extended, ``created``
+    """The image (or the chosen images of the index) with ``layers`` on top (each written
+    first, from its ``source``): ``rootfs.diff_ids`` and ``history`` extended, ``created``
     moved to ``created``."""
     if not layers:
         raise ValueError("append needs at least one --layer")
-    change = _Change(layers=tuple(layers), created=created)
-    return _edit(_Job(src, dst, src.url), reference, tag, change, selection)
+    return _append(_Job(src, dst, src.url), reference, tag, tuple(layers), created, selection)
+
+
+def _append(
+    job: _Job,
+    reference: str,
+    tag: str,
+    layers: tuple[NewLayer, ...],
+    created: datetime,
+    selection: Selection,
+) -> Operation[Edited]:
+    job.dst.begin()
+    for layer in layers:
+        yield from _write_layer(job, layer)
+    change = _Change(layers=layers, created=created)
+    return (yield from _edit(job, reference, tag, change, selection))
 
 
 # -- convert ---------------------------------------------------------------------------------
