@@ -21,12 +21,14 @@ from hypothesis import strategies as st
 
 from regwire import Client, RegistryError, TagNotFound
 from regwire.sansio.archive import (
+    GZIP_HEADER,
     ArchiveError,
     ArchiveName,
     DockerEntry,
     Gunzip,
-    Gzip,
+    deflate_block,
     familiar,
+    gzip_trailer,
     layer_compression,
     link_target,
     member_name,
@@ -241,12 +243,24 @@ def test_gunzip_hands_out_a_bomb_in_bounded_pieces_and_refuses_broken_streams() 
         list(Gunzip("x").feed(gzip.compress(b"a") + b"junk"))
 
 
-@given(st.binary(max_size=5000))
-def test_gzip_is_deterministic_and_round_trips(data: bytes) -> None:
-    one, two = Gzip(), Gzip()
-    packed = one.feed(data) + one.end()
-    assert packed == two.feed(data) + two.end()
+def block_gzip(data: bytes, block: int) -> bytes:
+    """``data`` as block-parallel gzip in blocks of ``block`` bytes (sequentially here)."""
+    blocks = [data[i : i + block] for i in range(0, len(data), block)] or [b""]
+    out = [GZIP_HEADER]
+    for i, piece in enumerate(blocks):
+        out.append(deflate_block(piece, blocks[i - 1] if i else b"", last=i == len(blocks) - 1))
+    out.append(gzip_trailer(zlib.crc32(data), len(data)))
+    return b"".join(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=5000), st.integers(1, 2000))
+def test_block_gzip_is_gzip_and_deterministic(data: bytes, block: int) -> None:
+    packed = block_gzip(data, block)
+    assert packed == block_gzip(data, block)
     assert zlib.decompress(packed, 31) == data
+    assert gzip.decompress(packed) == data
+    assert b"".join(Gunzip("x").feed(packed)) == data
 
 
 # -- images with real layers, served by the model ------------------------------------------
@@ -273,8 +287,11 @@ def push_real_image(
     oci: bool = True,
     arch: str = "amd64",
     layers: int = 2,
+    big: bool = False,
 ) -> str:
     made = [tar_layer({f"{seed}/f{i}.txt": f"{seed} {i}\n".encode() * 300}) for i in range(layers)]
+    if big:  # several gzip blocks: compressed a block per core when read back from an archive
+        made.append(tar_layer({"big.bin": os.urandom(3 * 1024 * 1024 + 5)}))
     config = {"rootfs": {"type": "layers", "diff_ids": [diff for _, diff in made]}}
     return model.push_image(
         repository, tag, config, [gz for gz, _ in made], oci=oci, architecture=arch
@@ -294,7 +311,7 @@ def served() -> Iterator[tuple[LoopbackServer, ModelRegistry]]:
     def make(host: str) -> ModelRegistry:
         m = ModelRegistry(host, scheme="http")
         push_real_image(m, "team/app", "1", "app")
-        push_real_image(m, "team/docker", "2", "docker", oci=False, layers=3)
+        push_real_image(m, "team/docker", "2", "docker", oci=False, layers=3, big=True)
         children = [
             push_real_image(m, "team/multi", None, f"m-{a}", arch=a) for a in ("arm64", "amd64")
         ]
@@ -604,3 +621,59 @@ def test_the_copy_command_says_when_a_docker_archive_took_one_image_of_an_index(
     out = tmp_path / "o.tar"
     assert main(["copy", f"docker-archive:{tmp_path / 'i.tar'}", f"oci-archive:{out}:x"]) == 0
     assert json.loads(capsys.readouterr().out)["Destination"] == f"oci-archive:{out}:x"
+
+
+def test_a_layer_compressed_for_reading_has_one_digest_however_many_blocks_go_at_once(
+    tmp_path: Path,
+) -> None:
+    from regwire.drivers.archives import TarFiles
+    from regwire.sansio import drive
+    from regwire.sansio.archive_docker import DockerArchive
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        data = os.urandom(1_500_000) + b"text " * 500_000  # several blocks, a short last one
+        info = tarfile.TarInfo("blob")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    plain = layer.getvalue()
+    diff_id = "sha256:" + hashlib.sha256(plain).hexdigest()
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        listing = [{"Config": "c.json", "RepoTags": ["x:1"], "Layers": ["l.tar"]}]
+        for name, content in (("c.json", config), ("l.tar", plain)):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+        info = tarfile.TarInfo("manifest.json")
+        raw = json.dumps(listing).encode()
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+
+    def no_io(intent: Any) -> Any:
+        raise AssertionError(intent)
+
+    made = []
+    for width in (1, 3, 4):
+        files = TarFiles(str(archive))
+        docker = DockerArchive(files, str(archive), parallel=width)
+        try:
+            manifest = drive(docker.manifest(""), no_io)
+            made.append(manifest.digest)
+            (descriptor,) = manifest.layers
+            source = docker.open_blob(descriptor, lambda event: None)
+            drive(source.open(), no_io)
+            packed = b""
+            while piece := drive(source.read(None, len(packed)), no_io):
+                packed += piece
+            source.close()
+            assert gzip.decompress(packed) == plain
+            assert (len(packed), "sha256:" + hashlib.sha256(packed).hexdigest()) == (
+                descriptor.size,
+                descriptor.digest,
+            )
+        finally:
+            docker.close()
+            files.close()
+    assert len(set(made)) == 1

@@ -551,7 +551,9 @@ class Archive:
     def reading(self, job: Callable[[End], Operation[T]]) -> Operation[T]:
         """``job`` over the archive as a source end, its files closed when it ends."""
         files = TarFiles(self.path)
-        docker = DockerArchive(files, self.path) if self.docker else None
+        # Layers compressed on the way out go a block per core at once (zlib frees the GIL).
+        width = min(os.cpu_count() or 1, 4)
+        docker = DockerArchive(files, self.path, parallel=width) if self.docker else None
         try:
             end: End = (
                 docker.end() if docker is not None else LayoutEnd(ArchiveLayout(files, self.path))

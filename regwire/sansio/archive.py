@@ -37,9 +37,12 @@ __all__ = [
     "ArchiveLayout",
     "ArchiveName",
     "DockerEntry",
+    "GZIP_BLOCK",
+    "GZIP_HEADER",
     "Gunzip",
-    "Gzip",
+    "deflate_block",
     "familiar",
+    "gzip_trailer",
     "layer_compression",
     "link_target",
     "member_name",
@@ -356,18 +359,29 @@ class Gunzip:
             raise ArchiveError(self._where, "the layer's gzip stream is truncated")
 
 
-class Gzip:
-    """Deterministic gzip (no name, no time in the header: the same bytes in give the same
-    bytes out), at ``level``."""
+# Block-parallel gzip (pigz's layout): the input cut into blocks of GZIP_BLOCK bytes, each
+# compressed on its own as raw deflate primed with the 32 KiB before it and ended by a sync
+# flush (the last by the stream's end), the pieces joined between one header and one trailer.
+# Every block depends on its input alone, so blocks may be compressed at once (zlib releases
+# the GIL) and the bytes out are the same however many are: a layer gives one digest.
+GZIP_BLOCK = 1024 * 1024
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time, OS unknown
+_WINDOW = 32 * 1024
 
-    def __init__(self, level: int = 6) -> None:
-        self._deflate = zlib.compressobj(level, zlib.DEFLATED, 31)
 
-    def feed(self, data: bytes | bytearray) -> bytes:
-        return self._deflate.compress(data)
+def deflate_block(data: bytes, before: bytes, *, last: bool, level: int = 6) -> bytes:
+    """One block of a block-parallel gzip stream; ``before``: the input just before it."""
+    dictionary = before[-_WINDOW:]
+    if dictionary:
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=dictionary)
+    else:
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return deflate.compress(data) + deflate.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
-    def end(self) -> bytes:
-        return self._deflate.flush()
+
+def gzip_trailer(crc: int, size: int) -> bytes:
+    """The end of a gzip stream: the CRC-32 and the length (mod 2**32) of what it holds."""
+    return (crc & 0xFFFFFFFF).to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little")
 
 
 def config_diff_ids(raw: bytes, where: str) -> list[str]:

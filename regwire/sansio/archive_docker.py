@@ -27,17 +27,21 @@ written under a temporary name); the core opens none itself.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from .archive import (
     CONFIG_TYPES,
+    GZIP_BLOCK,
+    GZIP_HEADER,
     MANIFEST_FILE,
     ArchiveError,
     DockerEntry,
     Gunzip,
-    Gzip,
     config_diff_ids,
+    deflate_block,
+    gzip_trailer,
     layer_compression,
     parse_docker_manifest,
     pick_entry,
@@ -47,7 +51,7 @@ from .archive import (
 from .digests import Verifier, digest_of
 from .ends import BlobSource, CopyProgress, Report, SourceStartedOver
 from .errors import DigestMismatch
-from .events import Operation
+from .events import Joined, Operation, Parallel
 from .layout import BlobReader, LayoutFiles
 from .manifests import (
     DOCKER_CONFIG,
@@ -109,8 +113,11 @@ class DockerArchive:
     """A docker-archive read or being written, through the driver's ``files``; each image
     copied in or out goes through a `DockerArchiveEnd` (`end`), which names it."""
 
-    def __init__(self, files: ArchiveFiles, path: str, *, level: int = 6) -> None:
+    def __init__(
+        self, files: ArchiveFiles, path: str, *, level: int = 6, parallel: int = 1
+    ) -> None:
         self.files, self.path, self.level = files, path, level
+        self.parallel = max(parallel, 1)  # blocks compressed at once (`Parallel`)
         self._written: dict[str, tuple[str, str | None]] = {}  # digest -> (member, diff ID)
         self._entries: list[DockerEntry] = []
         self._held: dict[str, _Held] = {}
@@ -145,7 +152,7 @@ class DockerArchive:
             )
         return parse_docker_manifest(raw, self.path)
 
-    def manifest(self, reference: str) -> Manifest:
+    def manifest(self, reference: str) -> Operation[Manifest]:
         """The image ``reference`` picks ("" the only one, ``@N``, a NAME:TAG of its
         ``RepoTags``, or the digest of a manifest made up before), as a Docker schema2
         manifest whose layers are gzip-compressed, each checked against ``diff_ids``."""
@@ -174,7 +181,7 @@ class DockerArchive:
         self._held[config_digest] = _Held(len(config), entry.config)
         layers = []
         for member, diff_id in zip(entry.layers, diff_ids, strict=True):
-            digest, size = self._layer(member, diff_id)
+            digest, size = yield from self._layer(member, diff_id)
             layers.append({"mediaType": DOCKER_LAYER, "size": size, "digest": digest})
         document = {
             "schemaVersion": 2,
@@ -187,9 +194,10 @@ class DockerArchive:
         self._made[made.digest] = made
         return made
 
-    def _layer(self, member: str, diff_id: str) -> tuple[str, int]:
+    def _layer(self, member: str, diff_id: str) -> Operation[tuple[str, int]]:
         """A layer member's compressed digest and size: a gzip member as it is, a plain tar
-        compressed into a spool; either way its uncompressed digest must be ``diff_id``."""
+        compressed into a spool (``parallel`` blocks at once); either way its uncompressed
+        digest must be ``diff_id``."""
         if member in self._layers:
             found, size = self._layers[member]
             return found, size
@@ -217,18 +225,7 @@ class DockerArchive:
                 gunzip.end()
             else:
                 spool = self.files.spool()
-                gzip = Gzip(self.level)
-                piece = head
-                while piece:
-                    inner.update(piece)
-                    packed = gzip.feed(piece)
-                    if packed:
-                        outer.update(packed)
-                        spool.write(packed)
-                    piece = reader.read(_PIECE)
-                packed = gzip.end()
-                outer.update(packed)
-                spool.write(packed)
+                yield from self._compress(reader, head, inner, outer, spool)
         except BaseException:
             if spool is not None:
                 spool.close()
@@ -247,6 +244,39 @@ class DockerArchive:
         self._held[digest] = _Held(outer.size, member if spool is None else "", spool)
         self._layers[member] = (digest, outer.size)
         return digest, outer.size
+
+    def _compress(
+        self, reader: BlobReader, head: bytes, inner: Verifier, outer: Verifier, spool: Spool
+    ) -> Operation[None]:
+        """``head`` and the rest of ``reader`` as block-parallel gzip into ``spool``, in waves
+        of twice ``parallel`` blocks (a few MiB held at once, whatever the layer's size)."""
+
+        def put(data: bytes) -> None:
+            outer.update(data)
+            spool.write(data)
+
+        put(GZIP_HEADER)
+        crc, before = 0, b""
+        block = _fill(reader, head)
+        while True:
+            wave = [block]
+            while len(wave) < 2 * self.parallel and (more := _fill(reader, b"")):
+                wave.append(more)
+            block = _fill(reader, b"")  # the next wave's first, or b"": this wave ends it
+            last = not block
+            jobs = []
+            for i, data in enumerate(wave):
+                tail = last and i == len(wave) - 1
+                jobs.append(_deflated(data, wave[i - 1] if i else before, tail, self.level))
+            packed = yield from _each(jobs, self.parallel)
+            for data, out in zip(wave, packed, strict=True):
+                inner.update(data)
+                crc = zlib.crc32(data, crc)
+                put(out)
+            before = wave[-1]
+            if last:
+                break
+        put(gzip_trailer(crc, inner.size))
 
     def open_blob(self, blob: Descriptor, report: Report) -> BlobSource:
         held = self._held.get(blob.digest)
@@ -391,6 +421,39 @@ class DockerArchive:
         return written[0]
 
 
+def _fill(reader: BlobReader, head: bytes) -> bytes:
+    """``head`` and what follows it from ``reader``, up to one gzip block (less at the end)."""
+    parts, size = [head], len(head)
+    while size < GZIP_BLOCK:
+        piece = reader.read(GZIP_BLOCK - size)
+        if not piece:
+            break
+        parts.append(piece)
+        size += len(piece)
+    return b"".join(parts)
+
+
+def _deflated(data: bytes, before: bytes, last: bool, level: int) -> Operation[bytes]:
+    return deflate_block(data, before, last=last, level=level)
+    yield  # pragma: no cover - an operation that asks nothing of the driver
+
+
+def _each(jobs: list[Operation[bytes]], width: int) -> Operation[list[bytes]]:
+    """``jobs`` run, ``width`` at once where the driver can (`Parallel`); their results."""
+    if width <= 1 or len(jobs) <= 1:
+        done = []
+        for job in jobs:
+            done.append((yield from job))
+        return done
+    answer = yield Parallel(tuple(jobs), width)
+    if not isinstance(answer, Joined) or len(answer.outcomes) != len(jobs):
+        raise TypeError("Parallel must be answered with one outcome per operation")
+    for outcome in answer.outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [outcome for outcome in answer.outcomes if isinstance(outcome, bytes)]
+
+
 class DockerArchiveEnd:
     """A docker-archive as one end of a copy: reading makes up a manifest per image
     (`DockerArchive.manifest`), writing keeps configs and uncompressed layers and one
@@ -416,7 +479,6 @@ class DockerArchiveEnd:
 
     def manifest(self, reference: str, user: str = "") -> Operation[Manifest]:
         return self.archive.manifest(reference)
-        yield  # pragma: no cover - an operation that asks nothing of the driver
 
     def referrers(self, digest: str) -> Operation[list[Descriptor]]:
         return []
