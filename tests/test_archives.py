@@ -677,3 +677,41 @@ def test_a_layer_compressed_for_reading_has_one_digest_however_many_blocks_go_at
             docker.close()
             files.close()
     assert len(set(made)) == 1
+
+
+@pytest.mark.parametrize("driver", ["trio", "asyncio"])
+def test_archives_are_read_and_written_off_the_event_loop(
+    driver: str,
+    served: tuple[LoopbackServer, ModelRegistry],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import regwire.drivers.archives
+    import regwire.drivers.trio  # imported before the loop is watched
+
+    server, _ = served
+    a = server.authority
+    calls: list[tuple[str, int]] = []
+    for name in ("open", "pread", "pwrite", "ftruncate", "fsync", "replace", "unlink", "close"):
+        real = getattr(os, name)
+
+        def wrapped(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append((_name, threading.get_ident()))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(regwire.drivers.archives.os, name, wrapped)
+    loop: list[int] = []
+
+    async def scenario(client: Any) -> None:
+        loop.append(threading.get_ident())
+        await client.copy(f"{a}/team/docker:2", f"docker-archive:{tmp_path / 'd.tar'}")
+        await client.copy(f"docker-archive:{tmp_path / 'd.tar'}", f"{a}/back/docker:1")
+        await client.copy(f"{a}/team/multi:1", f"oci-archive:{tmp_path / 'o.tar'}")
+        await client.copy(f"oci-archive:{tmp_path / 'o.tar'}", f"{a}/back/multi:1")
+        await client.save([f"{a}/team/app:1"], tmp_path / "s.tar")
+
+    run_with(driver, scenario, insecure_registries=[a], credentials=None, timeout=10)
+    assert {"pread", "pwrite", "fsync", "replace"} <= {name for name, _ in calls}
+    assert [name for name, thread in calls if thread == loop[0]] == []
