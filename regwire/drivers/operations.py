@@ -554,7 +554,10 @@ def copy(
         if not target.tag:
             written_as = replace(written_as, digest=copied)
         claimed = trusting.sign_identity or trust.identity_of(written_as)
-        yield from trust.sign_at(dst, written_as, signer, claimed)
+        # The digest copied is what is signed, never what the tag names a moment later
+        # (another writer may have pushed to it since).
+        copied_ref = replace(written_as, tag=None, digest=copied)
+        yield from trust.sign_at(dst, copied_ref, signer, claimed)
     return copied
 
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Union, cast
 
-from ..sansio.errors import InvalidKey, RegistryError, SignatureRejected
+from ..sansio.digests import digest_of
+from ..sansio.errors import InvalidKey, RegistryError, SignatureRejected, TagNotFound
 from ..sansio.layout import Layout
-from ..sansio.manifests import Descriptor, Manifest
+from ..sansio.manifests import OCI_MANIFEST, Descriptor, Manifest
 from ..sansio.reference import Reference
 from ..sansio.registry import Registry
 from ..sansio.signatures import (
@@ -33,6 +34,7 @@ from ..sansio.signatures import (
     Signer,
     VerifiedSignature,
     accept,
+    append_layers,
     attachment_tag,
     payload_layers,
     read_signatures,
@@ -40,6 +42,8 @@ from ..sansio.signatures import (
 from ..sansio.signatures import (
     sign as sign_operation,
 )
+from ..sansio.transport import Limits
+from ._http import log
 from .places import CopyTarget, as_reference
 from .steps import Blocking, Plan, Run
 
@@ -376,7 +380,11 @@ def judge_source(
             return "", Attachments(problem="this kind of source holds no signatures")
             yield  # a generator, as every Finder
 
-        yield from evaluate(None, policy, nothing, transport=kind, name=str(typed))
+        path = getattr(target.source, "path", "")
+        where = (yield Blocking(partial(os.path.realpath, path))) if kind == "oci-archive" else ""
+        yield from evaluate(
+            None, policy, nothing, transport=kind, scope_path=where, name=str(typed)
+        )
     return next((digest for digest in judged if digest), None)
 
 
@@ -447,8 +455,99 @@ def carry_attachments(
             f"this destination cannot keep the source's signatures ({', '.join(wanted)}); "
             "copy with --remove-signatures (remove_signatures=True) to leave them behind",
         )
+    source = _AttachmentEnd(target.source, src)
+    destination = _AttachmentEnd(target.destination, dst)
     for tag in wanted:
-        attachment = replace(target, reference=tag, tag=tag, platforms=None)
-        operation = attachment.operation(src, dst, False, None, concurrency)
-        yield Run(operation, files=attachment.touches_files)
+        there = yield from destination.manifest(tag)
+        if there is None:  # nothing there yet: the source's manifest, byte for byte
+            attachment = replace(target, reference=tag, tag=tag, platforms=None)
+            operation = attachment.operation(src, dst, False, None, concurrency)
+            yield Run(operation, files=attachment.touches_files)
+            continue
+        yield from _merge(source, destination, tag, there)
     return wanted
+
+
+class _AttachmentEnd:
+    """One end of a copy as far as attachments go: a registry repository or a layout, read
+    and written a small document at a time (a layout's files in `Blocking` steps)."""
+
+    def __init__(self, end: object, registry: Registry | None) -> None:
+        self.layout = end if isinstance(end, Layout) else None
+        self.registry, self.repository = registry, ""
+        if isinstance(end, Reference):
+            assert registry is not None
+            self.repository = end.repository
+
+    def manifest(self, tag: str) -> Plan[Manifest | None]:
+        if self.layout is not None:
+            if tag not in (yield Blocking(self.layout.tags)):
+                return None
+            found: Manifest = yield Blocking(partial(self.layout.manifest, tag))
+            return found
+        assert self.registry is not None
+        try:
+            manifest: Manifest = yield Run(
+                self.registry.manifest(self.repository, tag), self.registry, self.repository
+            )
+        except TagNotFound:
+            return None
+        return manifest
+
+    def blob(self, digest: str) -> Plan[bytes]:
+        if self.layout is not None:
+            data: bytes = yield Blocking(
+                partial(self.layout.read_blob, digest, Limits().blob_bytes)
+            )
+            return data
+        assert self.registry is not None
+        found: bytes = yield Run(
+            self.registry.blob(self.repository, digest), self.registry, self.repository
+        )
+        return found
+
+    def put_blob(self, data: bytes) -> Plan[None]:
+        if self.layout is not None:
+            yield Blocking(partial(self.layout.put_blob, data))
+            return
+        assert self.registry is not None
+        yield Run(self.registry.push_blob(self.repository, data), self.registry, self.repository)
+
+    def put_manifest(self, raw: bytes, tag: str) -> Plan[None]:
+        if self.layout is not None:
+            layout = self.layout
+            entry = Descriptor(OCI_MANIFEST, digest_of(raw), len(raw))
+            yield Blocking(partial(layout.put_blob, raw))
+            yield Blocking(partial(layout.add, entry, tag))
+            return
+        assert self.registry is not None
+        operation = self.registry.push_manifest(self.repository, tag, raw, OCI_MANIFEST)
+        yield Run(operation, self.registry, self.repository)
+
+
+def _merge(
+    source: _AttachmentEnd, destination: _AttachmentEnd, tag: str, there: Manifest
+) -> Plan[None]:
+    """The source's attachment layers appended to the destination's manifest under ``tag``:
+    signatures made at the destination (another signer, a release key) are kept, as
+    containers/image keeps them, never overwritten by the source's."""
+    found = yield from source.manifest(tag)
+    if found is None or found.digest == there.digest:
+        return
+    appendable = there.media_type == OCI_MANIFEST and there.config is not None
+    if not appendable or found.media_type != OCI_MANIFEST:
+        log.warning(
+            "%s: the destination's %s is not a manifest regwire can add layers to; kept as it is",
+            tag,
+            tag,
+        )
+        return
+    assert there.config is not None
+    config = yield from destination.blob(there.config.digest)
+    raw, config_raw, added = append_layers(there, config, found.layers)
+    if not added:
+        return
+    for layer in added:
+        yield from destination.put_blob((yield from source.blob(layer.digest)))
+    yield from destination.put_blob(config_raw)
+    yield from destination.put_manifest(raw, tag)

@@ -241,17 +241,17 @@ class Registry:
         _check_reference(reference)
         return self._v2_only(lambda: pull.digest(self.session, repository, reference), "a digest")
 
-    def blob(self, repository: str, digest: str) -> Operation[bytes]:
-        """A small blob's bytes (configs), verified; at most ``Limits.blob_bytes``.
+    def blob(self, repository: str, digest: str, *, limit: int | None = None) -> Operation[bytes]:
+        """A small blob's bytes (configs), verified; at most ``Limits.blob_bytes``, or ``limit``
+        when smaller (the size a descriptor declared: one byte more is `TooLarge`).
 
         Raises:
             BlobNotFound, DigestMismatch, TooLarge, ...
         """
         check_repository(repository)
         check_digest(digest)
-        return self._v2_only(
-            lambda: pull.blob(self.session, repository, digest, self.limits.blob_bytes), "a blob"
-        )
+        most = self.limits.blob_bytes if limit is None else min(limit, self.limits.blob_bytes)
+        return self._v2_only(lambda: pull.blob(self.session, repository, digest, most), "a blob")
 
     def blob_into(
         self,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -47,6 +48,7 @@ __all__ = [
     "Signer",
     "VerifiedSignature",
     "accept",
+    "append_layers",
     "attachment_tag",
     "check_signature",
     "make_payload",
@@ -151,7 +153,7 @@ class Payload:
         """Raises `ProtocolError` naming what is wrong."""
         try:
             document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ProtocolError("signature payload", f"not JSON ({exc})") from exc
         top = _exact(document, ("critical", "optional"), "payload")
         optional = top["optional"]
@@ -162,6 +164,7 @@ class Payload:
             if (
                 isinstance(stamp, bool)
                 or not isinstance(stamp, (int, float))
+                or not math.isfinite(stamp)
                 or stamp != int(stamp)
             ):
                 raise ProtocolError("signature payload", "optional.timestamp is not an integer")
@@ -292,7 +295,7 @@ def read_signatures(registry: Registry, repository: str, digest: str) -> Operati
     found: list[Signature] = []
     for layer in wanted:
         try:
-            payload = yield from registry.blob(repository, layer.digest)
+            payload = yield from registry.blob(repository, layer.digest, limit=layer.size)
         except NotFound:
             others += 1
             continue
@@ -383,12 +386,25 @@ def signature_documents(
 
     Returns the manifest's bytes, the config's bytes, and the descriptors of the new layers
     (whose payloads must be uploaded before the manifest)."""
+    descriptors = [
+        Descriptor(SIMPLE_SIGNING, digest_of(payload), len(payload), annotations=dict(notes))
+        for payload, notes in layers
+    ]
+    return append_layers(existing, existing_config, descriptors)
+
+
+def append_layers(
+    existing: Manifest | None, existing_config: bytes | None, layers: Iterable[Descriptor]
+) -> tuple[bytes, bytes, list[Descriptor]]:
+    """`signature_documents` for any attachment's layers (a copy merging the source's
+    ``.sig``/``.att``/``.sbom`` layers into the destination's: another signer's layers there are
+    kept, never overwritten)."""
     kept: list[Descriptor] = list(existing.layers) if existing is not None else []
     config: dict[str, object]
     if existing_config is not None:
         try:
             loaded = json.loads(existing_config)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ProtocolError("signature manifest config", f"not JSON ({exc})") from exc
         if not isinstance(loaded, dict):
             raise ProtocolError("signature manifest config", "not a JSON object")
@@ -400,10 +416,7 @@ def signature_documents(
     listed = rootfs.get("diff_ids")
     diff_ids: list[object] = list(listed) if isinstance(listed, list) else []
     added: list[Descriptor] = []
-    for payload, notes in layers:
-        layer = Descriptor(
-            SIMPLE_SIGNING, digest_of(payload), len(payload), annotations=dict(notes)
-        )
+    for layer in layers:
         if any(_same_layer(layer, other) for other in kept):
             continue
         kept.append(layer)
