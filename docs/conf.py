@@ -20,6 +20,7 @@ extensions = [
     "sphinx.ext.napoleon",  # the docstrings' "Raises:" sections
     "sphinx.ext.doctest",  # every example runs (sphinx-build -b doctest)
     "regwire_command",  # the command's reference, from its argument parser
+    "regwire_run",  # commands run at build time against the demo registry, output shown
     "myst_parser",  # the guide is Markdown, as the README it grew out of
     "sphinx.ext.graphviz",  # the concepts page's pictures, from docs/diagrams/*.dot
 ]
@@ -39,12 +40,13 @@ napoleon_numpy_docstring = False
 nitpicky = False
 default_role = "py:obj"
 suppress_warnings = ["ref.python"]  # short names in docstrings that resolve to several objects
-html_theme = "alabaster"
-# Wide enough for the concepts page's pictures (~600pt) to show at their size, words readable.
-html_theme_options = {
-    "description": "a sans-IO client for container registries",
-    "page_width": "1100px",
-}
+# furo: its content column holds an 88-column code line at 1280 px without scrolling (alabaster's
+# narrow column cut them off), it follows the system's dark mode, and its search works offline.
+html_theme = "furo"
+html_title = "regwire"
+html_favicon = "_static/favicon.svg"  # browsers ask for one; without it, a 404 on every page
+html_static_path = ["_static"]
+html_css_files = ["regwire.css"]
 exclude_patterns = ["_build"]
 # Every page's examples run against the demo registry on loopback (`regwire demo`'s model:
 # an OCI image, a Docker image, a multi-arch index, 120 tags, Bearer auth through a realm),
