@@ -356,7 +356,7 @@ def judge_source(
         assert src is not None
         reading = (
             replace(target.source, tag=None, digest=target.reference)
-            if target.reference.startswith("sha")
+            if ":" in target.reference  # a digest (a tag has no colon)
             else replace(target.source, tag=target.reference, digest=None)
         )
         # Judged by the name the source was resolved to (a short name expanded by

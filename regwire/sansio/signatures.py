@@ -479,7 +479,9 @@ def sign(
     """Sign the manifest ``digest`` of ``repository`` as ``identity`` and store the signature
     under its signature tag, beside the signatures already there; returns the digest of the
     signature manifest. The payload, then the config, then the manifest are written, so the tag
-    never names a manifest whose blobs are missing."""
+    never names a manifest whose blobs are missing. Two signers at the same moment can race
+    (each appends to what it read, the last write wins), as with cosign and containers/image:
+    sign one image from one place at a time."""
     payload = make_payload(digest, identity, optional)
     signature = base64.b64encode(signer.sign(payload)).decode()
     tag = attachment_tag(digest)
