@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING, Any
 
 from .sansio import errors
 from .sansio.auth import Credentials
+from .sansio.edit_documents import EditRefused
+from .sansio.editing import Edited
 from .sansio.errors import *  # noqa: F403 - the error tree, named once, in errors.__all__
 from .sansio.image import Image, ImageConfig
 from .sansio.manifests import Descriptor, Manifest, Platform
@@ -31,6 +33,8 @@ __all__ = [
     "Client",
     "Credentials",
     "Descriptor",
+    "EditRefused",
+    "Edited",
     "Image",
     "ImageConfig",
     "Manifest",
