@@ -14,7 +14,8 @@ index, 120 tags; Bearer auth, anonymous pulls, pushes as ``demo:demo``), and ``$
 empty registry that takes pushes. Both speak plain http, which the build's own registries.conf
 allows (``insecure = true``), so the commands read as they would against an https registry,
 without ``--insecure``. Commands run in bash, in a folder of the page's own, with ``HOME`` there
-too (no credential or configuration of the machine building the site is read). In the output,
+too (no credential or configuration of the machine building the site is read), and
+``REGISTRY_PASSWORD`` holds the demo account's password, as a CI job's secret would. In the output,
 the registries' addresses are written back as ``$REGISTRY`` and ``$MIRROR``, and the folder as
 ``.``, as the reader would see them.
 """
@@ -96,6 +97,7 @@ def _open_place() -> _Place:
         "CONTAINERS_REGISTRIES_CONF": str(conf),
         "REGISTRY": registry.authority,
         "MIRROR": mirror.authority,
+        "REGISTRY_PASSWORD": "demo",  # the pushing account's, as a CI job's secret would be
     }
     return _Place((registry, mirror), folder, env)
 
