@@ -41,17 +41,24 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Union
 
-from .drivers.steps import Blocking, Plan
+from .drivers.steps import Blocking, Plan, Run
 from .sansio.errors import MissingExtra, RegistryError, SignatureRejected
 from .sansio.keyless import (
     FULCIO_ISSUER_V1,
     FULCIO_ISSUER_V2,
+    Bundles,
     CertificateIdentity,
     HashedRekord,
     InvalidLogEntry,
     RekorBundle,
+    bundle_content,
     check_entry_claims,
+    logged_times,
+    read_bundles,
+    statement_digests,
 )
+from .sansio.reference import Reference
+from .sansio.registry import Registry
 from .sansio.signatures import (
     Attachments,
     PublicKey,
@@ -71,6 +78,7 @@ __all__ = [
     "TrustedRoot",
     "TrustedRootFile",
     "accept_with",
+    "check_bundle",
     "check_keyless",
     "check_logged_key",
     "keyless_signer",
@@ -125,6 +133,7 @@ class TrustedRoot:
     fulcio: tuple[Certificate, ...]
     log_keys: LogKeys
     ct: Callable[[Certificate, list[Certificate]], str | None] | None = None
+    bundles: Any = None  # sigstore-python's TrustedRoot, which checks bundles; None: cannot
 
     @classmethod
     def from_policy(
@@ -187,7 +196,7 @@ def _from_sigstore(root: Any, source: str) -> TrustedRoot:
             return f"the certificate's signed certificate timestamp does not verify ({exc})"
         return None
 
-    return TrustedRoot(source, fulcio, log_keys, sct if ct_keyring is not None else None)
+    return TrustedRoot(source, fulcio, log_keys, sct if ct_keyring is not None else None, root)
 
 
 def load_trusted_root(path: str | os.PathLike[str]) -> TrustedRoot:
@@ -350,6 +359,19 @@ def _issuer(certificate: Certificate) -> str | Exception | None:
     return found.get(FULCIO_ISSUER_V2, found.get(FULCIO_ISSUER_V1))
 
 
+def _outside_validity(certificate: Certificate, at: datetime) -> str | None:
+    """Why ``certificate`` could not have made a signature the log recorded at ``at``, or None."""
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if start <= at <= end:
+        return None
+    state = "expired" if at > end else "not yet valid"
+    return (
+        f"the certificate was {state} at signing time: valid from {start:%Y-%m-%dT%H:%M:%SZ} "
+        f"to {end:%Y-%m-%dT%H:%M:%SZ}, the log recorded the signature at "
+        f"{at:%Y-%m-%dT%H:%M:%SZ}"
+    )
+
+
 def _chain(
     root: TrustedRoot, certificate: Certificate, chain_pem: str | None, at: datetime
 ) -> list[Certificate] | str:
@@ -366,14 +388,9 @@ def _chain(
         VerificationError,
     )
 
-    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
-    if not start <= at <= end:
-        state = "expired" if at > end else "not yet valid"
-        return (
-            f"the certificate was {state} at signing time: valid from {start:%Y-%m-%dT%H:%M:%SZ} "
-            f"to {end:%Y-%m-%dT%H:%M:%SZ}, the log recorded the signature at "
-            f"{at:%Y-%m-%dT%H:%M:%SZ}"
-        )
+    wrong = _outside_validity(certificate, at)
+    if wrong is not None:
+        return wrong
     intermediates: list[Certificate] = []
     if chain_pem:
         try:
@@ -511,17 +528,97 @@ def check_logged_key(
     return verdict
 
 
+class _SignerPolicy:
+    """sigstore-python's verification policy for our `CertificateIdentity` (exact values or
+    regular expressions; its own ``Identity`` takes exact values only)."""
+
+    def __init__(self, signer: CertificateIdentity) -> None:
+        self.signer = signer
+
+    def verify(self, cert: Certificate) -> None:
+        from sigstore.errors import VerificationError
+
+        issuer = _issuer(cert)
+        if isinstance(issuer, Exception):
+            raise VerificationError(str(issuer))
+        wrong = self.signer.judge(_names(cert), issuer)
+        if wrong is not None:
+            raise VerificationError(wrong)
+
+
+def check_bundle(
+    referrer: str, raw: bytes, root: TrustedRoot, signer: CertificateIdentity, digest: str
+) -> VerifiedSignature | str:
+    """Accept a Sigstore bundle (v0.3) attached to the manifest ``digest``, or say why not.
+
+    sigstore-python checks it whole against the trusted root: the certificate's chain at the
+    log's or a timestamp authority's time, its SCT, the identity (`CertificateIdentity`), the
+    log entry's inclusion proof up to a signed checkpoint (and its promise, if any), the
+    signature. What it signs must then be this manifest: an in-toto statement naming its
+    digest (a DSSE envelope), or a message signature over the digest itself."""
+    from pydantic import ValidationError
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.hashes import Hashed
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+    from sigstore_models.common.v1 import HashAlgorithm
+
+    where = f"bundle {referrer}"
+    if root.bundles is None:
+        return f"{where}: {root.source} cannot check Sigstore bundles (give a trusted_root.json)"
+    try:
+        kind = bundle_content(raw)
+        bundle = Bundle.from_json(raw)
+    except InvalidLogEntry as exc:
+        return f"{where}: {exc.problem}"
+    except (SigstoreError, ValidationError, ValueError) as exc:
+        return f"{where}: not a Sigstore bundle ({str(exc).splitlines()[0]})"
+    # Said plainly before sigstore-python's chain building reports it as no path at that time
+    # (a rejection only: the log's time is checked by sigstore-python below).
+    for at in logged_times(raw):
+        wrong = _outside_validity(bundle.signing_certificate, at)
+        if wrong is not None:
+            return f"{where}: {wrong}"
+    policy = _SignerPolicy(signer)
+    try:
+        verifier = Verifier(trusted_root=root.bundles)
+        if kind == "dsse":
+            payload_type, payload = verifier.verify_dsse(bundle, policy)
+            named = statement_digests(payload_type, payload)
+            if digest not in named:
+                shown = ", ".join(named) or "no digest"
+                return f"{where}: the bundle is for {shown}, not the manifest {digest}"
+        else:
+            algorithm, _, hex_ = digest.partition(":")
+            if algorithm != "sha256":
+                return f"{where}: a message signature over a {algorithm} digest"
+            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(hex_))
+            verifier.verify_artifact(hashed, bundle, policy)
+    except InvalidLogEntry as exc:
+        return f"{where}: {exc.problem}"
+    except SigstoreError as exc:
+        return f"{where}: {exc}"
+    certificate = bundle.signing_certificate
+    found = _issuer(certificate)
+    issuer = found if isinstance(found, str) else None  # the policy above accepted it
+    name = next((n for n in _names(certificate) if signer.judge([n], issuer) is None), "")
+    return VerifiedSignature(
+        f"{name} (OIDC issuer {issuer}; Sigstore bundle)", digest, "", referrer
+    )
+
+
 def accept_with(
     reference: str,
     found: Attachments,
     check: Callable[[Signature], VerifiedSignature | str],
+    more: Sequence[VerifiedSignature | str] = (),
 ) -> list[VerifiedSignature]:
-    """Every signature of ``found`` that ``check`` accepts; `SignatureRejected` with each
-    reason when none is (a missing signature tag said as such, as `accept` says it)."""
+    """Every signature of ``found`` that ``check`` accepts, with those of ``more`` (bundles,
+    judged already); `SignatureRejected` with each reason when none is (a missing signature
+    tag said as such, as `accept` says it)."""
     verified: list[VerifiedSignature] = []
     reasons: list[str] = []
-    for signature in found.signatures:
-        verdict = check(signature)
+    for verdict in [*(check(signature) for signature in found.signatures), *more]:
         if isinstance(verdict, VerifiedSignature):
             verified.append(verdict)
         else:
@@ -566,20 +663,39 @@ def trusted_root(root: TrustedRootFile | None) -> Plan[TrustedRoot]:
     return loaded
 
 
+BundleReader = Callable[[Callable[[Reference, Registry], Plan[Bundles]]], Plan[Bundles]]
+"""Runs a job against where the image is read from (`operations._reading` for one image)."""
+
+
 def verify_keyless(
     wanted: str,
     signer: CertificateIdentity,
     root: TrustedRootFile | None,
     identity: Callable[[str], str | None],
     find: Finder,
+    read: BundleReader | None = None,
 ) -> Plan[list[VerifiedSignature]]:
-    """The keyless signatures of ``wanted`` that ``signer`` made, checked against ``root``."""
+    """The keyless signatures of ``wanted`` that ``signer`` made, checked against ``root``:
+    its ``.sig`` layers (``find``) and, with ``read``, the Sigstore bundles attached to it as
+    referrers."""
     loaded = yield from trusted_root(root)
     digest, found = yield from find()
+    more: list[VerifiedSignature | str] = []
+    if read is not None:
+
+        def job(reference: Reference, registry: Registry) -> Plan[Bundles]:
+            operation = read_bundles(registry, reference.repository, digest)
+            bundles: Bundles = yield Run(operation, registry, reference.repository)
+            return bundles
+
+        bundles = yield from read(job)
+        more += [check_bundle(where, raw, loaded, signer, digest) for where, raw in bundles.found]
+        more += list(bundles.problems)
     return accept_with(
         wanted,
         found,
         partial(check_keyless, root=loaded, signer=signer, digest=digest, identity=identity),
+        more,
     )
 
 

@@ -122,22 +122,30 @@ class Sigstore:
         return hashlib.sha256(der).hexdigest()
 
     def leaf(
-        self, identity: str, issuer: str, not_before: datetime = SIGNED_AT - timedelta(minutes=1)
+        self,
+        identity: str,
+        issuer: str,
+        not_before: datetime = SIGNED_AT - timedelta(minutes=1),
+        *,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        serial: int | None = None,
+        scts: x509.UnrecognizedExtension | None = None,
     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         """A Fulcio-like certificate for ``identity`` (an e-mail or a URI) from ``issuer``,
-        valid ten minutes from ``not_before``: both issuer extensions, code signing."""
-        key = ec.generate_private_key(ec.SECP256R1())
+        valid ten minutes from ``not_before``: both issuer extensions, code signing; ``scts``
+        (an embedded SCT list) last, when given."""
+        key = key or ec.generate_private_key(ec.SECP256R1())
         name: x509.GeneralName = (
             x509.UniformResourceIdentifier(identity)
             if "://" in identity
             else x509.RFC822Name(identity)
         )
-        certificate = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
             .issuer_name(self.intermediate.subject)
             .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(serial or x509.random_serial_number())
             .not_valid_before(not_before)
             .not_valid_after(not_before + timedelta(minutes=10))
             .add_extension(
@@ -162,9 +170,10 @@ class Sigstore:
                 ),
                 False,
             )
-            .sign(self.intermediate_key, hashes.SHA384())
         )
-        return certificate, key
+        if scts is not None:
+            builder = builder.add_extension(scts, False)
+        return builder.sign(self.intermediate_key, hashes.SHA384()), key
 
     def chain_pem(self) -> str:
         return (self.intermediate.public_bytes(PEM) + self.root.public_bytes(PEM)).decode()

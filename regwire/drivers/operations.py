@@ -640,7 +640,12 @@ def verify(
         signed = as_reference(identity) if identity is not None else name
         if keyless is not None:
             judge = trust.same_repository(signed)
-            return (yield from keyless_plan(str(name), keyless, trusted_root, judge, find))
+
+            def read(job: Callable[[Reference, Registry], Plan[T]]) -> Plan[T]:
+                return (yield from job(place.reference, (yield at(place))))
+
+            plan = keyless_plan(str(name), keyless, trusted_root, judge, find, read)
+            return (yield from plan)
         if keys is not None:
             return (yield from trust.verify_with_keys(name, keys, signed, find))
         assert policy is not None

@@ -28,8 +28,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
-from .errors import RegistryError
+from .errors import NotFound, RegistryError
+from .events import Operation
+from .registry import Registry
 
 __all__ = [
     "BUNDLE_V03",
@@ -40,7 +43,12 @@ __all__ = [
     "InvalidIdentityRule",
     "InvalidLogEntry",
     "RekorBundle",
+    "Bundles",
+    "bundle_content",
     "check_entry_claims",
+    "logged_times",
+    "read_bundles",
+    "statement_digests",
 ]
 
 # Fulcio's OIDC issuer extensions: the first holds the issuer's bytes as they are, the second
@@ -53,6 +61,11 @@ BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 # An entry body, a signed entry timestamp: far below this in practice; a bound on what a
 # hostile registry can make us decode.
 _MAX_ENTRY = 1 << 20
+# A bundle (a certificate, a log entry with its proof, an envelope) is a few KiB; how many of
+# an image's bundles are read is bounded as its .sig layers are.
+MAX_BUNDLE = 1 << 20
+MAX_BUNDLES = 64
+IN_TOTO = "application/vnd.in-toto+json"
 
 
 class InvalidIdentityRule(RegistryError, ValueError):
@@ -281,3 +294,98 @@ def check_entry_claims(
     if entry.sha256 != sha256:
         return "the log entry is for another payload"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Bundles:
+    """The Sigstore bundles attached to a manifest as OCI referrers: each referrer's digest
+    with the bundle's bytes; ``problems`` says what could not be read (a referrer that is not
+    a bundle manifest, a bundle too large, the referrers themselves), so that nothing is
+    passed over without a word."""
+
+    found: tuple[tuple[str, bytes], ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+def read_bundles(registry: Registry, repository: str, digest: str) -> Operation[Bundles]:
+    """The Sigstore bundles (v0.3) whose subject is the manifest ``digest``: found through the
+    referrers API, or its fallback tag where the registry has none (cosign v3 attaches its
+    signatures so), each referrer's bundle layer read and digest-checked."""
+    try:
+        referrers = yield from registry.referrers(repository, digest, BUNDLE_V03)
+    except RegistryError as exc:
+        return Bundles(problems=(f"the referrers of {digest} could not be read: {exc}",))
+    found: list[tuple[str, bytes]] = []
+    problems: list[str] = []
+    for descriptor in referrers:
+        if descriptor.artifact_type != BUNDLE_V03:
+            continue  # a registry may ignore the filter: other referrers are not ours to judge
+        if len(found) + len(problems) >= MAX_BUNDLES:
+            problems.append(f"more than {MAX_BUNDLES} bundles: the rest were not read")
+            break
+        try:
+            manifest = yield from registry.manifest(repository, descriptor.digest)
+        except NotFound:
+            problems.append(f"bundle {descriptor.digest}: its manifest is missing")
+            continue
+        layers = [layer for layer in manifest.layers if layer.media_type == BUNDLE_V03]
+        if len(layers) != 1 or layers[0].size > MAX_BUNDLE:
+            problems.append(
+                f"bundle {descriptor.digest}: not one bundle layer of at most {MAX_BUNDLE} bytes"
+            )
+            continue
+        if manifest.subject is not None and manifest.subject.digest != digest:
+            problems.append(f"bundle {descriptor.digest}: its subject is {manifest.subject.digest}")
+            continue
+        try:
+            raw = yield from registry.blob(repository, layers[0].digest)
+        except NotFound:
+            problems.append(f"bundle {descriptor.digest}: its bundle layer is missing")
+            continue
+        found.append((descriptor.digest, raw))
+    return Bundles(tuple(found), tuple(problems))
+
+
+def bundle_content(raw: bytes) -> str:
+    """What a bundle signs: ``"dsse"`` (an envelope, an in-toto statement naming the image)
+    or ``"message"`` (a signature over a digest); `InvalidLogEntry` when neither or both."""
+    document = _load(raw, "the bundle")
+    if not isinstance(document, dict):
+        raise InvalidLogEntry("the bundle is not a JSON object")
+    kinds = [kind for kind in ("dsseEnvelope", "messageSignature") if kind in document]
+    if len(kinds) != 1:
+        raise InvalidLogEntry("the bundle must hold one of dsseEnvelope and messageSignature")
+    return "dsse" if kinds[0] == "dsseEnvelope" else "message"
+
+
+def statement_digests(payload_type: str, payload: bytes) -> list[str]:
+    """The digests (``sha256:<hex>``) an in-toto statement's subjects name; `InvalidLogEntry`
+    when the envelope does not hold a statement."""
+    if payload_type != IN_TOTO:
+        raise InvalidLogEntry(f"the envelope holds {json.dumps(payload_type)}, not {IN_TOTO}")
+    statement = _load(payload, "the in-toto statement")
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(subjects, list):
+        raise InvalidLogEntry("the in-toto statement has no subject list")
+    digests: list[str] = []
+    for subject in subjects:
+        named = subject.get("digest") if isinstance(subject, dict) else None
+        if isinstance(named, dict):
+            digests += [
+                f"{algorithm}:{value}"
+                for algorithm, value in named.items()
+                if isinstance(value, str)
+            ]
+    return digests
+
+
+def logged_times(raw: bytes) -> list[datetime]:
+    """The times a bundle's log entries say they were integrated (untrusted: for messages
+    that reject, never for accepting); none when the bundle does not say."""
+    try:
+        document = json.loads(raw)
+        entries = document["verificationMaterial"]["tlogEntries"]
+        stamps = [int(entry["integratedTime"]) for entry in entries]
+        return [datetime.fromtimestamp(stamp, tz=timezone.utc) for stamp in stamps if stamp]
+    except (ValueError, TypeError, KeyError, OverflowError, OSError):
+        return []
