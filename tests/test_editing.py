@@ -32,6 +32,7 @@ from regwire.sansio.edit_documents import (
     parse_pairs,
     parse_time_option,
     platform_of,
+    remove_entries,
     when,
 )
 from regwire.sansio.editing import NewLayer, Selection, append, convert, index_create, mutate
@@ -362,3 +363,33 @@ def test_append_and_convert_and_index_create_between_a_registry_and_a_layout() -
     assert {d.media_type for d in index.manifests} == {OCI_MANIFEST}
     again = drive(index_create([(dst, "app"), (dst, "docker")], dst, "both", to="oci"), net)
     assert again.digest == both.digest  # the same inputs, the same digest
+
+
+@FAST
+@given(st.lists(platforms, min_size=1, max_size=6, unique_by=normalized), st.data())
+def test_index_remove_drops_exactly_what_it_names_and_refuses_what_is_not_there(
+    chosen: list[tuple[str, str, str | None]], data: st.DataObject
+) -> None:
+    entries = [
+        index_entry(
+            OCI_MANIFEST,
+            "sha256:" + f"{i:064x}",
+            10,
+            {"os": os, "architecture": arch, **({"variant": v} if v else {})},
+        )
+        for i, (os, arch, v) in enumerate(chosen)
+    ]
+    raw = build_index(OCI_INDEX, entries, {"keep": "me"}, "t")
+    index = decode_manifest(raw, digest_of(raw), OCI_INDEX, "t")
+    gone = data.draw(st.sets(st.sampled_from([e["digest"] for e in entries])))
+    left = json.loads(remove_entries(index, (), sorted(gone), "t"))
+    assert [e["digest"] for e in left["manifests"]] == [
+        e["digest"] for e in entries if e["digest"] not in gone
+    ]
+    assert left["annotations"] == {"keep": "me"}
+    with pytest.raises(EditRefused, match="no entry"):
+        remove_entries(index, (), ["sha256:" + "f" * 64], "t")
+    os, arch, variant = chosen[0]
+    wanted = f"{os}/{arch}/{variant}" if variant else f"{os}/{arch}"
+    by_platform = json.loads(remove_entries(index, (wanted,), (), "t"))
+    assert entries[0]["digest"] not in [e["digest"] for e in by_platform["manifests"]]

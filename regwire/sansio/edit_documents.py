@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -58,6 +59,7 @@ __all__ = [
     "parse_time_option",
     "platform_of",
     "platform_matches",
+    "remove_entries",
     "rewrite_index",
     "rewrite_manifest",
     "when",
@@ -439,6 +441,31 @@ def rewrite_index(
             }
         entries.append(entry)
     document["manifests"] = entries
+    return _dump(document)
+
+
+def remove_entries(
+    index: Manifest, platforms: Sequence[str], digests: Sequence[str], what: str
+) -> bytes:
+    """The index without the entries of ``platforms`` (``os/arch[/variant]``) or ``digests``
+    (its other fields kept); each one given must match an entry, so that a typo is refused
+    rather than leaving the index as it was."""
+    document = _object(index.raw, what, "index")
+    entries = document.get("manifests") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ProtocolError(what, "index manifests must be a list of objects")
+    for platform in platforms:
+        if not any(platform_matches(e.get("platform"), platform) for e in entries):
+            raise EditRefused(what, f"the index has no entry for platform {platform}")
+    for digest in digests:
+        if not any(e.get("digest") == digest for e in entries):
+            raise EditRefused(what, f"the index has no entry {digest}")
+    document["manifests"] = [
+        e
+        for e in entries
+        if not any(platform_matches(e.get("platform"), p) for p in platforms)
+        and e.get("digest") not in digests
+    ]
     return _dump(document)
 
 

@@ -40,6 +40,7 @@ from .edit_documents import (
     mutate_config,
     platform_matches,
     platform_of,
+    remove_entries,
     rewrite_index,
     rewrite_manifest,
 )
@@ -425,7 +426,7 @@ def _convert(job: _Job, manifest: Manifest, to: str, tag: str | None) -> Operati
         else:
             raw, warned = convert_index(manifest, to, replaced, job.what)
             job.warnings.extend(warned)
-        return (yield from _put(job, raw, decode_type(raw), tag))
+        return (yield from _put(job, raw, _type_of(raw), tag))
     _image(job, manifest)
     assert manifest.config is not None
     for blob in (manifest.config, *manifest.layers):
@@ -435,10 +436,10 @@ def _convert(job: _Job, manifest: Manifest, to: str, tag: str | None) -> Operati
     else:
         raw, warned = convert_manifest(manifest, to, job.what)
         job.warnings.extend(warned)
-    return (yield from _put(job, raw, decode_type(raw), tag))
+    return (yield from _put(job, raw, _type_of(raw), tag))
 
 
-def decode_type(raw: bytes) -> str:
+def _type_of(raw: bytes) -> str:
     """The ``mediaType`` a document made here says it is."""
     document = json.loads(raw)
     return str(document["mediaType"])
@@ -561,25 +562,11 @@ def index_remove(
     ``digests``; each one given must match an entry (a typo is refused, nothing written)."""
     if not platforms and not digests:
         raise ValueError("index remove needs --platform or --digest")
-    selection = Selection(tuple(platforms))
+    Selection(tuple(platforms))  # the platforms' syntax, before any request
     job = _Job(dst, dst, dst.url)
     top = yield from dst.manifest(tag, tag)
     if not top.is_index:
         raise EditRefused(dst.url, f"{tag} names an image, not an index")
-    entries = _entries(top, dst.url)
-    for platform in platforms:
-        if not any(platform_matches(e.get("platform"), platform) for e in entries):
-            raise EditRefused(dst.url, f"the index has no entry for platform {platform}")
-    for digest in digests:
-        if not any(e.get("digest") == digest for e in entries):
-            raise EditRefused(dst.url, f"the index has no entry {digest}")
-    kept = [
-        e
-        for e in entries
-        if not (platforms and selection.picks(e)) and e.get("digest") not in digests
-    ]
-    document = json.loads(top.raw)
-    document["manifests"] = kept
-    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = remove_entries(top, platforms, digests, dst.url)
     written = yield from _put(job, raw, top.media_type, tag)
     return _edited(job, written)
