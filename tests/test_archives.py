@@ -715,3 +715,12 @@ def test_archives_are_read_and_written_off_the_event_loop(
     run_with(driver, scenario, insecure_registries=[a], credentials=None, timeout=10)
     assert {"pread", "pwrite", "fsync", "replace"} <= {name for name, _ in calls}
     assert [name for name, thread in calls if thread == loop[0]] == []
+
+
+def test_incompressible_blocks_are_stored_and_the_stream_stays_gzip() -> None:
+    noise, text = os.urandom(300_000), b"a line of text\n" * 20_000
+    for data in (noise, noise + text, text + noise):
+        packed = block_gzip(data, 64 * 1024)
+        assert gzip.decompress(packed) == data
+    assert len(block_gzip(noise, 64 * 1024)) < len(noise) * 1.01  # stored, not inflated
+    assert len(block_gzip(text, 64 * 1024)) < len(text) // 20  # compressed

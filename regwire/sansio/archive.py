@@ -363,14 +363,21 @@ class Gunzip:
 # compressed on its own as raw deflate primed with the 32 KiB before it and ended by a sync
 # flush (the last by the stream's end), the pieces joined between one header and one trailer.
 # Every block depends on its input alone, so blocks may be compressed at once (zlib releases
-# the GIL) and the bytes out are the same however many are: a layer gives one digest.
-GZIP_BLOCK = 1024 * 1024
+# the GIL) and the bytes out are the same however many are: a layer gives one digest. A block
+# whose first 16 KiB do not compress (already compressed files: archives, images, media) is
+# stored, as Go's compressors do: zlib would spend its time looking for matches that are not
+# there.
+GZIP_BLOCK = 256 * 1024
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time, OS unknown
 _WINDOW = 32 * 1024
+_PROBE = 16 * 1024
 
 
 def deflate_block(data: bytes, before: bytes, *, last: bool, level: int = 6) -> bytes:
     """One block of a block-parallel gzip stream; ``before``: the input just before it."""
+    probe = data[:_PROBE]
+    if len(probe) == _PROBE and len(zlib.compress(probe, 1)) > _PROBE * 0.97:
+        level, before = 0, b""  # incompressible: stored
     dictionary = before[-_WINDOW:]
     if dictionary:
         deflate = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=dictionary)

@@ -205,7 +205,7 @@ class DockerArchive:
         reader = self.files.open(member)
         spool: Spool | None = None
         try:
-            head = reader.read(_PIECE)
+            head = reader.read(GZIP_BLOCK)  # no more than the first block
             kind = sniff(head)
             if kind not in ("", "gzip"):
                 raise ArchiveError(
@@ -249,7 +249,7 @@ class DockerArchive:
         self, reader: BlobReader, head: bytes, inner: Verifier, outer: Verifier, spool: Spool
     ) -> Operation[None]:
         """``head`` and the rest of ``reader`` as block-parallel gzip into ``spool``, in waves
-        of twice ``parallel`` blocks (a few MiB held at once, whatever the layer's size)."""
+        of eight blocks per ``parallel`` (a few MiB held at once, whatever the layer's size)."""
 
         def put(data: bytes) -> None:
             outer.update(data)
@@ -260,7 +260,7 @@ class DockerArchive:
         block = _fill(reader, head)
         while True:
             wave = [block]
-            while len(wave) < 2 * self.parallel and (more := _fill(reader, b"")):
+            while len(wave) < 8 * self.parallel and (more := _fill(reader, b"")):
                 wave.append(more)
             block = _fill(reader, b"")  # the next wave's first, or b"": this wave ends it
             last = not block
