@@ -44,3 +44,48 @@ def test_the_command_page_lists_every_subcommand(tmp_path: Path) -> None:
     for name in sub.choices:  # type: ignore[union-attr]
         assert f"\n{name}\n" in page, name
     assert "--dest-tls-verify" in page and "--shard K/N" in page
+
+
+def _build_scratch_site(tmp_path: Path, page: str) -> subprocess.CompletedProcess[str]:
+    """A one-page site that uses the docs' run directive, built as the real one is (-W)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(DOCS / '_ext')!r})\nextensions = ['regwire_run']\n"
+    )
+    (source / "index.rst").write_text(page)
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "text", str(source),
+         str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+
+
+def test_a_command_on_a_page_runs_and_its_own_output_is_shown(tmp_path: Path) -> None:
+    done = _build_scratch_site(
+        tmp_path,
+        "Page\n====\n\n.. regwire-run::\n\n"
+        "   regwire tags $REGISTRY/team/nightly --include '2024\\.04\\.3.'\n"
+        "   regwire copy $REGISTRY/team/api:v2 $MIRROR/team/api:v2\n\n"
+        ".. regwire-run::\n   :exit: 3\n\n   regwire digest $MIRROR/team/api:v1\n",
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    page = (tmp_path / "out" / "index.txt").read_text()
+    assert "$ regwire tags $REGISTRY/team/nightly --include" in page
+    assert "2024.04.30" in page and "2024.04.29" not in page  # what the registry holds
+    assert '"Destination": "$MIRROR/team/api:v2"' in page
+    assert 'regwire: tag "v1" has not been set on repository "team/api"\n   [exit 3]' in page
+    assert "127.0.0.1" not in page  # the addresses are written as the reader sees them
+
+
+def test_a_command_that_exits_otherwise_than_the_page_says_fails_the_build(
+    tmp_path: Path,
+) -> None:
+    done = _build_scratch_site(
+        tmp_path, "Page\n====\n\n.. regwire-run::\n\n   regwire digest $REGISTRY/team/api:v1\n"
+    )
+    assert done.returncode != 0
+    assert "exited 3, the page says 0" in done.stderr
+    assert 'tag "v1" has not been set' in done.stderr
