@@ -64,6 +64,7 @@ from .sansio.signatures import (
     PublicKey,
     Signature,
     VerifiedSignature,
+    accept,
     check_signature,
 )
 
@@ -79,6 +80,7 @@ __all__ = [
     "TrustedRootFile",
     "accept_with",
     "check_bundle",
+    "check_key_bundle",
     "check_keyless",
     "check_logged_key",
     "keyless_signer",
@@ -87,6 +89,7 @@ __all__ = [
     "public_trusted_root",
     "require_sigstore_extra",
     "verify_keyless",
+    "verify_with_keys",
 ]
 
 
@@ -607,6 +610,88 @@ def check_bundle(
     )
 
 
+def _pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what an envelope's signature is over (DSSE v1.0,
+    ``envelope.md``)."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def _verifies_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
+    """Whether ``signature`` is ``key``'s over the SHA-256 ``digest`` of a message (a bundle's
+    message signature): ECDSA and RSA sign the digest; Ed25519 cannot."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    from .keys import VerifyingKey
+
+    if not isinstance(key, VerifyingKey):
+        return False
+    try:
+        if isinstance(key.key, ec.EllipticCurvePublicKey):
+            key.key.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+            return True
+        if isinstance(key.key, rsa.RSAPublicKey):
+            key.key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+            return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return False
+
+
+def check_key_bundle(
+    referrer: str, raw: bytes, keys: Sequence[PublicKey], digest: str
+) -> VerifiedSignature | str:
+    """Accept a key-signed Sigstore bundle (cosign v3's ``sign --key``) for the manifest
+    ``digest``, or say why not: one of ``keys`` signs its DSSE envelope, whose in-toto
+    statement names the digest, or its message signature over the digest itself.
+
+    As with a ``.sig`` layer verified with a key, the bundle's log entry is not looked up (no
+    log key is given: issue 27's ``verify --key``); sigstore-python refuses bundles without a
+    certificate, so the bundle is read with its data model (``sigstore_models``) and checked
+    with ``cryptography``."""
+    require_sigstore_extra("reading Sigstore bundles")
+    from pydantic import ValidationError
+    from sigstore_models.bundle import v1
+
+    where = f"bundle {referrer}"
+    try:
+        bundle = v1.Bundle.from_json(raw)
+    except (ValidationError, ValueError) as exc:
+        return f"{where}: not a Sigstore bundle ({str(exc).splitlines()[0]})"
+    if bundle.verification_material.public_key is None:
+        return f"{where}: signed with a certificate (keyless), not a key"
+    names = ", ".join(key.name for key in keys)
+    if bundle.dsse_envelope is not None:
+        envelope = bundle.dsse_envelope
+        signed = _pae(envelope.payload_type, envelope.payload)
+        key = next(
+            (k for k in keys for s in envelope.signatures if k.verifies(signed, s.sig)), None
+        )
+        if key is None:
+            return f"{where}: the envelope's signature does not verify with {names}"
+        try:
+            named = statement_digests(envelope.payload_type, envelope.payload)
+        except InvalidLogEntry as exc:
+            return f"{where}: {exc.problem}"
+        if digest not in named:
+            shown = ", ".join(named) or "no digest"
+            return f"{where}: the bundle is for {shown}, not the manifest {digest}"
+        return VerifiedSignature(f"{key.name} (Sigstore bundle)", digest, "", referrer)
+    message = bundle.message_signature
+    if message is None:
+        return f"{where}: the bundle holds neither a DSSE envelope nor a message signature"
+    wanted = bytes.fromhex(digest.partition(":")[2]) if digest.startswith("sha256:") else b""
+    if message.message_digest is None or message.message_digest.digest != wanted:
+        return f"{where}: the bundle's message signature is not over the manifest {digest}"
+    key = next((k for k in keys if _verifies_prehashed(k, message.signature, wanted)), None)
+    if key is None:
+        return f"{where}: the message signature does not verify with {names}"
+    return VerifiedSignature(f"{key.name} (Sigstore bundle)", digest, "", referrer)
+
+
 def accept_with(
     reference: str,
     found: Attachments,
@@ -697,6 +782,39 @@ def verify_keyless(
         partial(check_keyless, root=loaded, signer=signer, digest=digest, identity=identity),
         more,
     )
+
+
+def verify_with_keys(
+    wanted: str,
+    keys: Sequence[PublicKey],
+    identity: Callable[[str], str | None],
+    find: Finder,
+    read: BundleReader,
+) -> Plan[list[VerifiedSignature]]:
+    """``verify --key``: the ``.sig`` signatures ``keys`` made (`accept`) and, only when none
+    of them is trusted, the key-signed Sigstore bundles attached as referrers. Bundles are a
+    fallback so that an image signed the ``.sig`` way costs no request beyond its tag, its
+    signature manifest and its payloads (issue 27's budget)."""
+    digest, found = yield from find()
+    try:
+        return accept(wanted, found, keys, digest, identity)
+    except SignatureRejected as refused:
+
+        def job(reference: Reference, registry: Registry) -> Plan[Bundles]:
+            operation = read_bundles(registry, reference.repository, digest)
+            bundles: Bundles = yield Run(operation, registry, reference.repository)
+            return bundles
+
+        bundles = yield from read(job)
+        if not bundles.found and not bundles.problems:
+            raise
+        verdicts = [check_key_bundle(where, raw, keys, digest) for where, raw in bundles.found]
+        verified = [verdict for verdict in verdicts if isinstance(verdict, VerifiedSignature)]
+        if verified:
+            return verified
+        before = refused.reasons or (f"no .sig signature: {refused.problem}",)
+        reasons = (*before, *(v for v in verdicts if isinstance(v, str)), *bundles.problems)
+        raise SignatureRejected(wanted, "no signature was accepted", reasons) from None
 
 
 def policy_requirement(

@@ -40,9 +40,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ObjectIdentifier
 from sigstore._internal.sct import _pack_digitally_signed
 from sigstore._utils import KeyID
-from sigstore.dsse import _pae
 
-from regwire.keyless import check_bundle, load_trusted_root
+from regwire.keyless import _pae, check_bundle, load_trusted_root
 from regwire.sansio.digests import digest_of
 from regwire.sansio.errors import RegistryError, SignatureRejected
 from regwire.sansio.keyless import BUNDLE_V03, CertificateIdentity
@@ -390,3 +389,114 @@ def test_each_bundle_gets_its_verdict(attached: Attached, case: str, driver: str
         assert isinstance(answer, SignatureRejected), answer
         assert reason in str(answer), str(answer)
         assert "bundle sha256:" in str(answer)  # which referrer failed is named
+
+
+# --- key-signed bundles: verify --key -----------------------------------------------------------
+
+SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def key_bundle(digest: str, *, kind: str = "dsse", names: str | None = None) -> bytes:
+    """A bundle cosign v3's ``sign --key`` would attach: the key's hint instead of a
+    certificate, a DSSE envelope whose statement names ``names`` (default ``digest``), or a
+    message signature over the digest. (No log entry: ``verify --key`` does not look it up.)"""
+    hex_ = digest.removeprefix("sha256:")
+    content: dict[str, Any]
+    if kind == "message":
+        signature = SIGNING_KEY.sign(bytes.fromhex(hex_), ec.ECDSA(Prehashed(hashes.SHA256())))
+        content = {
+            "messageSignature": {
+                "messageDigest": {"algorithm": "SHA2_256", "digest": b64(bytes.fromhex(hex_))},
+                "signature": b64(signature),
+            }
+        }
+    else:
+        statement = {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "i", "digest": {"sha256": (names or digest).split(":")[1]}}],
+            "predicateType": "https://sigstore.dev/cosign/sign/v1",
+            "predicate": {},
+        }
+        payload = json.dumps(statement).encode()
+        pae = _pae("application/vnd.in-toto+json", payload)
+        signature = SIGNING_KEY.sign(pae, ec.ECDSA(hashes.SHA256()))
+        content = {
+            "dsseEnvelope": {
+                "payload": b64(payload),
+                "payloadType": "application/vnd.in-toto+json",
+                "signatures": [{"sig": b64(signature)}],
+            }
+        }
+    document = {
+        "mediaType": BUNDLE_V03,
+        "verificationMaterial": {"publicKey": {"hint": "release"}, "tlogEntries": []},
+        **content,
+    }
+    return json.dumps(document).encode()
+
+
+KEY_CASES: dict[str, tuple[dict[str, Any], str | None]] = {
+    "key-dsse": ({}, None),
+    "key-message": ({"kind": "message"}, None),
+    "key-other-digest": ({"names": "sha256:" + "3" * 64}, "the bundle is for sha256:3333"),
+}
+
+
+def pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM, SPKI)
+
+
+@pytest.fixture(scope="module")
+def key_signed(attached: Attached) -> dict[str, str]:
+    import regwire
+
+    images: dict[str, str] = {}
+    with regwire.Client(insecure_registries=[attached.registry.authority]) as client:
+        for case, (options, _) in KEY_CASES.items():
+            repository = f"{attached.registry.authority}/bundles/{case}"
+            digest = _push_image(client, repository, f"bundle {case}")
+            size = len(client.manifest(f"{repository}@{digest}").raw)
+            attach(client, repository, digest, size, key_bundle(digest, **options))
+            images[case] = f"{repository}:1"
+    return images
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("case", sorted(KEY_CASES))
+def test_verify_with_a_key_reads_key_signed_bundles(
+    attached: Attached, key_signed: dict[str, str], case: str, driver: str
+) -> None:
+    _, reason = KEY_CASES[case]
+
+    async def scenario(client: Any) -> Any:
+        answers = []
+        for key in (SIGNING_KEY, OTHER_KEY):
+            try:
+                answers.append(await client.verify(key_signed[case], key=pem(key)))
+            except RegistryError as exc:
+                answers.append(exc)
+        return answers
+
+    ours, other = run_with(driver, scenario, insecure_registries=[attached.registry.authority])
+    if reason is None:
+        assert isinstance(ours, list) and len(ours) == 1, ours
+        assert ours[0].key.startswith("ecdsa-p256 sha256:") and "Sigstore bundle" in ours[0].key
+    else:
+        assert isinstance(ours, SignatureRejected) and reason in str(ours), ours
+    assert isinstance(other, SignatureRejected), other
+    assert "does not verify with" in str(other)  # the key is checked before the subject
+    # the .sig tag's absence is said too, not only the bundle's reason
+    assert "no .sig signature" in str(other)
+
+
+def test_a_keyless_bundle_is_not_a_key_signature(attached: Attached) -> None:
+    async def scenario(client: Any) -> Any:
+        try:
+            return await client.verify(attached.image("dsse"), key=pem(SIGNING_KEY))
+        except RegistryError as exc:
+            return exc
+
+    answer = run_with("sync", scenario, insecure_registries=[attached.registry.authority])
+    assert isinstance(answer, SignatureRejected)
+    assert "signed with a certificate (keyless), not a key" in str(answer)

@@ -27,6 +27,7 @@ from typing import IO, TypeVar, cast
 
 from ..keyless import TrustedRootFile, keyless_signer
 from ..keyless import verify_keyless as keyless_plan
+from ..keyless import verify_with_keys as keyed_plan
 from ..sansio.auth import Credentials
 from ..sansio.copying import CopyProgress
 from ..sansio.digests import digest_of
@@ -637,17 +638,16 @@ def verify(
                     return digest, Attachments(problem=problem)
             return (yield from trust.found_at(registry, place.reference))
 
+        def read(job: Callable[[Reference, Registry], Plan[T]]) -> Plan[T]:
+            return (yield from job(place.reference, (yield at(place))))
+
         signed = as_reference(identity) if identity is not None else name
+        judge = trust.same_repository(signed)
         if keyless is not None:
-            judge = trust.same_repository(signed)
-
-            def read(job: Callable[[Reference, Registry], Plan[T]]) -> Plan[T]:
-                return (yield from job(place.reference, (yield at(place))))
-
             plan = keyless_plan(str(name), keyless, trusted_root, judge, find, read)
             return (yield from plan)
         if keys is not None:
-            return (yield from trust.verify_with_keys(name, keys, signed, find))
+            return (yield from keyed_plan(str(name), keys, judge, find, read))
         assert policy is not None
         return (yield from trust.evaluate(name, policy, find))
 

@@ -69,7 +69,6 @@ __all__ = [
     "sign_at",
     "signed_digest",
     "uses_attachments",
-    "verify_with_keys",
 ]
 
 KeyFile = Union[PublicKey, bytes, str, "os.PathLike[str]"]
@@ -194,14 +193,6 @@ def found_at(registry: Registry, reference: Reference) -> Plan[tuple[str, Attach
         read_signatures(registry, reference.repository, digest), registry, reference.repository
     )
     return digest, found
-
-
-def verify_with_keys(
-    wanted: Reference, keys: Sequence[PublicKey], signed: Reference, find: Finder
-) -> Plan[list[VerifiedSignature]]:
-    """The signatures of ``wanted`` that one of ``keys`` made for ``signed``'s repository."""
-    digest, found = yield from find()
-    return accept(str(wanted), found, keys, digest, same_repository(signed))
 
 
 def load_policy(policy: PolicyFile) -> Plan[Policy]:
