@@ -482,3 +482,43 @@ def test_the_command_on_the_real_registry(
     assert main(["verify", signed.image("expired"), *flags, *who]) == 6
     err = capsys.readouterr().err
     assert "expired at signing time" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_copy_with_a_keyless_policy(signed: Signed, driver: str, tmp_path: Path) -> None:
+    """``copy --policy`` with sigstoreSigned fulcio + rekorPublicKeyData: the image our signer
+    signed is copied (its .sig tag with it); one signed by another identity is refused before
+    anything is written at the destination."""
+    ca = tmp_path / "fulcio.pem"
+    ca.write_bytes(OURS.root.public_bytes(PEM))
+    rekor = OURS.log_key.public_key().public_bytes(PEM, SPKI)
+    requirement = {
+        "type": "sigstoreSigned",
+        "fulcio": {"caPath": str(ca), "oidcIssuer": GITHUB, "subjectEmail": EMAIL},
+        "rekorPublicKeyData": base64.b64encode(rekor).decode(),
+        "signedIdentity": {"type": "matchRepository"},
+    }
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [requirement]}))
+    authority = signed.registry.authority
+
+    async def scenario(client: Any) -> Any:
+        copied = await client.copy(
+            signed.image("good"), f"{authority}/copied-{driver}/good:1", policy=str(policy)
+        )
+        try:
+            await client.copy(
+                signed.image("other-identity"),
+                f"{authority}/copied-{driver}/other:1",
+                policy=str(policy),
+            )
+        except SignatureRejected as exc:
+            tags = await client.tags(f"{authority}/copied-{driver}/good")
+            return copied, exc, tags, await client.catalog(authority)
+        raise AssertionError("a copy signed by another identity went through")
+
+    copied, refused, tags, catalog = run_with(driver, scenario, insecure_registries=[authority])
+    assert copied == signed.digests["good"]
+    assert attachment_tag(copied) in tags  # the signature went with the image
+    assert "no signature for this identity" in str(refused)
+    assert f"copied-{driver}/good" in catalog and f"copied-{driver}/other" not in catalog
