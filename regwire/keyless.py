@@ -14,13 +14,20 @@ its own sentence, none skipped:
    (``cryptography``'s X.509 path validation, with Fulcio's code-signing usage);
 3. its signed certificate timestamp verifies with a CT log key, when the trusted root has CT
    logs (sigstore-python's check; containers/image's policies carry no CT keys, so a policy's
-   ``fulcio`` has none, exactly as in skopeo);
+   ``fulcio`` has none, exactly as in skopeo); without, the verified signature says that no
+   SCT was checked;
 4. the OIDC issuer and identity are the ones asked for (`CertificateIdentity`);
 5. the certificate's key verifies the signature over the payload, and the payload names the
    image's digest and a reference the caller accepts (`check_signature`, shared with keys).
 
 A key signature logged in Rekor (a policy's ``keyPath`` with ``rekorPublicKey*``) goes through
 1 and 5 with the key in place of the certificate.
+
+Sigstore bundles (v0.3, cosign v3's storage: OCI referrers of the image) carry an inclusion
+proof up to a signed checkpoint instead of a bare promise; sigstore-python checks a keyless one
+whole (`check_bundle`), and we then require that what it signs is the image's manifest. A
+key-signed bundle, which sigstore-python refuses, is checked with the key (`check_key_bundle`),
+as a ``.sig`` layer is for ``verify --key``.
 
 The trusted root is a ``trusted_root.json`` (Sigstore's format, read by sigstore-python), the
 public Sigstore instance's (sigstore-python's TUF-updated copy, which needs the network), or a
