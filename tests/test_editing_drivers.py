@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regwire.cli import main
-from regwire.drivers.editing import _ParallelGzip, build_layer, write_tar
+from regwire.drivers.editing import _ParallelGzip, build_layer, merge_layers, write_tar
 from regwire.sansio.edit_documents import EditRefused
 from regwire.sansio.layout import REF_NAME
 from regwire.testing import ModelRegistry
 from regwire.testing.server import LoopbackServer, serve_model
+from tests.harness.distribution import image_manifest, write_layout
 from tests.harness.drivers import DRIVERS, run_with
 
 
@@ -347,3 +349,107 @@ def test_the_parallel_gzip_is_gzip_and_the_same_bytes_whatever_the_threads(
         written.append(out.getvalue())
     assert written[0] == written[1]
     assert gzip.decompress(written[0]) == b"".join(data)
+
+
+def _tar(entries: list[tuple[str, bytes | None]]) -> bytes:
+    """A layer's tar: (name, content) files, (name/, None) directories."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content in entries:
+            info = tarfile.TarInfo(name.rstrip("/"))
+            info.mtime = 1
+            if content is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return out.getvalue()
+
+
+def test_layers_merge_into_their_final_filesystem_whiteouts_applied(tmp_path: Path) -> None:
+    base = _tar(
+        [
+            ("./etc/", None),
+            ("./etc/passwd", b"root"),
+            ("./etc/old", b"gone"),
+            ("opt/", None),
+            ("opt/a", b"a"),
+            ("opt/sub/", None),
+            ("opt/sub/b", b"b"),
+            ("was-dir/", None),
+            ("was-dir/inner", b"hidden"),
+        ]
+    )
+    upper = _tar(
+        [
+            ("etc/", None),
+            ("etc/.wh.old", b""),
+            ("etc/passwd", b"root:x"),
+            ("opt/", None),
+            ("opt/.wh..wh..opq", b""),
+            ("opt/new", b"new"),
+            ("was-dir", b"now a file"),
+        ]
+    )
+    paths = []
+    for i, (data, packing) in enumerate(
+        [(base, gzip.compress), (upper, lambda d: zstandard.ZstdCompressor().compress(d))]
+    ):
+        path = tmp_path / f"layer{i}"
+        path.write_bytes(packing(data))
+        paths.append(str(path))
+    built = merge_layers(paths, "none", directory=str(tmp_path))
+    try:
+        data = Path(built.path).read_bytes()
+        assert (
+            built.layer.diff_id
+            == built.layer.digest
+            == "sha256:" + hashlib.sha256(data).hexdigest()
+        )
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            found = {
+                m.name: (tar.extractfile(m).read() if m.isreg() else None)  # type: ignore[union-attr]
+                for m in tar.getmembers()
+            }
+        assert found == {
+            "etc": None,
+            "etc/passwd": b"root:x",
+            "opt": None,
+            "opt/new": b"new",
+            "was-dir": b"now a file",
+        }
+        again = merge_layers(paths, "none", directory=str(tmp_path))
+        assert again.layer == built.layer
+        os.unlink(again.path)
+    finally:
+        os.unlink(built.path)
+    evil = tmp_path / "evil"
+    evil.write_bytes(_tar([("../outside", b"x")]))
+    with pytest.raises(ValueError, match="climbs out"):
+        merge_layers([str(evil)], "none", directory=str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil", "layer0", "layer1"]
+
+
+def test_flatten_from_the_command_and_a_layer_that_is_no_tar(
+    served: tuple[LoopbackServer, ModelRegistry],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _ = served
+    a = server.authority
+    layout = tmp_path / "layout"
+    write_layout(layout, {"base": image_manifest(layout, seed="flat", layers=3)})
+    assert main(["flatten", f"oci:{layout}:base", "-t", f"oci:{layout}:flat", "--json"]) == 0
+    flat = json.loads(capsys.readouterr().out)
+    manifest = layout_manifest(layout, "flat")
+    assert manifest["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert len(manifest["layers"]) == 1 and flat["Digest"].startswith("sha256:")
+    with tarfile.open(
+        fileobj=io.BytesIO(gzip.decompress(blob(layout, manifest["layers"][0]["digest"])))
+    ) as tar:
+        assert sorted(tar.getnames()) == ["file0.txt", "file1.txt", "file2.txt"]
+    # The model's layers are not tars: a typed error naming the layer, nothing written.
+    assert main(["flatten", f"{a}/team/app:1", "-t", f"{a}/team/app:flat", "--insecure"]) == 1
+    assert "is not a tar regwire can read" in capsys.readouterr().err
+    assert not list(Path(tempfile.gettempdir()).glob("regwire-flatten-*"))

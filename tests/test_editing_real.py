@@ -352,3 +352,56 @@ def test_archives_are_edited_as_sources_and_written_as_results(
     assert tags["multi"]["digest"] == out["index"].digest
     _umoci("unpack", "--image", f"{layout}:appended-oci", str(tmp_path / "bundle"))
     assert (tmp_path / "bundle" / "rootfs" / "added.txt").read_text() == "added\n"
+
+
+def _files(rootfs: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(rootfs)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(rootfs.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_flatten_gives_one_layer_with_the_same_filesystem_umoci_unpacks(
+    real: RealRegistry, driver: str, tmp_path: Path
+) -> None:
+    a = real.authority
+    upper = tmp_path / "upper"
+    (upper / "app").mkdir(parents=True)
+    (upper / "app" / "run.sh").write_text("#!/bin/sh\n")
+    (upper / ".wh.file0.txt").write_text("")  # the base's first file goes
+
+    async def scenario(client: Any) -> tuple[Any, Any]:
+        layered = await client.append(
+            f"{a}/edit/{driver}:base",
+            destination=f"{a}/edit/{driver}:layered",
+            layers=[upper],
+            time="0",
+        )
+        flat = await client.flatten(
+            f"{a}/edit/{driver}:layered", destination=f"{a}/edit/{driver}:flat", time="0"
+        )
+        return layered, flat
+
+    layered, flat = run_with(driver, scenario, insecure_registries=[a], timeout=30)
+    config = real.inspect(f"edit/{driver}:flat", "--config")
+    assert len(config["rootfs"]["diff_ids"]) == 1
+    assert config["history"] == [
+        {"created": "1970-01-01T00:00:00Z", "created_by": "regwire flatten"}
+    ]
+    assert config["config"]["Env"] == ["A=1"]  # how it runs is kept
+    layout = tmp_path / "layout"
+    for tag in ("layered", "flat"):
+        real.skopeo(
+            "copy",
+            "--src-tls-verify=false",
+            "--quiet",
+            f"docker://{a}/edit/{driver}:{tag}",
+            f"oci:{layout}:{tag}",
+        )
+        _umoci("unpack", "--image", f"{layout}:{tag}", str(tmp_path / f"bundle-{tag}"))
+    flat_files = _files(tmp_path / "bundle-flat" / "rootfs")
+    assert flat_files == _files(tmp_path / "bundle-layered" / "rootfs")
+    assert "file0.txt" not in flat_files and "file1.txt" in flat_files
+    assert flat_files["app/run.sh"] == b"#!/bin/sh\n"
+    assert flat.digest != layered.digest

@@ -55,6 +55,7 @@ _HELP_ORDER = (
     "mutate",
     "append",
     "convert",
+    "flatten",
     "catalog",
     "push",
     "pull",

@@ -1,7 +1,7 @@
-"""The subcommands that edit images: ``index create|add|remove``, ``mutate``, ``append`` and
-``convert`` (a new manifest is written; the source is never changed; ``-t`` names the result,
-else the source's tag moves). Each prints the digest written (``--json``: digest, media type,
-size and warnings)."""
+"""The subcommands that edit images: ``index create|add|remove``, ``mutate``, ``append``,
+``convert`` and ``flatten`` (a new manifest is written; the source is never changed; ``-t``
+names the result, else the source's tag moves). Each prints the digest written (``--json``:
+digest, media type, size and warnings)."""
 
 from __future__ import annotations
 
@@ -273,9 +273,47 @@ def _convert(args: argparse.Namespace) -> int:
     )
 
 
+# -- flatten ---------------------------------------------------------------------------------
+
+
+def _add_flatten(sub: Any, common: argparse.ArgumentParser) -> None:
+    flatten = sub.add_parser(
+        "flatten",
+        parents=[common],
+        help="make an image one layer holding its final filesystem",
+        description="Every layer of SRC read (whiteouts and opaque directories applied, each "
+        "path's top entry kept) into one new layer; the config keeps how the image runs, its "
+        "rootfs and history say one layer, its created takes --time, else SOURCE_DATE_EPOCH, "
+        "else now.",
+    )
+    flatten.add_argument("source", metavar="SRC", help=_ENDS)
+    flatten.add_argument("-t", "--tag", metavar="DST", help="the result (default: SRC's tag)")
+    flatten.add_argument("--compress", choices=["gzip", "zstd", "none"], default="gzip")
+    _selection(flatten)
+    _common(flatten)
+
+
+def _flatten(args: argparse.Namespace) -> int:
+    created = None if args.time is None else parse_time_option(args.time)
+    Selection(tuple(args.platform), args.all_platforms)
+    return _run(
+        args,
+        [args.source, args.tag],
+        lambda client: client.flatten(
+            args.source,
+            destination=args.tag,
+            compress=args.compress,
+            platforms=args.platform,
+            all_platforms=args.all_platforms,
+            time=created,
+        ),
+    )
+
+
 SUBCOMMANDS = (
     Subcommand("index", _add_index, _index),
     Subcommand("mutate", _add_mutate, _mutate),
     Subcommand("append", _add_append, _append),
     Subcommand("convert", _add_convert, _convert),
+    Subcommand("flatten", _add_flatten, _flatten),
 )

@@ -1008,6 +1008,37 @@ class AsyncClient:
             )
         )
 
+    async def flatten(
+        self,
+        source: str | Reference,
+        *,
+        destination: str | Reference | None = None,
+        compress: str = "gzip",
+        platforms: Sequence[str | Platform] | None = None,
+        all_platforms: bool = False,
+        time: datetime | str | None = None,
+    ) -> Edited:
+        """Write the image ``source`` names as one layer holding its final filesystem
+        (whiteouts applied, each path's top entry kept), compressed ``compress``; the config
+        keeps how it runs, its ``rootfs`` and ``history`` say one layer, its ``created``
+        takes ``time``, else ``SOURCE_DATE_EPOCH``, else now. The layers are downloaded to
+        temporary files (verified), never held in memory whole.
+
+        Raises:
+            ValueError, EditRefused (before anything is written), RegistryError, ...
+        """
+        return await self.carry(
+            editing.flatten(
+                self._core,
+                source,
+                destination=destination,
+                compress=compress,
+                platforms=platforms,
+                all_platforms=all_platforms,
+                time=time,
+            )
+        )
+
     async def convert(
         self, source: str | Reference, *, destination: str | Reference, to: str
     ) -> Edited:

@@ -27,6 +27,8 @@ here, from the environment); else now for an appended layer's ``created`` and hi
 from __future__ import annotations
 
 import contextlib
+import copy
+import gzip
 import hashlib
 import io
 import os
@@ -41,18 +43,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from ..sansio import editing
 from ..sansio.archive import familiar, parse_archive_reference
 from ..sansio.digests import Verifier
 from ..sansio.edit_documents import COMPRESSIONS, Mutation, parse_time_option, when
-from ..sansio.editing import Edited, NewLayer, Selection
+from ..sansio.edit_layers import LayerEntry, kept_entries, normalize_name
+from ..sansio.editing import Edited, LayerSpool, NewLayer, Selection
 from ..sansio.ends import End
-from ..sansio.errors import DigestMismatch, MissingExtra
+from ..sansio.errors import DigestMismatch, MissingExtra, ProtocolError
 from ..sansio.events import Operation
 from ..sansio.layout import LayoutEnd, parse_layout_reference
-from ..sansio.manifests import Platform
+from ..sansio.manifests import Descriptor, Platform
 from ..sansio.reference import Reference
 from ._client import ClientCore
 from .archives import Archive
@@ -65,7 +68,9 @@ __all__ = [
     "BuiltLayer",
     "append",
     "build_layer",
+    "merge_layers",
     "convert",
+    "flatten",
     "index_add",
     "index_create",
     "index_remove",
@@ -290,25 +295,34 @@ def write_tar(root: str, out: IO[bytes] | _Hashing, *, keep_owners: bool, mtime:
         written += len(header)
         if info.isreg():
             written += _copy_contents(path, info.size, out)
-    end = tarfile.BLOCKSIZE * 2  # two empty blocks, then a whole record, as tar writes
-    end += -(written + end) % tarfile.RECORDSIZE
-    out.write(bytes(end))
+    _end_tar(out, written)
 
 
 def _copy_contents(path: str, size: int, out: IO[bytes] | _Hashing) -> int:
-    """A file's ``size`` bytes, padded to a block; a file that changed size while read is an
+    with open(path, "rb") as file:
+        return _copy_from(file, size, out, path)
+
+
+def _copy_from(file: IO[bytes], size: int, out: IO[bytes] | _Hashing, where: str) -> int:
+    """A member's ``size`` bytes, padded to a block; a file that changed size while read is an
     error (its header said otherwise)."""
     left = size
-    with open(path, "rb") as file:
-        while left:
-            piece = file.read(min(left, _PIECE))
-            if not piece:
-                raise ValueError(f"{path} shrank while it was read; run again when it is still")
-            out.write(piece)
-            left -= len(piece)
+    while left:
+        piece = file.read(min(left, _PIECE))
+        if not piece:
+            raise ValueError(f"{where} shrank while it was read; run again when it is still")
+        out.write(piece)
+        left -= len(piece)
     padding = -size % tarfile.BLOCKSIZE
     out.write(bytes(padding))
     return size + padding
+
+
+def _end_tar(out: IO[bytes] | _Hashing, written: int) -> None:
+    """Two empty blocks, then up to a whole record, as tar ends an archive."""
+    end = tarfile.BLOCKSIZE * 2
+    end += -(written + end) % tarfile.RECORDSIZE
+    out.write(bytes(end))
 
 
 def _copy_tar(path: str, out: _Hashing) -> None:
@@ -498,6 +512,159 @@ class _FileBlob:
             file.close()
 
 
+# -- flatten ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _layer_stream(path: str) -> Iterator[IO[bytes]]:
+    """A downloaded layer's tar, decompressed as it is read (gzip or zstd by their magic)."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+        file.seek(0)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=file, mode="rb") as unpacked:
+                yield cast(IO[bytes], unpacked)
+        elif head == b"\x28\xb5\x2f\xfd":
+            try:
+                import zstandard
+            except ImportError:
+                raise MissingExtra("reading a zstd layer", "zstd", "zstandard") from None
+            with zstandard.ZstdDecompressor().stream_reader(file) as unpacked:
+                yield cast(IO[bytes], unpacked)
+        else:
+            yield file
+
+
+def _members(path: str) -> Iterator[tarfile.TarInfo]:
+    """A layer's members in order, read as a stream (a member's data only while it is the
+    current one); a name that climbs out of the root is refused."""
+    with _layer_stream(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if ".." in member.name.split("/"):
+                raise ValueError(f"a layer entry {member.name!r} climbs out of the image's root")
+            yield member
+
+
+@contextlib.contextmanager
+def _as_layer(label: str) -> Iterator[None]:
+    """A layer that is not a tar (or not the compression it starts as) is the source's fault:
+    a `ProtocolError` naming the layer."""
+    try:
+        yield
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ProtocolError(label, f"the layer is not a tar regwire can read: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("zstandard"):
+            raise ProtocolError(label, f"the layer is not zstd it can read: {exc}") from exc
+        raise
+
+
+def merge_layers(
+    paths: Sequence[str],
+    compression: str = "gzip",
+    *,
+    directory: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> BuiltLayer:
+    """The layers at ``paths`` (bottom first) as one layer holding their final filesystem
+    (`regwire.sansio.edit_layers` decides which entries stay), built as `build_layer` builds
+    one: streamed, hashed, compressed into a temporary file. ``labels`` name the layers in
+    errors (default: their paths)."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"--compress {compression!r} must be gzip, zstd or none")
+    named = list(labels) if labels is not None else list(paths)
+    layers = []
+    for path, label in zip(paths, named, strict=True):
+        with _as_layer(label):
+            layers.append([LayerEntry(normalize_name(m.name), m.isdir()) for m in _members(path)])
+    kept = kept_entries(layers)
+    handle, temporary = tempfile.mkstemp(prefix="regwire-layer-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb", buffering=_PIECE) as file:
+            blob = _Hashing(file)
+            with _compressor(compression, blob) as compressed:
+                tar = _Hashing(compressed)
+                written = 0
+                for path, keep, label in zip(paths, kept, named, strict=True):
+                    with _as_layer(label):
+                        written += _copy_kept(path, keep, tar)
+                _end_tar(tar, written)
+        layer = NewLayer(blob.digest, blob.size, tar.digest, compression)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return BuiltLayer(temporary, layer)
+
+
+def _copy_kept(path: str, keep: set[int], out: _Hashing) -> int:
+    written = 0
+    with _layer_stream(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for at, member in enumerate(tar):
+            if at not in keep:
+                continue
+            info = copy.copy(member)
+            info.name = normalize_name(member.name)
+            if member.islnk():
+                info.linkname = normalize_name(member.linkname)
+            info.pax_headers = {
+                k: v for k, v in member.pax_headers.items() if k not in ("path", "linkpath")
+            }
+            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            out.write(header)
+            written += len(header)
+            if member.isreg():
+                data = tar.extractfile(member)
+                assert data is not None
+                written += _copy_from(data, member.size, out, f"{path}:{member.name}")
+    return written
+
+
+class _Spool:
+    """A layer downloaded for flatten, into a temporary file."""
+
+    def __init__(self, blob: Descriptor, directory: str | None) -> None:
+        self.blob = blob
+        handle, self.path = tempfile.mkstemp(prefix="regwire-flatten-", dir=directory)
+        self.file = os.fdopen(handle, "wb", buffering=_PIECE)
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.file.write(data)
+
+    def restart(self) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+
+
+class _Merger:
+    """The driver's side of flatten (`regwire.sansio.editing.Flattener`): layers spooled to
+    temporary files, merged into a built layer; `remove` deletes every file it made."""
+
+    def __init__(self, compression: str, directory: str | None = None) -> None:
+        self.compression, self.directory = compression, directory
+        self.made: list[str] = []
+
+    def spool(self, blob: Descriptor) -> _Spool:
+        spool = _Spool(blob, self.directory)
+        self.made.append(spool.path)
+        return spool
+
+    def merge(self, spools: Sequence[LayerSpool]) -> NewLayer:
+        paths, labels = [], []
+        for spool in spools:
+            assert isinstance(spool, _Spool)
+            spool.file.close()
+            paths.append(spool.path)
+            labels.append(f"layer {spool.blob.digest}")
+        built = merge_layers(paths, self.compression, directory=self.directory, labels=labels)
+        self.made.append(built.path)
+        return replace(built.layer, source=partial(_FileBlob, built))
+
+    def remove(self) -> None:
+        for path in self.made:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 def _source_date_epoch() -> str | None:
     return os.environ.get("SOURCE_DATE_EPOCH") or None
 
@@ -588,6 +755,38 @@ def append(
         for layer in built:
             with contextlib.suppress(OSError):
                 os.unlink(layer.path)
+
+
+def flatten(
+    core: ClientCore,
+    source: str | Reference,
+    *,
+    destination: str | Reference | None = None,
+    compress: str = "gzip",
+    platforms: Sequence[str | Platform] | None = None,
+    all_platforms: bool = False,
+    time: datetime | str | None = None,
+    now: datetime | None = None,
+) -> Plan[Edited]:
+    if compress not in COMPRESSIONS:
+        raise ValueError(f"compress {compress!r} must be gzip, zstd or none")
+    selection = _selection(platforms, all_platforms)
+    epoch = _source_date_epoch()
+    fixed = _time(time) or (parse_time_option(epoch, "SOURCE_DATE_EPOCH") if epoch else None)
+    created = when(fixed, None, now or datetime.now(timezone.utc))
+    src, dst = yield from _ends(core, source, destination)
+    tag = dst.tag or ""
+    merger = _Merger(compress)
+    try:
+        return (
+            yield from _edit(
+                src,
+                dst,
+                lambda s, d: editing.flatten(s, src.reference, d, tag, merger, created, selection),
+            )
+        )
+    finally:
+        merger.remove()
 
 
 def convert(

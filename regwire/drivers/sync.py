@@ -963,6 +963,37 @@ class Client:
             )
         )
 
+    def flatten(
+        self,
+        source: str | Reference,
+        *,
+        destination: str | Reference | None = None,
+        compress: str = "gzip",
+        platforms: Sequence[str | Platform] | None = None,
+        all_platforms: bool = False,
+        time: datetime | str | None = None,
+    ) -> Edited:
+        """Write the image ``source`` names as one layer holding its final filesystem
+        (whiteouts applied, each path's top entry kept), compressed ``compress``; the config
+        keeps how it runs, its ``rootfs`` and ``history`` say one layer, its ``created``
+        takes ``time``, else ``SOURCE_DATE_EPOCH``, else now. The layers are downloaded to
+        temporary files (verified), never held in memory whole.
+
+        Raises:
+            ValueError, EditRefused (before anything is written), RegistryError, ...
+        """
+        return self.carry(
+            editing.flatten(
+                self._core,
+                source,
+                destination=destination,
+                compress=compress,
+                platforms=platforms,
+                all_platforms=all_platforms,
+                time=time,
+            )
+        )
+
     def convert(self, source: str | Reference, *, destination: str | Reference, to: str) -> Edited:
         """Write the image or index ``source`` names as OCI or Docker (``to``): media types
         mapped, every blob kept byte for byte; what Docker cannot carry (annotations) is

@@ -49,6 +49,7 @@ __all__ = [
     "convert_index",
     "convert_manifest",
     "family_of",
+    "flatten_config",
     "format_time",
     "index_entry",
     "index_type",
@@ -301,6 +302,19 @@ def append_to_config(
     return _dump(document)
 
 
+def flatten_config(raw: bytes, diff_id: str, created: datetime, created_by: str, url: str) -> bytes:
+    """The config ``raw`` of an image made one layer (``diff_id``): ``rootfs.diff_ids`` that
+    one, ``history`` one entry saying so, ``created`` moved; how it runs is kept."""
+    document = _object(raw, url, "config")
+    rootfs = _section(document, "rootfs", url)
+    rootfs["type"] = "layers"
+    rootfs["diff_ids"] = [diff_id]
+    stamp = format_time(created)
+    document["history"] = [{"created": stamp, "created_by": created_by}]
+    document["created"] = stamp
+    return _dump(document)
+
+
 def platform_of(raw: bytes, url: str) -> dict[str, Any] | None:
     """An index entry's ``platform`` from an image's config: os, architecture, variant,
     os.version, os.features (None when the config names no os and architecture: an artifact)."""
@@ -398,8 +412,10 @@ def rewrite_manifest(
     layers: tuple[Descriptor, ...] = (),
     annotations: dict[str, str] | None = None,
     what: str = "",
+    replace_layers: bool = False,
 ) -> bytes:
-    """The image manifest with a new ``config``, ``layers`` appended, ``annotations`` merged."""
+    """The image manifest with a new ``config``, ``layers`` appended (or instead of its own,
+    ``replace_layers``), ``annotations`` merged."""
     document = _object(manifest.raw, what, "manifest")
     _annotate(document, annotations or {}, what)
     if config is not None:
@@ -410,8 +426,9 @@ def rewrite_manifest(
             "digest": config.digest,
             "size": config.size,
         }
-    if layers:
-        document["layers"] = [*(document.get("layers") or []), *(d.to_json() for d in layers)]
+    if layers or replace_layers:
+        old_layers = [] if replace_layers else document.get("layers") or []
+        document["layers"] = [*old_layers, *(d.to_json() for d in layers)]
     return _dump(document)
 
 

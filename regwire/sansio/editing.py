@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from .digests import Verifier, digest_of
 from .edit_documents import (
@@ -34,6 +34,7 @@ from .edit_documents import (
     convert_index,
     convert_manifest,
     family_of,
+    flatten_config,
     index_entry,
     index_type,
     layer_media_type,
@@ -54,7 +55,10 @@ __all__ = [
     "NewLayer",
     "Selection",
     "append",
+    "Flattener",
+    "LayerSpool",
     "convert",
+    "flatten",
     "index_add",
     "index_create",
     "index_remove",
@@ -283,11 +287,13 @@ def _image(job: _Job, manifest: Manifest) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Change:
-    """What one image gets: a mutation, layers, and the time appended layers take."""
+    """What one image gets: a mutation, layers, or its layers made one (``flatten``), and the
+    time new layers take."""
 
     mutation: Mutation = field(default_factory=Mutation)
     layers: tuple[NewLayer, ...] = ()
     created: datetime | None = None
+    flatten: Flattener | None = None
 
 
 def _edit_image(
@@ -297,6 +303,8 @@ def _edit_image(
     named, the manifest written (tagged ``tag``, else by digest)."""
     _image(job, manifest)
     assert manifest.config is not None
+    if change.flatten is not None:
+        return (yield from _flatten_image(job, manifest, change, change.flatten, tag))
     layer_types = tuple(
         layer_media_type(manifest.media_type, layer.compression, job.what)
         for layer in change.layers
@@ -330,6 +338,52 @@ def _edit_image(
     return (yield from _put(job, raw, manifest.media_type, tag))
 
 
+def _download(end: End, blob: Descriptor, spool: LayerSpool) -> Operation[None]:
+    """``blob`` streamed into ``spool``, verified (a source that starts over starts it over)."""
+    source = end.open_blob(blob, sized=True, report=quiet)
+    try:
+        yield from source.open()
+        verifier = Verifier(blob.digest, source.where)
+        while True:
+            try:
+                data = yield from source.read(None, verifier.size)
+            except SourceStartedOver:
+                spool.restart()
+                verifier = Verifier(blob.digest, source.where)
+                continue
+            if not data:
+                break
+            verifier.update(data)
+            spool.write(data)
+        source.check(verifier, blob.digest)
+    finally:
+        source.close()
+
+
+def _flatten_image(
+    job: _Job, manifest: Manifest, change: _Change, flattener: Flattener, tag: str | None
+) -> Operation[Manifest]:
+    """The image as one layer: every layer downloaded (verified) to the driver's spools, merged
+    by the driver as `regwire.sansio.edit_layers` decides, the new layer written, the config's
+    rootfs and history made to say so."""
+    assert manifest.config is not None and change.created is not None
+    spools = []
+    for blob in manifest.layers:
+        spool = flattener.spool(blob)
+        spools.append(spool)
+        yield from _download(job.src, blob, spool)
+    layer = flattener.merge(spools)
+    media_type = layer_media_type(manifest.media_type, layer.compression, job.what)
+    yield from _write_layer(job, layer)
+    raw = yield from _read_blob(job.src, manifest.config)
+    where = f"{job.src.url}@{manifest.config.digest}"
+    raw = flatten_config(raw, layer.diff_id, change.created, "regwire flatten", where)
+    config = yield from _write_bytes(job, manifest.config.media_type, raw)
+    new = (Descriptor(media_type, layer.digest, layer.size),)
+    raw = rewrite_manifest(manifest, config=config, layers=new, replace_layers=True, what=job.what)
+    return (yield from _put(job, raw, manifest.media_type, tag))
+
+
 def _edit(
     job: _Job, reference: str, tag: str, change: _Change, selection: Selection
 ) -> Operation[Edited]:
@@ -338,7 +392,9 @@ def _edit(
     if not top.is_index:
         written = yield from _edit_image(job, top, change, tag)
         return _edited(job, written)
-    images_change = change.mutation.changes_config or bool(change.layers)
+    images_change = (
+        change.mutation.changes_config or bool(change.layers) or change.flatten is not None
+    )
     if images_change and not selection.any:
         raise EditRefused(
             job.what,
@@ -408,6 +464,36 @@ def _append(
         yield from _write_layer(job, layer)
     change = _Change(layers=layers, created=created)
     return (yield from _edit(job, reference, tag, change, selection))
+
+
+class LayerSpool(Protocol):
+    """Where the driver keeps a layer downloaded for ``flatten`` (a file)."""
+
+    def write(self, data: bytes | bytearray) -> None: ...
+    def restart(self) -> None: ...
+
+
+class Flattener(Protocol):
+    """The driver's side of ``flatten``: a spool for each layer, then the layers merged into
+    one (read from the spools, bottom first) as a `NewLayer` it can be read from."""
+
+    def spool(self, blob: Descriptor) -> LayerSpool: ...
+    def merge(self, spools: Sequence[LayerSpool]) -> NewLayer: ...
+
+
+def flatten(
+    src: End,
+    reference: str,
+    dst: End,
+    tag: str,
+    flattener: Flattener,
+    created: datetime,
+    selection: Selection = Selection(),
+) -> Operation[Edited]:
+    """The image (or the chosen images of the index) as one layer holding its final
+    filesystem, whiteouts applied (crane's ``flatten``); how it runs is kept."""
+    change = _Change(created=created, flatten=flattener)
+    return _edit(_Job(src, dst, src.url), reference, tag, change, selection)
 
 
 # -- convert ---------------------------------------------------------------------------------
