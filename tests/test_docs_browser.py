@@ -4,7 +4,8 @@ Debian's headless Chromium, driven through Debian's chromedriver by selenium (no
 downloaded: the browser and the driver are named by path, and the site is served from a local
 ``http.server`` thread), loads every page of the site as built, at 1280 px:
 
-- no page writes an error to the browser's console (a script that fails, a missing asset);
+- no page writes an error to the browser's console (a script that fails, a missing asset), or
+  shows one to the reader (a docutils system message, furo's box over a table of contents);
 - the search page, which runs in the page's JavaScript over its own index, finds "copy" and
   "verify", and the pages it lists are the pages that explain them;
 - no code block overflows its column (``scrollWidth`` against ``clientWidth``, measured by the
@@ -108,14 +109,27 @@ def _pages(site: Path) -> list[str]:
     return sorted(str(path.relative_to(site)) for path in site.rglob("*.html"))
 
 
+# What a page shows in place of its content when something went wrong in the build: docutils'
+# system messages and unresolved markup, and furo's red box over a ``.. contents::``.
+_BROKEN = (
+    ".system-message, .problematic, "
+    ".contents:not(.this-will-duplicate-information-and-it-is-still-useful-here)"
+)
+
+
 def _open(browser: Any, url: str) -> list[dict[str, Any]]:
-    """Load ``url`` (the page's scripts done), and give what it wrote to the console."""
+    """Load ``url`` (get() waits for the load event), and give the errors it shows: what it
+    wrote to the console, and what it shows the reader as broken."""
     browser.get(url)
-    browser.execute_script("return document.readyState")  # get() waits for the load event
-    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    shown = browser.execute_script(
+        f"return Array.from(document.querySelectorAll({_BROKEN!r}))"
+        ".map(e => e.textContent.slice(0, 120))"
+    )
+    return errors + [{"level": "SHOWN", "message": text} for text in shown]
 
 
-def test_every_page_loads_without_a_console_error(site: Path, base: str, browser: Any) -> None:
+def test_every_page_loads_without_an_error(site: Path, base: str, browser: Any) -> None:
     pages = _pages(site)
     assert {"index.html", "search.html", "howto/mirror.html", "coming-from.html"} <= set(pages)
     errors = {page: _open(browser, base + page) for page in pages}
