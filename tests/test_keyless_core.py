@@ -18,14 +18,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from regwire.sansio import Registry, Request, Response, drive
+from regwire.sansio.digests import digest_of
 from regwire.sansio.keyless import (
+    BUNDLE_V03,
+    Bundles,
     CertificateIdentity,
     HashedRekord,
     InvalidIdentityRule,
     InvalidLogEntry,
     RekorBundle,
+    bundle_content,
     check_entry_claims,
+    logged_times,
+    read_bundles,
+    statement_digests,
 )
+from regwire.testing import FakeNetwork, ModelRegistry
 
 texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 FEW = settings(max_examples=150, deadline=None)
@@ -92,6 +101,14 @@ def test_any_bytes_are_a_bundle_or_an_invalid_log_entry(raw: bytes) -> None:
         assert problem  # parsed, or refused saying why: no other exception escapes
 
 
+def test_a_bundle_with_a_numeric_log_id_or_too_large_is_refused() -> None:
+    payload = {"body": "AA==", "integratedTime": 1, "logIndex": 1, "logID": 7}
+    with pytest.raises(InvalidLogEntry, match="logID is not a string"):
+        RekorBundle.parse(json.dumps({"SignedEntryTimestamp": "AA==", "Payload": payload}))
+    with pytest.raises(InvalidLogEntry, match="too large to be one"):
+        RekorBundle.parse(b" " * (1 << 20) + b"{}")
+
+
 @pytest.mark.parametrize(
     ("document", "problem"),
     [
@@ -153,6 +170,8 @@ def test_a_rendered_hashedrekord_reads_back(signature: bytes, key: bytes, sha: s
         ({"apiVersion": "0.0.2"}, "not hashedrekord 0.0.1"),
         ({"spec": []}, "no spec object"),
         ({"spec": {"signature": {}, "data": {}}}, '"signature.publicKey"'),
+        ({"spec": {"signature": [], "data": {}}}, 'lacks its "signature" or "data"'),
+        ({"spec": {"signature": {"publicKey": {}}, "data": {}}}, '"data.hash"'),
     ],
 )
 def test_hashedrekord_refusals_name_the_field(changes: dict[str, Any], problem: str) -> None:
@@ -254,3 +273,153 @@ def test_identity_rule_refusals() -> None:
     rule = CertificateIdentity(identity="a@b", issuer="https://i")
     assert "no OIDC issuer extension" in str(rule.judge(["a@b"], None))
     assert str(rule) == 'identity "a@b" from "https://i"'
+
+
+# --- finding bundles: read_bundles over the model registry ----------------------------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def _attach(
+    model: ModelRegistry,
+    subject: str,
+    layers: list[bytes],
+    *,
+    artifact_type: str = BUNDLE_V03,
+    layer_type: str = BUNDLE_V03,
+    stored: bool = True,
+) -> str:
+    """A referrer of ``subject`` in ``team/app`` with ``layers`` (their blobs stored or not)."""
+    empty = model.put_blob("team/app", b"{}")
+    descriptors = []
+    for layer in layers:
+        if stored:
+            model.put_blob("team/app", layer)
+        descriptors.append(
+            {"mediaType": layer_type, "digest": digest_of(layer), "size": len(layer)}
+        )
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": descriptors,
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1},
+    }
+    return model.put_manifest("team/app", json.dumps(document).encode(), OCI_MANIFEST)
+
+
+def _read(model: ModelRegistry, subject: str, route: Any = None) -> Bundles:
+    net = FakeNetwork(route or model.handle)
+    return drive(read_bundles(Registry("reg.test", clock=net.clock), "team/app", subject), net)
+
+
+def test_read_bundles_reads_each_bundle_and_names_what_it_cannot() -> None:
+    model = ModelRegistry("reg.test")
+    image = model.push_image("team/app", "1", None, [b"the layer"])
+    good = _attach(model, image, [b'{"bundle": 1}'])
+    _attach(model, image, [b"an sbom"], artifact_type="application/spdx+json")
+    two = _attach(model, image, [b"one", b"two"])
+    missing = _attach(model, image, [b"not stored"], stored=False)
+    found = _read(model, image)
+    assert found.found == ((good, b'{"bundle": 1}'),)
+    assert sorted(found.problems) == sorted(
+        [
+            f"bundle {two}: not one bundle layer of at most {1 << 20} bytes",
+            f"bundle {missing}: its bundle layer is missing",
+        ]
+    )
+    assert _read(model, digest_of(b"no such image")) == Bundles()
+
+
+def test_read_bundles_stops_at_its_bound_and_says_so() -> None:
+    from regwire.sansio.keyless import MAX_BUNDLES
+
+    model = ModelRegistry("reg.test")
+    image = model.push_image("team/app", "1", None, [b"the layer"])
+    for number in range(MAX_BUNDLES + 2):
+        _attach(model, image, [f'{{"bundle": {number}}}'.encode()])
+    found = _read(model, image)
+    assert len(found.found) == MAX_BUNDLES
+    assert found.problems == (f"more than {MAX_BUNDLES} bundles: the rest were not read",)
+
+
+def test_read_bundles_says_when_the_referrers_cannot_be_read() -> None:
+    model = ModelRegistry("reg.test")
+    image = model.push_image("team/app", "1", None, [b"the layer"])
+
+    def route(request: Request) -> Response:
+        if "/referrers/" in request.url or "sha256-" in request.url:
+            return Response(403, (("Content-Type", "application/json"),), b'{"errors": []}')
+        return model.handle(request)
+
+    found = _read(model, image, route)
+    assert found.found == ()
+    (problem,) = found.problems
+    assert problem.startswith(f"the referrers of {image} could not be read: ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"[]", "the bundle is not a JSON object"),
+        (b"{}", "one of dsseEnvelope and messageSignature"),
+        (b'{"dsseEnvelope": {}, "messageSignature": {}}', "one of dsseEnvelope"),
+        (b"not json", "the bundle is not JSON"),
+    ],
+)
+def test_bundle_content_refusals(raw: bytes, problem: str) -> None:
+    with pytest.raises(InvalidLogEntry, match=re.escape(problem)):
+        bundle_content(raw)
+
+
+def test_statement_digests() -> None:
+    statement = {"subject": [{"digest": {"sha256": "ab", "sha512": 3}}, "junk", {"digest": []}]}
+    raw = json.dumps(statement).encode()
+    assert statement_digests("application/vnd.in-toto+json", raw) == ["sha256:ab"]
+    with pytest.raises(InvalidLogEntry, match=r"not application/vnd\.in-toto"):
+        statement_digests("text/plain", raw)
+    with pytest.raises(InvalidLogEntry, match="no subject list"):
+        statement_digests("application/vnd.in-toto+json", b"{}")
+
+
+@pytest.mark.parametrize(
+    ("raw", "count"),
+    [
+        (b'{"verificationMaterial": {"tlogEntries": [{"integratedTime": "1700000000"}]}}', 1),
+        (b'{"verificationMaterial": {"tlogEntries": [{"integratedTime": "0"}]}}', 0),
+        (b'{"verificationMaterial": {}}', 0),
+        (b'{"verificationMaterial": {"tlogEntries": [{"integratedTime": "x"}]}}', 0),
+        (b"[]", 0),
+        (b'{"verificationMaterial": {"tlogEntries": [{"integratedTime": 99999999999999}]}}', 0),
+    ],
+)
+def test_logged_times_are_read_or_none(raw: bytes, count: int) -> None:
+    assert len(logged_times(raw)) == count
+
+
+def test_read_bundles_refuses_a_listed_referrer_that_is_missing_or_names_another_subject() -> None:
+    """A hostile referrers answer: one listed manifest the registry does not hold, one whose
+    subject is another image's."""
+    model = ModelRegistry("reg.test")
+    image = model.push_image("team/app", "1", None, [b"the layer"])
+    other = model.push_image("team/app", "2", None, [b"another layer"])
+    elsewhere = _attach(model, other, [b'{"bundle": 2}'])
+    listed = [
+        {"mediaType": OCI_MANIFEST, "digest": digest, "size": 1, "artifactType": BUNDLE_V03}
+        for digest in (digest_of(b"never stored"), elsewhere)
+    ]
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}
+
+    def route(request: Request) -> Response:
+        if "/referrers/" in request.url:
+            return Response(200, (("Content-Type", OCI_INDEX),), json.dumps(index).encode())
+        return model.handle(request)
+
+    found = _read(model, image, route)
+    assert found.found == ()
+    assert found.problems == (
+        f"bundle {digest_of(b'never stored')}: its manifest is missing",
+        f"bundle {elsewhere}: its subject is {other}",
+    )
