@@ -32,6 +32,8 @@ from regwire.sansio.edit_documents import (
     parse_pairs,
     parse_time_option,
     platform_of,
+    rebase_config,
+    rebase_layers,
     remove_entries,
     when,
 )
@@ -393,3 +395,72 @@ def test_index_remove_drops_exactly_what_it_names_and_refuses_what_is_not_there(
     wanted = f"{os}/{arch}/{variant}" if variant else f"{os}/{arch}"
     by_platform = json.loads(remove_entries(index, (wanted,), (), "t"))
     assert entries[0]["digest"] not in [e["digest"] for e in by_platform["manifests"]]
+
+
+def _image(layers: list[str], docker: bool = False) -> Any:
+    document = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_SCHEMA2 if docker else OCI_MANIFEST,
+        "config": {
+            "mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
+            "digest": "sha256:" + "c" * 64,
+            "size": 1,
+        },
+        "layers": [
+            {"mediaType": DOCKER_LAYER_GZIP if docker else OCI_LAYER_GZIP, "digest": d, "size": 1}
+            for d in layers
+        ],
+    }
+    raw = json.dumps(document).encode()
+    return decode_manifest(raw, digest_of(raw), str(document["mediaType"]), "t")
+
+
+def _config(ids: list[str], history: list[str], **extra: Any) -> bytes:
+    return json.dumps(
+        {
+            "os": "linux",
+            "architecture": "amd64",
+            "config": {"Cmd": ["app"]},
+            "rootfs": {"type": "layers", "diff_ids": ids},
+            "history": [{"created_by": h} for h in history],
+            **extra,
+        }
+    ).encode()
+
+
+digests = st.integers(0, 2**32).map(lambda i: "sha256:" + f"{i:064x}")
+
+
+@FAST
+@given(
+    st.lists(digests, max_size=3, unique=True),
+    st.lists(digests, max_size=3, unique=True),
+    st.lists(digests, min_size=1, max_size=3, unique=True),
+    st.booleans(),
+)
+def test_rebase_puts_the_image_own_layers_and_history_on_the_new_base(
+    old: list[str], own: list[str], new: list[str], docker_base: bool
+) -> None:
+    image = _image([*old, *own])
+    layers = rebase_layers(image, _image(old), _image(new, docker=docker_base), "t")
+    assert [d.digest for d in layers] == [*new, *own]
+    assert {d.media_type for d in layers} <= {OCI_LAYER_GZIP}  # in the image's own format
+    raw = rebase_config(
+        _config([*old, *own], [f"old {i}" for i in old] + [f"own {i}" for i in own]),
+        _config(old, [f"old {i}" for i in old]),
+        _config(new, [f"new {i}" for i in new]),
+        "t",
+    )
+    config = json.loads(raw)
+    assert config["rootfs"]["diff_ids"] == [*new, *own]
+    assert [h["created_by"] for h in config["history"]] == [f"new {i}" for i in new] + [
+        f"own {i}" for i in own
+    ]
+    assert config["config"] == {"Cmd": ["app"]}
+    if old and new[0] not in old:
+        with pytest.raises(EditRefused, match="not built on the old base"):
+            rebase_layers(image, _image(new), _image(old), "t")
+    with pytest.raises(EditRefused, match="architecture"):
+        rebase_config(
+            _config(old, []), _config(old, []), _config(new, [], architecture="arm64"), "t"
+        )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import zstandard
 
-from regwire import Client
+from regwire import Client, EditRefused
 from tests.harness.distribution import RealRegistry, image_manifest, write_layout
 from tests.harness.drivers import DRIVERS, run_with
 
@@ -34,11 +34,13 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealRegistry]:
             {
                 "amd": image_manifest(layout, seed="edit", layers=2, config={"Env": ["A=1"]}),
                 "arm": image_manifest(layout, arch="arm64", variant="v8", seed="edit-arm"),
+                "new": image_manifest(layout, seed="edit-new", layers=1),
             },
         )
         for driver in DRIVERS:
             registry.push(layout, f"edit/{driver}:base", tag="amd")
             registry.push(layout, f"other/{driver}:arm", tag="arm")
+            registry.push(layout, f"newbase/{driver}:1", tag="new")
         yield registry
     finally:
         registry.close()
@@ -405,3 +407,86 @@ def test_flatten_gives_one_layer_with_the_same_filesystem_umoci_unpacks(
     assert "file0.txt" not in flat_files and "file1.txt" in flat_files
     assert flat_files["app/run.sh"] == b"#!/bin/sh\n"
     assert flat.digest != layered.digest
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_rebase_swaps_the_base_layers_and_mounts_the_new_ones(
+    real: RealRegistry, driver: str, tmp_path: Path
+) -> None:
+    a = real.authority
+    root = tmp_path / "dir"
+    root.mkdir()
+    (root / "app.txt").write_text("mine\n")
+
+    async def built(client: Any) -> Any:
+        return await client.append(
+            f"{a}/edit/{driver}:base",
+            destination=f"{a}/edit/{driver}:app",
+            layers=[root],
+            time="0",
+        )
+
+    run_with(driver, built, insecure_registries=[a], timeout=30)
+    before = real.log_size()
+
+    async def rebased(client: Any) -> Any:
+        with pytest.raises(EditRefused, match="platform"):
+            await client.rebase(
+                f"{a}/edit/{driver}:app",
+                old_base=f"{a}/edit/{driver}:base",
+                new_base=f"{a}/other/{driver}:arm",
+                destination=f"{a}/edit/{driver}:wrong",
+            )
+        with pytest.raises(EditRefused, match="not built on the old base"):
+            await client.rebase(
+                f"{a}/edit/{driver}:app",
+                old_base=f"{a}/newbase/{driver}:1",
+                new_base=f"{a}/edit/{driver}:base",
+                destination=f"{a}/edit/{driver}:wrong",
+            )
+        return await client.rebase(
+            f"{a}/edit/{driver}:app",
+            old_base=f"{a}/edit/{driver}:base",
+            new_base=f"{a}/newbase/{driver}:1",
+            destination=f"{a}/edit/{driver}:rebased",
+        )
+
+    edited = run_with(driver, rebased, insecure_registries=[a], timeout=30)
+    writes = _blob_writes(_since(real, before))
+    app = real.inspect(f"edit/{driver}:app", "--raw")
+    new = real.inspect(f"newbase/{driver}:1", "--raw")
+    raw = real.inspect(f"edit/{driver}:rebased", "--raw")
+    assert [d["digest"] for d in raw["layers"]] == [
+        *(d["digest"] for d in new["layers"]),
+        app["layers"][-1]["digest"],
+    ]
+    assert raw["annotations"] == {
+        "org.opencontainers.image.base.name": f"{a}/newbase/{driver}:1",
+        "org.opencontainers.image.base.digest": real.inspect(f"newbase/{driver}:1")["Digest"],
+    }
+    config = real.inspect(f"edit/{driver}:rebased", "--config")
+    new_config = real.inspect(f"newbase/{driver}:1", "--config")
+    app_config = real.inspect(f"edit/{driver}:app", "--config")
+    assert config["rootfs"]["diff_ids"] == [
+        *new_config["rootfs"]["diff_ids"],
+        app_config["rootfs"]["diff_ids"][-1],
+    ]
+    assert config["history"] == [*new_config["history"], app_config["history"][-1]]
+    assert config["config"] == app_config["config"]
+    # The new base's layer was mounted from its repository, never sent; one PUT: the config.
+    assert not [w for w in writes if w.startswith("PATCH")]
+    assert [w for w in writes if "mount=" in w]
+    assert len([w for w in writes if w.startswith("PUT")]) == 1
+    layout = tmp_path / "layout"
+    real.skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        "--quiet",
+        f"docker://{a}/edit/{driver}:rebased",
+        f"oci:{layout}:r",
+    )
+    _umoci("unpack", "--image", f"{layout}:r", str(tmp_path / "bundle"))
+    files = _files(tmp_path / "bundle" / "rootfs")
+    assert files["file0.txt"].startswith(b"edit-new amd64 layer 0")  # type: ignore[union-attr]
+    assert files["app.txt"] == b"mine\n" and "file1.txt" not in files
+    assert edited.media_type == raw["mediaType"]

@@ -56,6 +56,7 @@ _HELP_ORDER = (
     "append",
     "convert",
     "flatten",
+    "rebase",
     "catalog",
     "push",
     "pull",

@@ -1,7 +1,7 @@
 """The subcommands that edit images: ``index create|add|remove``, ``mutate``, ``append``,
-``convert`` and ``flatten`` (a new manifest is written; the source is never changed; ``-t``
-names the result, else the source's tag moves). Each prints the digest written (``--json``:
-digest, media type, size and warnings)."""
+``convert``, ``flatten`` and ``rebase`` (a new manifest is written; the source is never
+changed; ``-t`` names the result, else the source's tag moves). Each prints the digest written
+(``--json``: digest, media type, size and warnings)."""
 
 from __future__ import annotations
 
@@ -310,10 +310,48 @@ def _flatten(args: argparse.Namespace) -> int:
     )
 
 
+# -- rebase ----------------------------------------------------------------------------------
+
+
+def _add_rebase(sub: Any, common: argparse.ArgumentParser) -> None:
+    rebase = sub.add_parser(
+        "rebase",
+        parents=[common],
+        help="swap an image's base layers for a new base's",
+        description="SRC's layers from OLD are replaced by NEW's (crane's rebase): NEW's layers "
+        "and history under SRC's own, SRC's config otherwise kept, the manifest annotated "
+        "with NEW's name and digest (org.opencontainers.image.base.*). An image not built on "
+        "OLD is refused, as is a NEW of another platform.",
+    )
+    rebase.add_argument("source", metavar="SRC", help=_ENDS)
+    rebase.add_argument("--old-base", required=True, metavar="OLD", help=_ENDS)
+    rebase.add_argument("--new-base", required=True, metavar="NEW", help=_ENDS)
+    rebase.add_argument("-t", "--tag", metavar="DST", help="the result (default: SRC's tag)")
+    rebase.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="the image of an index to rebase"
+    )
+    _common(rebase)
+
+
+def _rebase(args: argparse.Namespace) -> int:
+    return _run(
+        args,
+        [args.source, args.old_base, args.new_base, args.tag],
+        lambda client: client.rebase(
+            args.source,
+            old_base=args.old_base,
+            new_base=args.new_base,
+            destination=args.tag,
+            platform=args.platform,
+        ),
+    )
+
+
 SUBCOMMANDS = (
     Subcommand("index", _add_index, _index),
     Subcommand("mutate", _add_mutate, _mutate),
     Subcommand("append", _add_append, _append),
     Subcommand("convert", _add_convert, _convert),
     Subcommand("flatten", _add_flatten, _flatten),
+    Subcommand("rebase", _add_rebase, _rebase),
 )

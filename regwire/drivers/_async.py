@@ -1039,6 +1039,36 @@ class AsyncClient:
             )
         )
 
+    async def rebase(
+        self,
+        source: str | Reference,
+        *,
+        old_base: str | Reference,
+        new_base: str | Reference,
+        destination: str | Reference | None = None,
+        platform: str | Platform | None = None,
+    ) -> Edited:
+        """Swap the layers of ``old_base`` under the image ``source`` names for those of
+        ``new_base`` (crane's ``rebase``): the new base's layers and history under the image's
+        own, its config otherwise kept, the manifest annotated with the new base's name and
+        digest (``org.opencontainers.image.base.*``, OCI images). An image not built on
+        ``old_base`` is refused, as is a new base of another platform. ``platform`` picks the
+        image of an index (each base's image is the one of the image's platform).
+
+        Raises:
+            ValueError, EditRefused (before anything is written), RegistryError, ...
+        """
+        return await self.carry(
+            editing.rebase(
+                self._core,
+                source,
+                old_base=old_base,
+                new_base=new_base,
+                destination=destination,
+                platform=platform,
+            )
+        )
+
     async def convert(
         self, source: str | Reference, *, destination: str | Reference, to: str
     ) -> Edited:

@@ -75,6 +75,7 @@ __all__ = [
     "index_create",
     "index_remove",
     "mutate",
+    "rebase",
     "write_tar",
 ]
 
@@ -787,6 +788,54 @@ def flatten(
         )
     finally:
         merger.remove()
+
+
+def rebase(
+    core: ClientCore,
+    source: str | Reference,
+    *,
+    old_base: str | Reference,
+    new_base: str | Reference,
+    destination: str | Reference | None = None,
+    platform: str | Platform | None = None,
+) -> Plan[Edited]:
+    wanted = None if platform is None else str(platform)
+    if wanted is not None:
+        Platform.parse(wanted)  # the syntax, before any request
+    places = _Places()
+    src = yield from _end(core, places, source, writing=False)
+    old = yield from _end(core, places, old_base, writing=False)
+    new = yield from _end(core, places, new_base, writing=False)
+    dst = yield from _end(
+        core, places, destination if destination is not None else source, writing=True
+    )
+    if dst.tag is None:
+        raise ValueError(
+            f"{destination or source} names a digest: name the result with a tag (-t IMAGE:TAG)"
+        )
+    tag = dst.tag or ""
+    name = str(new_base).removeprefix("docker://")
+
+    def job(ends: list[End]) -> Operation[Edited]:
+        image, before, after = ends
+        return _writing(
+            dst,
+            _names(src, dst),
+            lambda target: editing.rebase(
+                image,
+                src.reference,
+                (before, old.reference),
+                (after, new.reference),
+                target,
+                tag,
+                platform=wanted,
+                base_name=name,
+            ),
+        )
+
+    files = any(o.files for o in (src, old, new, dst))
+    edited: Edited = yield Run(_reading_all([src, old, new], job), files=files)
+    return edited
 
 
 def convert(

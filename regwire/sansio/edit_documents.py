@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "OCI_LAYER_GZIP",
     "OCI_LAYER_ZSTD",
     "append_to_config",
+    "base_annotations",
     "build_index",
     "convert_index",
     "convert_manifest",
@@ -58,6 +59,8 @@ __all__ = [
     "parse_command",
     "parse_pairs",
     "parse_time_option",
+    "rebase_config",
+    "rebase_layers",
     "platform_of",
     "platform_matches",
     "remove_entries",
@@ -484,6 +487,77 @@ def remove_entries(
         and e.get("digest") not in digests
     ]
     return _dump(document)
+
+
+BASE_NAME = "org.opencontainers.image.base.name"
+BASE_DIGEST = "org.opencontainers.image.base.digest"
+
+
+def _diff_ids(document: dict[str, Any], url: str) -> list[str]:
+    rootfs = document.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ProtocolError(url, "config's rootfs.diff_ids must be a list of strings")
+    return list(ids)
+
+
+def _history(document: dict[str, Any], url: str) -> list[Any]:
+    history = document.get("history") or []
+    if not isinstance(history, list):
+        raise ProtocolError(url, "config's history must be a list")
+    return history
+
+
+def rebase_layers(
+    image: Manifest, old_base: Manifest, new_base: Manifest, what: str
+) -> tuple[Descriptor, ...]:
+    """The image's layers on the new base: the new base's (their media types in the image's
+    format), then the image's own (those above the old base's); an image not built on the old
+    base is refused."""
+    count = len(old_base.layers)
+    mine = [d.digest for d in image.layers[:count]]
+    if mine != [d.digest for d in old_base.layers]:
+        raise EditRefused(
+            what,
+            f"the image is not built on the old base: its first {count} layers are not the "
+            "old base's (name the base it was built on with --old-base)",
+        )
+    family = family_of(image.media_type) or "oci"
+    new = tuple(
+        replace(d, media_type=_mapped(d.media_type, family, what, f"the new base's layers[{i}]"))
+        for i, d in enumerate(new_base.layers)
+    )
+    return (*new, *image.layers[count:])
+
+
+def rebase_config(raw: bytes, old_base: bytes, new_base: bytes, what: str) -> bytes:
+    """The image's config on the new base: ``rootfs.diff_ids`` the new base's then the
+    image's own, ``history`` the new base's then the image's own (those after the old base's
+    entries), os and architecture checked to be the new base's; how it runs is kept."""
+    document = _object(raw, what, "config")
+    old = _object(old_base, what, "old base's config")
+    new = _object(new_base, what, "new base's config")
+    ids, old_ids, new_ids = (_diff_ids(d, what) for d in (document, old, new))
+    if ids[: len(old_ids)] != old_ids:
+        raise EditRefused(what, "the image's diff IDs do not start with the old base's")
+    for key in ("os", "architecture", "variant"):
+        mine, theirs = document.get(key), new.get(key)
+        if mine != theirs and (key != "variant" or (mine and theirs)):
+            raise EditRefused(
+                what,
+                f"the new base is for {key} {theirs!r}, the image for {mine!r}: "
+                "pick the new base's platform (--platform)",
+            )
+    history, old_history = _history(document, what), _history(old, what)
+    own = history[len(old_history) :] if history[: len(old_history)] == old_history else history
+    document["rootfs"] = {**document["rootfs"], "diff_ids": [*new_ids, *ids[len(old_ids) :]]}
+    document["history"] = [*_history(new, what), *own]
+    return _dump(document)
+
+
+def base_annotations(name: str, digest: str) -> dict[str, str]:
+    """What an image says of its base (image-spec ``annotations.md``), as crane rebase writes."""
+    return {BASE_NAME: name, BASE_DIGEST: digest}
 
 
 # -- conversion ------------------------------------------------------------------------------

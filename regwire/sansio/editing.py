@@ -30,6 +30,7 @@ from .edit_documents import (
     EditRefused,
     Mutation,
     append_to_config,
+    base_annotations,
     build_index,
     convert_index,
     convert_manifest,
@@ -41,6 +42,8 @@ from .edit_documents import (
     mutate_config,
     platform_matches,
     platform_of,
+    rebase_config,
+    rebase_layers,
     remove_entries,
     rewrite_index,
     rewrite_manifest,
@@ -48,7 +51,8 @@ from .edit_documents import (
 from .ends import BlobSource, End, SourceStartedOver, quiet
 from .errors import DigestMismatch, ProtocolError, TooLarge
 from .events import Operation
-from .manifests import OCI_MANIFEST, Descriptor, Manifest, decode_manifest
+from .manifests import OCI_MANIFEST, Descriptor, Manifest, Platform, decode_manifest
+from .platforms import select_platform
 
 __all__ = [
     "Edited",
@@ -63,6 +67,7 @@ __all__ = [
     "index_create",
     "index_remove",
     "mutate",
+    "rebase",
 ]
 
 _CONFIG_BYTES = 8 * 1024 * 1024  # a config larger than this is not a config we edit
@@ -494,6 +499,84 @@ def flatten(
     filesystem, whiteouts applied (crane's ``flatten``); how it runs is kept."""
     change = _Change(created=created, flatten=flattener)
     return _edit(_Job(src, dst, src.url), reference, tag, change, selection)
+
+
+# -- rebase ----------------------------------------------------------------------------------
+
+
+def _image_for(
+    end: End, reference: str, platform: Platform | None, what: str
+) -> Operation[Manifest]:
+    """The image ``reference`` names at ``end``: in an index, the one for ``platform``."""
+    found = yield from end.manifest(reference, reference)
+    if found.is_index:
+        if platform is None:
+            raise EditRefused(what, f"{reference} is an index: name the platform (--platform)")
+        child = select_platform(found, platform, end.url)
+        found = yield from end.manifest(child.digest, child.digest)
+    if found.config is None or found.is_index:
+        raise EditRefused(what, f"a {found.media_type} manifest is not an image to rebase")
+    return found
+
+
+def rebase(
+    src: End,
+    reference: str,
+    old: tuple[End, str],
+    new: tuple[End, str],
+    dst: End,
+    tag: str,
+    *,
+    platform: str | None = None,
+    base_name: str = "",
+) -> Operation[Edited]:
+    """The image ``reference`` names, its old base's layers (``old``: an end and a reference
+    there) swapped for the new base's (``new``), as crane's ``rebase``: the new base's layers
+    and history under the image's own, the image's config otherwise kept, the manifest
+    annotated with the new base's name (``base_name``) and digest (OCI images). On an index,
+    ``platform`` picks the image (and each base's image); by default a base's image is the
+    one of the image's own platform."""
+    job = _Job(src, dst, src.url)
+    wanted = Platform.parse(platform) if platform else None
+    image = yield from _image_for(src, reference, wanted, job.what)
+    assert image.config is not None
+    raw = yield from _read_blob(src, image.config)
+    where = f"{src.url}@{image.config.digest}"
+    if wanted is None:
+        placed = platform_of(raw, where) or {}
+        wanted = Platform(
+            placed.get("os", "linux"), placed.get("architecture", "amd64"), placed.get("variant")
+        )
+    old_image = yield from _image_for(old[0], old[1], wanted, job.what)
+    new_image = yield from _image_for(new[0], new[1], wanted, job.what)
+    layers = rebase_layers(image, old_image, new_image, job.what)
+    assert old_image.config is not None and new_image.config is not None
+    old_raw = yield from _read_blob(old[0], old_image.config)
+    new_raw = yield from _read_blob(new[0], new_image.config)
+    config_raw = rebase_config(raw, old_raw, new_raw, where)
+    dst.begin()
+    for blob in new_image.layers:
+        yield from _carry_blob(_Job(new[0], dst, job.what), blob)
+    for blob in image.layers[len(old_image.layers) :]:
+        yield from _carry_blob(job, blob)
+    config = yield from _write_bytes(job, image.config.media_type, config_raw)
+    annotations = {}
+    if family_of(image.media_type) == "oci":
+        annotations = base_annotations(base_name or new[1], new_image.digest)
+    else:
+        job.warnings.append(
+            f"{job.what}: a Docker manifest carries no annotations: the new base is not named"
+        )
+    manifest = rewrite_manifest(
+        image,
+        config=config,
+        layers=layers,
+        replace_layers=True,
+        annotations=annotations,
+        what=job.what,
+    )
+    written = yield from _put(job, manifest, image.media_type, tag)
+    return _edited(job, written)
 
 
 # -- convert ---------------------------------------------------------------------------------
