@@ -84,7 +84,7 @@ def _add_verify(sub: Any, common: argparse.ArgumentParser) -> None:
     verify = sub.add_parser(
         "verify",
         parents=[common],
-        help="check an image's signatures with a key or a containers-policy.json",
+        help="check an image's signatures with a key, a keyless signer or a policy.json",
         description="Check the signatures stored for the manifest IMAGE names. With --key, a "
         "signature is trusted when the key verifies it, its payload names the manifest's digest "
         "and its signed reference names IMAGE's repository. With --policy, every requirement "
@@ -92,8 +92,9 @@ def _add_verify(sub: Any, common: argparse.ArgumentParser) -> None:
         "With --certificate-identity and --certificate-oidc-issuer (or their -regexp forms), a "
         "keyless signature is trusted when its Fulcio certificate names that signer, chains to "
         "a Fulcio root of the trusted root and was valid when a trusted transparency log "
-        "recorded the signature. "
-        "Prints the signatures trusted; exits 6 naming each reason when none is. "
+        "recorded the signature. Signatures are read from cosign's sha256-<hex>.sig tag and "
+        "from Sigstore bundles attached as OCI referrers (with --key, when the tag has none "
+        "trusted). Prints the signatures trusted; exits 6 naming each reason when none is. "
         "Needs regwire[sign] (regwire[sigstore] for keyless signatures).",
     )
     verify.add_argument("image", metavar="IMAGE")
