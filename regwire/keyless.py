@@ -321,16 +321,19 @@ def _decoded_signature(signature: Signature) -> bytes | str:
     return raw or "no signature annotation"
 
 
-def _names(certificate: Certificate) -> list[str]:
-    """The identities a certificate names: its e-mails, URIs, DNS names and IP addresses."""
+def _names(certificate: Certificate, emails_only: bool = False) -> list[str]:
+    """The identities a certificate names: its e-mails, URIs, DNS names and IP addresses (or
+    its e-mails alone)."""
     from cryptography import x509
 
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (x509.ExtensionNotFound, ValueError):
         return []
-    names: list[str] = []
-    for kind in (x509.RFC822Name, x509.UniformResourceIdentifier, x509.DNSName):
+    names: list[str] = list(san.get_values_for_type(x509.RFC822Name))
+    if emails_only:
+        return names
+    for kind in (x509.UniformResourceIdentifier, x509.DNSName):
         names += san.get_values_for_type(kind)
     names += [str(address) for address in san.get_values_for_type(x509.IPAddress)]
     return names
@@ -491,7 +494,7 @@ def check_keyless(
     issuer = _issuer(certificate)
     if isinstance(issuer, Exception):
         return f"{where}: {issuer}"
-    names = _names(certificate)
+    names = _names(certificate, signer.emails_only)
     wrong = signer.judge(names, issuer)
     if wrong is not None:
         return f"{where}: {wrong}"
@@ -551,7 +554,7 @@ class _SignerPolicy:
         issuer = _issuer(cert)
         if isinstance(issuer, Exception):
             raise VerificationError(str(issuer))
-        wrong = self.signer.judge(_names(cert), issuer)
+        wrong = self.signer.judge(_names(cert, self.signer.emails_only), issuer)
         if wrong is not None:
             raise VerificationError(wrong)
 
@@ -611,7 +614,8 @@ def check_bundle(
     certificate = bundle.signing_certificate
     found = _issuer(certificate)
     issuer = found if isinstance(found, str) else None  # the policy above accepted it
-    name = next((n for n in _names(certificate) if signer.judge([n], issuer) is None), "")
+    names = _names(certificate, signer.emails_only)
+    name = next((n for n in names if signer.judge([n], issuer) is None), "")
     return VerifiedSignature(
         f"{name} (OIDC issuer {issuer}; Sigstore bundle)", digest, "", referrer
     )
@@ -843,7 +847,9 @@ def policy_requirement(
     if requirement.fulcio is not None:
         fulcio = requirement.fulcio
         root = TrustedRoot.from_policy(fulcio.ca.data or b"", rekor, "the policy's fulcio CA")
-        signer = CertificateIdentity(identity=fulcio.subject_email, issuer=fulcio.oidc_issuer)
+        signer = CertificateIdentity(
+            identity=fulcio.subject_email, issuer=fulcio.oidc_issuer, emails_only=True
+        )
         return accept_with(
             called,
             attachments,

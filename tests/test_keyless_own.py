@@ -446,7 +446,7 @@ def test_a_policy_with_our_fulcio_and_log_key(signed: Signed, tmp_path: Path) ->
             "rekorPublicKeyData": base64.b64encode(rekor).decode(),
             "signedIdentity": {"type": "matchRepository"},
         }
-        path = tmp_path / f"policy-{email}.json"
+        path = tmp_path / f"policy-{hashlib.sha256(email.encode()).hexdigest()}.json"
         path.write_text(json.dumps({"default": [requirement]}))
         return str(path)
 
@@ -457,9 +457,16 @@ def test_a_policy_with_our_fulcio_and_log_key(signed: Signed, tmp_path: Path) ->
                 answers[case] = await client.verify(signed.image(case), policy=policy(EMAIL))
             except RegistryError as exc:
                 answers[case] = exc
+        try:  # subjectEmail is compared with e-mail addresses only, as containers/image does
+            await client.verify(signed.image("workflow"), policy=policy(WORKFLOW))
+        except RegistryError as exc:
+            answers["workflow as subjectEmail"] = exc
         return answers
 
     answers = run_with("sync", judge, insecure_registries=[signed.registry.authority])
+    uri = answers["workflow as subjectEmail"]
+    assert isinstance(uri, SignatureRejected), uri
+    assert "no signature for this identity: the certificate is for no identity" in str(uri)
     for case, (_, reason) in CASES.items():
         answer = answers[case]
         if case == "workflow":

@@ -116,6 +116,9 @@ class CertificateIdentity:
     issuer: str | None = None
     identity_regexp: str | None = None
     issuer_regexp: str | None = None
+    # Only the certificate's e-mail addresses can be the identity: a policy's ``subjectEmail``,
+    # which containers/image compares with the e-mail addresses alone.
+    emails_only: bool = False
 
     def __post_init__(self) -> None:
         _one_of(self.identity, self.identity_regexp, "certificate identity", "certificate-identity")
