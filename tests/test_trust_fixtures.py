@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from regwire.drivers import trust
 from regwire.drivers.steps import Blocking
 from regwire.sansio.digests import digest_of
-from regwire.sansio.errors import InvalidPolicy, NotFound, RegistryError, SignatureRejected
+from regwire.sansio.errors import NotFound, RegistryError, SignatureRejected
 from regwire.sansio.manifests import DOCKER_SCHEMA1_SIGNED, OCI_MANIFEST, Descriptor
 from regwire.sansio.policy import Policy
 from regwire.sansio.reference import Reference
@@ -474,40 +474,8 @@ def test_no_manifest_by_digest_is_not_trusted(tmp_path: Path) -> None:
         assert isinstance(answer, (NotFound, SignatureRejected)), answer
 
 
-KEYLESS_REFUSED = {
-    # key+Rekor and fulcio policies are judged now: tests/test_keyless.py gives their verdicts
-    "pki": (
-        "dir-img-cosign-pki-valid",
-        {
-            "pki": {
-                "caRootsPath": str(SIGSTORE / "pki_root_crts.pem"),
-                "caIntermediatesPath": str(SIGSTORE / "pki_intermediate_crts.pem"),
-                "subjectEmail": "qiwan@redhat.com",
-            }
-        },
-        "pki (certificates from your own CA)",
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(KEYLESS_REFUSED))
-def test_a_policy_regwire_cannot_judge_yet_is_refused_clearly(name: str, tmp_path: Path) -> None:
-    """Policies containers/image accepts these fixtures under, using what regwire does not
-    check yet (PKI certificates): an InvalidPolicy naming the scope and what is missing, never
-    a verdict made without it."""
-    fixture, requirement, named = KEYLESS_REFUSED[name]
-    with serve_fixture(fixture) as served:
-        signed = signed_name(fixture)
-        rule = {
-            "type": "exactRepository",
-            "dockerRepository": f"{signed.registry}/{signed.repository}",
-        }
-        scope = f"{served.server.authority}/{served.repository}"
-        document = {"type": "sigstoreSigned", **requirement, "signedIdentity": rule}
-        answer = verify(served, served.image(), policy=write_policy(tmp_path, {scope: [document]}))
-    assert isinstance(answer, InvalidPolicy), answer
-    assert named in str(answer) and "does not implement yet" in str(answer)
-    assert scope in str(answer)  # the scope is named
+# Policies with fulcio, rekorPublicKey* and pki are judged too: tests/test_keyless.py gives
+# their verdicts on the keyless, key+Rekor and PKI fixtures.
 
 
 # --- the whole verdict of a policy, against a reference implementation -----------------------

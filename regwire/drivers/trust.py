@@ -274,7 +274,7 @@ def evaluate(
             found = yield from find()
         judge = _accepted_identity(requirement.identity, wanted)
         try:
-            if requirement.fulcio is not None or requirement.rekor_keys:
+            if requirement.fulcio or requirement.rekor_keys or requirement.pki:
                 from ..keyless import policy_requirement  # the sigstore extra's
 
                 verified += policy_requirement(called, requirement, found, judge, keys)

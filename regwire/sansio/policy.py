@@ -14,8 +14,8 @@ Parsing is as strict as containers/image's (``signature/policy_config*.go``): an
 duplicated field, a wrong JSON type, an empty requirement list, a scope its transport cannot
 have, or a key given in two forms is `InvalidPolicy`, naming where. Every requirement type that
 containers/image parses is parsed here too, so a policy written for skopeo is read whole; those
-regwire cannot evaluate yet (``signedBy``, ``signedBaseLayer``, and ``sigstoreSigned`` with
-``fulcio``, ``pki`` or ``rekorPublicKey*``) are refused by `Policy.requirements_for` when the
+regwire cannot evaluate yet (``signedBy``, ``signedBaseLayer``) are refused by
+`Policy.requirements_for` when the
 scope an image falls in uses them: never silently accepted, never a reason to refuse an image
 whose scope does not use them.
 
@@ -329,7 +329,8 @@ class Fulcio:
 
 @dataclass(frozen=True, slots=True)
 class PKI:
-    """``sigstoreSigned.pki``: a certificate from the user's own CA (parsed, not evaluated)."""
+    """``sigstoreSigned.pki``: a certificate from the user's own CA (checked by
+    `regwire.keyless`)."""
 
     ca_roots: KeySource
     ca_intermediates: KeySource | None
@@ -353,8 +354,8 @@ class SigstoreSigned:
     image's manifest digest and an identity ``identity`` accepts.
 
     With ``fulcio`` (a keyless signature's CA and signer) it needs ``rekor_keys``, and a
-    ``keys`` signature may need them too (a log entry for it); `Policy.requirements_for`
-    refuses ``pki``, which regwire does not check."""
+    ``keys`` signature may need them too (a log entry for it); ``pki`` is a certificate from
+    the user's own CA. `regwire.keyless` checks all three (the ``sigstore`` extra)."""
 
     keys: tuple[KeySource, ...]
     identity: IdentityRule = MatchRepoDigestOrExact()
@@ -378,13 +379,6 @@ class SigstoreSigned:
             )
         if self.pki is not None and self.rekor_keys:
             raise InvalidPolicy("sigstoreSigned", "rekorPublicKey* cannot be used with pki")
-
-    def unimplemented(self) -> str | None:
-        """What this requirement asks that regwire cannot check yet, or None (``fulcio`` and
-        ``rekorPublicKey*`` are checked by `regwire.keyless`, with the ``sigstore`` extra)."""
-        if self.pki is not None:
-            return "sigstoreSigned with pki (certificates from your own CA)"
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,8 +582,7 @@ class Policy:
 
         Raises:
             InvalidPolicy: the scope's requirements include one regwire cannot evaluate yet
-                (``signedBy``, ``signedBaseLayer``, ``sigstoreSigned`` with ``fulcio``,
-                ``pki`` or ``rekorPublicKey*``); the message names it and the scope.
+                (``signedBy``, ``signedBaseLayer``); the message names it and the scope.
             InvalidReference: no reference for ``docker``, or a ``scope_path`` that is not
                 absolute and clean.
             ValueError: a transport regwire has no scopes for.
@@ -599,9 +592,7 @@ class Policy:
         label = "default" if scope is None else scope.label
         usable: list[Requirement] = []
         for requirement in requirements:
-            if isinstance(requirement, (AcceptAnything, Reject)) or (
-                isinstance(requirement, SigstoreSigned) and requirement.unimplemented() is None
-            ):
+            if isinstance(requirement, (AcceptAnything, Reject, SigstoreSigned)):
                 usable.append(requirement)
                 continue
             raise InvalidPolicy(
@@ -665,13 +656,11 @@ def _candidates(reference: Reference | None, transport: str, scope_path: str) ->
     )
 
 
-def _unimplemented(requirement: SignedBy | SignedBaseLayer | SigstoreSigned) -> str | None:
+def _unimplemented(requirement: SignedBy | SignedBaseLayer) -> str:
     """What a requirement asks that regwire cannot check yet, named for the user."""
     if isinstance(requirement, SignedBy):
         return "signedBy (GPG simple signing)"
-    if isinstance(requirement, SignedBaseLayer):
-        return "signedBaseLayer"
-    return requirement.unimplemented()
+    return "signedBaseLayer"
 
 
 # --- the strict reader ---------------------------------------------------------------------------
