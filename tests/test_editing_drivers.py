@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regwire.cli import main
+from regwire.drivers import editing as editing_driver
 from regwire.drivers.editing import _ParallelGzip, build_layer, merge_layers, write_tar
 from regwire.sansio.edit_documents import EditRefused
 from regwire.sansio.layout import REF_NAME
@@ -453,3 +454,30 @@ def test_flatten_from_the_command_and_a_layer_that_is_no_tar(
     assert main(["flatten", f"{a}/team/app:1", "-t", f"{a}/team/app:flat", "--insecure"]) == 1
     assert "is not a tar regwire can read" in capsys.readouterr().err
     assert not list(Path(tempfile.gettempdir()).glob("regwire-flatten-*"))
+
+
+def test_a_file_the_layer_cannot_read_is_named_and_nothing_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(tmp_path / "dir")
+    denied = str(root / "etc" / "hello.txt")
+
+    def refuse(path: str, size: int, out: Any) -> int:
+        if path == denied:  # as a file mode 000 is for anyone but root (the tests run as root)
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, size, out)
+
+    real = editing_driver._copy_contents
+    monkeypatch.setattr(editing_driver, "_copy_contents", refuse)
+    with pytest.raises(ValueError, match=r"cannot read .*hello.txt: Permission denied"):
+        build_layer(root, "gzip", directory=str(tmp_path))
+    assert not list(tmp_path.glob("regwire-layer-*"))
+    dangling = tmp_path / "links"
+    dangling.mkdir()
+    os.symlink(str(tmp_path / "nowhere"), dangling / "dangling")  # a link stays a link
+    built = build_layer(dangling, "none", directory=str(tmp_path))
+    with tarfile.open(built.path) as tar:
+        assert [(m.name, m.issym(), m.linkname) for m in tar.getmembers()] == [
+            ("dangling", True, str(tmp_path / "nowhere"))
+        ]
+    os.unlink(built.path)

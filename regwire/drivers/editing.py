@@ -462,6 +462,13 @@ def build_layer(
                 else:
                     _copy_tar(source, tar)
         layer = NewLayer(blob.digest, blob.size, tar.digest, compression)
+    except OSError as exc:
+        os.unlink(temporary)
+        if exc.filename is None or exc.filename == temporary:
+            raise  # the temporary file: the disk, not the layer
+        raise ValueError(
+            f"--layer {source}: cannot read {exc.filename}: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
         os.unlink(temporary)
         raise
