@@ -1,5 +1,6 @@
-"""Editing images over the copy's ends: mutate, append, convert, and indexes made, grown and
-trimmed (`regwire.sansio.edit_documents` decides what each new document says).
+"""Editing images over the copy's ends: mutate, append, flatten, rebase, convert, and indexes
+made, grown and trimmed (`regwire.sansio.edit_documents` decides what each new document says,
+`regwire.sansio.edit_layers` which entries a flattened layer keeps).
 
 Theory of operation. An edit reads the source's manifest (and, where a config changes or a
 platform is wanted, its config) through one `regwire.sansio.ends.End`, and writes through
@@ -15,6 +16,12 @@ An index is edited image by image: ``platforms`` (``os/arch[/variant]``) or
 ``all_platforms`` picks the images a config change or a layer goes to; the other entries are
 kept as they are. A config change on an index without either is refused (which images did the
 caller mean?); annotations alone then annotate the index itself.
+
+The layers an edit adds are the driver's: `append`'s are built from files before the
+operation starts (`NewLayer`, read through its ``source``); `flatten` hands each layer it
+downloads (verified) to the driver's `Flattener`, which merges them into one. `rebase` reads
+three images (the image, its old base, the new base) and writes one: the new base's blobs are
+carried from the new base's end (mounted within one registry), the image's own from its end.
 """
 
 from __future__ import annotations
@@ -57,10 +64,10 @@ from .platforms import select_platform
 __all__ = [
     "Edited",
     "NewLayer",
-    "Selection",
-    "append",
     "Flattener",
     "LayerSpool",
+    "Selection",
+    "append",
     "convert",
     "flatten",
     "index_add",
