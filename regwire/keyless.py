@@ -479,10 +479,10 @@ def check_keyless(
 ) -> VerifiedSignature | str:
     """Accept the keyless ``signature`` for the manifest ``digest``, or say why not (one
     sentence naming the layer): the steps of the module's docstring, in that order."""
-    signature = _as_go_reads(signature)
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    signature = _as_go_reads(signature)
     where = f"layer {signature.layer.digest}"
     if signature.certificate is None:
         return f"{where}: no certificate (a key signature, not a keyless one)"
@@ -543,7 +543,6 @@ def check_pki(
     involved, so the present is the time), is not for another use than code signing, names
     ``subjectEmail`` among its e-mail addresses and ``subjectHostname`` among its DNS names
     (wildcards as RFC 6125 allows), and its key verifies the signature over the payload."""
-    signature = _as_go_reads(signature)
     from cryptography import x509
     from cryptography.x509 import ExtendedKeyUsage, KeyUsage
     from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -555,6 +554,7 @@ def check_pki(
         VerificationError,
     )
 
+    signature = _as_go_reads(signature)
     where = f"layer {signature.layer.digest}"
     if signature.certificate is None:
         return f"{where}: no certificate (a key signature, not one from your CA)"
@@ -638,9 +638,9 @@ def check_logged_key(
 ) -> VerifiedSignature | str:
     """Accept a key signature that must also be in a trusted log (a policy's ``keyPath`` with
     ``rekorPublicKey*``): the key's signature, then the log entry for that key."""
-    signature = _as_go_reads(signature)
     from .keys import VerifyingKey
 
+    signature = _as_go_reads(signature)
     verdict = check_signature(signature, keys, digest, identity)
     if isinstance(verdict, str):
         return verdict
@@ -875,7 +875,8 @@ def trusted_root(root: TrustedRootFile | None) -> Plan[TrustedRoot]:
 
 
 BundleReader = Callable[[Callable[[Reference, Registry], Plan[Bundles]]], Plan[Bundles]]
-"""Runs a job against where the image is read from (`operations._reading` for one image)."""
+"""Runs a job against the registry the image is read from (the place `operations.verify`
+is judging), so that bundles are read where its ``.sig`` tag was."""
 
 
 def verify_keyless(
