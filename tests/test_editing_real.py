@@ -301,6 +301,8 @@ def test_archives_are_edited_as_sources_and_written_as_results(
             destination=f"oci-archive:{oci_archive}:v1",
             labels={"in": "archive"},
         )
+        with pytest.raises(ValueError, match="written whole"):
+            await client.mutate(f"oci-archive:{oci_archive}:v1", labels={"in": "place"})
         out["docker"] = await client.convert(
             f"{a}/edit/{driver}:base",
             destination=f"docker-archive:{docker_archive}:example/app:v1",

@@ -159,7 +159,23 @@ def _ends(
         raise ValueError(
             f"{destination or source} names a digest: name the result with a tag (-t IMAGE:TAG)"
         )
+    _not_in_place(dst, [src])
     return src, dst
+
+
+def _not_in_place(dst: _Opened, sources: Sequence[_Opened]) -> None:
+    """An archive is written whole, as a new file renamed onto its name: written onto an
+    archive it reads, it would lose the archive's other images, so that is refused."""
+    if dst.archive is None:
+        return
+    for source in sources:
+        if source.archive is not None and os.path.realpath(source.archive.path) == os.path.realpath(
+            dst.archive.path
+        ):
+            raise ValueError(
+                f"{dst.archive.url}: an archive is written whole, and this one is also read; "
+                "write the result to another file (-t docker-archive:OTHER or oci:DIR:TAG)"
+            )
 
 
 def _reading(opened: _Opened, job: Callable[[End], Operation[T]]) -> Operation[T]:
@@ -820,6 +836,7 @@ def rebase(
         raise ValueError(
             f"{destination or source} names a digest: name the result with a tag (-t IMAGE:TAG)"
         )
+    _not_in_place(dst, [src, old, new])
     tag = dst.tag or ""
     name = str(new_base).removeprefix("docker://")
 
@@ -865,6 +882,7 @@ def _index_ends(
     opened = []
     for source in sources:
         opened.append((yield from _end(core, places, source, writing=False)))
+    _not_in_place(dst, opened)
     return dst, opened
 
 
