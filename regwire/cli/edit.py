@@ -31,7 +31,7 @@ from .common import (
 
 __all__ = ["SUBCOMMANDS"]
 
-_ENDS = "[docker://]IMAGE or oci:DIR[:TAG]"
+_ENDS = "[docker://]IMAGE, oci:DIR[:TAG], docker-archive:FILE[:REF] or oci-archive:FILE[:TAG]"
 
 
 def _registries(*ends: str | None) -> list[str]:
