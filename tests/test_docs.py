@@ -3,6 +3,7 @@ what the page says it prints), against the model registry on loopback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,30 @@ def test_a_command_that_exits_otherwise_than_the_page_says_fails_the_build(
     assert done.returncode != 0
     assert "exited 3, the page says 0" in done.stderr
     assert 'tag "v1" has not been set' in done.stderr
+
+
+# Every how-to is a task guide. (The pages of trust, archives and editing join the list once
+# they have the same shape.)
+TASK_GUIDES = [
+    "cleanup", "driver", "layouts", "login", "mirror", "platforms", "referrers", "sync", "testing",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TASK_GUIDES)
+def test_every_howto_is_a_task_guide(name: str) -> None:
+    text = (DOCS / "howto" / f"{name}.rst").read_text()
+    assert "**You will end with**" in text  # what the reader will have, first
+    for heading in ("What can go wrong", "Where to go next"):
+        assert re.search(rf"^{heading}.*\n-+$", text, re.M), heading
+    # the steps run when the site is built: commands, or the library where there is no command
+    assert text.count(".. regwire-run::") + text.count(".. testcode::") >= 2
+    # a failure the reader will meet, shown as it is met: an exit code, or an exception caught
+    assert re.search(r"^   :exit: [1-9]$", text, re.M) or "except " in text
+    # examples print what a user looks at, not comparisons answered True
+    assert not re.search(r"print\([^\n]*==", text)
+
+
+def test_every_howto_is_in_the_site() -> None:
+    index = (DOCS / "index.rst").read_text()
+    for page in sorted((DOCS / "howto").glob("*.rst")):
+        assert f"   howto/{page.stem}\n" in index, page.name
