@@ -5,7 +5,8 @@ Why run them rather than paste their output: pasted output drifts from what the 
 the day a message changes, and nobody notices; run at build time, a page cannot show an output,
 an error message or an exit code that regwire no longer gives. A block whose command exits with
 another code than the page says (0 unless ``:exit:`` names one) is a build warning, so an error
-under ``-W``.
+under ``-W``. Every build that shows pages runs them (html, text); the doctest build, which runs
+the Python examples and shows nothing, leaves them out.
 
 Each page gets its own two registries on loopback, started at the page's first command and
 closed when the page is read, so that what one page writes never changes another's output:
@@ -102,6 +103,12 @@ def _open_place() -> _Place:
     return _Place((registry, mirror), folder, env)
 
 
+def _shown(directive: SphinxDirective) -> bool:
+    """Whether this build shows the page: the doctest builder runs the Python examples and
+    shows nothing, so the commands (run and checked by every other build) are left to those."""
+    return directive.env.app.builder.name != "doctest"
+
+
 def _place(directive: SphinxDirective) -> _Place:
     data = directive.env.temp_data  # cleared once the page is read; closed just before
     if _KEY not in data:
@@ -155,6 +162,8 @@ class RegwireRun(SphinxDirective):
     }
 
     def run(self) -> list[nodes.Node]:
+        if not _shown(self):
+            return []
         place = _place(self)
         commands = _commands(list(self.content))
         expected_last = self.options.get("exit", 0)
@@ -210,6 +219,8 @@ class RegwireCompare(SphinxDirective):
                 raise self.error(f"regwire-compare: {line!r} has no '=>' between the commands")
             theirs, ours = (side.strip() for side in line.split("=>", 1))
             rows.append((theirs, ours.lstrip("~ ").strip(), not ours.startswith("~")))
+        if not _shown(self):
+            return []
         place = _place(self)
         transcript: list[str] = []
         for _, ours, runs in rows:
