@@ -92,6 +92,36 @@ def test_a_command_that_exits_otherwise_than_the_page_says_fails_the_build(
     assert 'tag "v1" has not been set' in done.stderr
 
 
+def test_a_comparison_table_runs_regwire_lines_and_shows_what_they_printed(
+    tmp_path: Path,
+) -> None:
+    done = _build_scratch_site(
+        tmp_path,
+        "Page\n====\n\n.. regwire-compare::\n   :tool: crane\n\n"
+        "   crane digest $REGISTRY/team/api:v2 => regwire digest $REGISTRY/team/api:v2\n"
+        "   crane auth login => ~ regwire login registry.example.com\n",
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    page = (tmp_path / "out" / "index.txt").read_text()
+    table, transcript = page.split("What the regwire lines printed")
+    assert "crane" in table and "regwire digest $REGISTRY/team/api:v2" in table
+    assert '"regwire login registry.example.com"* (not run' in table
+    assert re.search(
+        r"\$ regwire digest \$REGISTRY/team/api:v2\n\s+sha256:[0-9a-f]{64}\n", transcript
+    )
+    assert "regwire login" not in transcript
+
+
+def test_a_comparison_line_that_fails_fails_the_build(tmp_path: Path) -> None:
+    done = _build_scratch_site(
+        tmp_path,
+        "Page\n====\n\n.. regwire-compare::\n\n"
+        "   crane digest x => regwire digest $REGISTRY/team/api:v1\n",
+    )
+    assert done.returncode != 0
+    assert "regwire-compare: 'regwire digest $REGISTRY/team/api:v1' exited 3" in done.stderr
+
+
 # Every how-to is a task guide. (The pages of trust, archives and editing join the list once
 # they have the same shape.)
 TASK_GUIDES = [

@@ -251,8 +251,8 @@ class RegwireCompare(SphinxDirective):
         table = nodes.table(classes=["regwire-compare"])
         group = nodes.tgroup(cols=2)
         table += group
-        group += nodes.colspec(colwidth=1)
-        group += nodes.colspec(colwidth=1)
+        group += nodes.colspec(colwidth=50)
+        group += nodes.colspec(colwidth=50)
         head = nodes.thead()
         group += head
         head += self._row([nodes.Text(tool)], [nodes.Text("regwire")])
