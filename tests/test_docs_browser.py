@@ -10,7 +10,8 @@ downloaded: the browser and the driver are named by path, and the site is served
   "verify", and the pages it lists are the pages that explain them;
 - no code block overflows its column (``scrollWidth`` against ``clientWidth``, measured by the
   page's own layout engine): a reader never scrolls sideways to read a command;
-- every link to a page of the site, and every anchor such a link names, exists.
+- every link to a page of the site, and every anchor such a link names, exists;
+- the reader can switch to a dark theme with the page's own button, code blocks included.
 
 A machine without Chromium fails here, loudly: ``apt-get install chromium chromium-driver``.
 """
@@ -239,3 +240,28 @@ def test_the_concepts_pictures_show_at_their_own_size(site: Path, base: str, bro
         drawn = re.search(r'<svg width="(\d+)pt"', (site / data).read_text())
         assert drawn is not None, data
         assert width >= int(drawn.group(1)) * 4 / 3 - 1, (data, width, drawn.group(1))
+
+
+def test_the_reader_can_switch_to_a_dark_theme(base: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    def background() -> tuple[int, ...]:
+        colour = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        return tuple(int(part) for part in re.findall(r"\d+", colour)[:3])
+
+    _open(browser, base + "howto/mirror.html")
+    browser.execute_script("localStorage.setItem('theme', 'light')")
+    browser.refresh()
+    assert sum(background()) > 600, background()  # light: near white
+    for _ in range(3):  # the toggle cycles: auto, dark, light (the order depends on the system)
+        if browser.execute_script("return document.body.dataset.theme") == "dark":
+            break
+        toggles = browser.find_elements(By.CSS_SELECTOR, "button.theme-toggle")
+        next(toggle for toggle in toggles if toggle.is_displayed()).click()
+    assert browser.execute_script("return document.body.dataset.theme") == "dark"
+    assert sum(background()) < 150, background()  # dark: near black
+    code = browser.execute_script(
+        "return getComputedStyle(document.querySelector('.highlight')).backgroundColor"
+    )
+    assert sum(int(part) for part in re.findall(r"\d+", code)[:3]) < 200, code
+    browser.execute_script("localStorage.removeItem('theme')")
