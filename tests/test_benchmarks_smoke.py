@@ -253,3 +253,18 @@ def test_editing_benchmark_runs() -> None:
         "| umoci config loop (layout) |",
     ):
         assert row in done.stdout, row
+
+
+def test_archives_benchmark_runs() -> None:
+    """``python -m benchmarks.archives --smoke``: an 8 MiB image into a docker-archive and back
+    (regwire's three clients and skopeo, each copy a process of its own)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.archives", "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for direction in ("registry -> docker-archive", "docker-archive -> registry"):
+        for client in ("regwire-sync", "regwire-trio", "regwire-asyncio", "skopeo"):
+            assert f"| {direction} | {client} |" in done.stdout, (direction, client)

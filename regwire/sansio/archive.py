@@ -39,6 +39,7 @@ __all__ = [
     "DockerEntry",
     "GZIP_BLOCK",
     "GZIP_HEADER",
+    "GZIP_LEVEL",
     "Gunzip",
     "deflate_block",
     "familiar",
@@ -368,12 +369,16 @@ class Gunzip:
 # stored, as Go's compressors do: zlib would spend its time looking for matches that are not
 # there.
 GZIP_BLOCK = 256 * 1024
+# zlib's level 1: on a layer of a Debian system's /usr files, 7.6% larger than level 6 and 2.7
+# times as fast (55 against 20 MiB/s per core here); zlib's level 6 runs at a third of the speed
+# of the Go compressor skopeo uses at its default, so level 6 would keep a load far behind it.
+GZIP_LEVEL = 1
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time, OS unknown
 _WINDOW = 32 * 1024
 _PROBE = 16 * 1024
 
 
-def deflate_block(data: bytes, before: bytes, *, last: bool, level: int = 6) -> bytes:
+def deflate_block(data: bytes, before: bytes, *, last: bool, level: int = GZIP_LEVEL) -> bytes:
     """One block of a block-parallel gzip stream; ``before``: the input just before it."""
     probe = data[:_PROBE]
     if len(probe) == _PROBE and len(zlib.compress(probe, 1)) > _PROBE * 0.97:

@@ -35,6 +35,7 @@ from .archive import (
     CONFIG_TYPES,
     GZIP_BLOCK,
     GZIP_HEADER,
+    GZIP_LEVEL,
     MANIFEST_FILE,
     ArchiveError,
     DockerEntry,
@@ -114,7 +115,7 @@ class DockerArchive:
     copied in or out goes through a `DockerArchiveEnd` (`end`), which names it."""
 
     def __init__(
-        self, files: ArchiveFiles, path: str, *, level: int = 6, parallel: int = 1
+        self, files: ArchiveFiles, path: str, *, level: int = GZIP_LEVEL, parallel: int = 1
     ) -> None:
         self.files, self.path, self.level = files, path, level
         self.parallel = max(parallel, 1)  # blocks compressed at once (`Parallel`)
