@@ -1,4 +1,4 @@
-"""regwire's core over httpx: a blocking and an async driver (a documentation example)."""
+"""regwire's core over httpx: a blocking and an async driver (a docs example)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def _bounded(pieces: Any, limit: int) -> bytes:
 
 def run(operation: Operation[Any], client: httpx.Client | None = None) -> Any:
     """Drive ``operation`` to its end with a blocking httpx client."""
-    client = client or httpx.Client(follow_redirects=False)  # the core follows redirects
+    # The core follows redirects itself: it decides where credentials may go.
+    client = client or httpx.Client(follow_redirects=False)
     streams: dict[int, Any] = {}
     event: Any = None
     while True:
@@ -50,8 +51,9 @@ def run(operation: Operation[Any], client: httpx.Client | None = None) -> Any:
             event = BodyChunk(next(streams[intent.channel], b""))
         elif isinstance(intent, Request):
             try:
+                sent = list(intent.headers)
                 request = client.build_request(
-                    intent.method, intent.url, headers=list(intent.headers), content=intent.body
+                    intent.method, intent.url, headers=sent, content=intent.body
                 )
                 answer = client.send(request, stream=True)
             except httpx.HTTPError as exc:
@@ -64,13 +66,21 @@ def run(operation: Operation[Any], client: httpx.Client | None = None) -> Any:
             else:
                 body = _bounded(answer.iter_raw(), intent.max_body)
                 answer.close()
-                event = Response(answer.status_code, headers, body[: intent.max_body],
-                                 truncated=len(body) > intent.max_body)  # fmt: skip
+                event = Response(
+                    answer.status_code,
+                    headers,
+                    body[: intent.max_body],
+                    truncated=len(body) > intent.max_body,
+                )
         else:
-            raise NotImplementedError(f"this small driver does not do {type(intent).__name__}")
+            name = type(intent).__name__
+            raise NotImplementedError(f"this small driver does not do {name}")
 
 
-async def run_async(operation: Operation[Any], client: httpx.AsyncClient | None = None) -> Any:
+async def run_async(
+    operation: Operation[Any],
+    client: httpx.AsyncClient | None = None,
+) -> Any:
     """The same loop, awaited, with httpx's async client."""
     client = client or httpx.AsyncClient(follow_redirects=False)
     streams: dict[int, Any] = {}
@@ -87,8 +97,9 @@ async def run_async(operation: Operation[Any], client: httpx.AsyncClient | None 
                 event = BodyChunk(await anext(streams[intent.channel], b""))
             elif isinstance(intent, Request):
                 try:
+                    sent = list(intent.headers)
                     request = client.build_request(
-                        intent.method, intent.url, headers=list(intent.headers), content=intent.body
+                        intent.method, intent.url, headers=sent, content=intent.body
                     )
                     answer = await client.send(request, stream=True)
                 except httpx.HTTPError as exc:
@@ -102,10 +113,16 @@ async def run_async(operation: Operation[Any], client: httpx.AsyncClient | None 
                     body = b""
                     async for piece in answer.aiter_raw():
                         body += piece
-                        if len(body) > intent.max_body:  # never read past what the core bounds
+                        # never read past what the core bounds
+                        if len(body) > intent.max_body:
                             break
                     await answer.aclose()
-                    event = Response(answer.status_code, headers, body[: intent.max_body],
-                                     truncated=len(body) > intent.max_body)  # fmt: skip
+                    event = Response(
+                        answer.status_code,
+                        headers,
+                        body[: intent.max_body],
+                        truncated=len(body) > intent.max_body,
+                    )
             else:
-                raise NotImplementedError(f"this small driver does not do {type(intent).__name__}")
+                name = type(intent).__name__
+                raise NotImplementedError(f"this small driver does not do {name}")

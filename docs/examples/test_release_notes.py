@@ -1,5 +1,6 @@
-"""A test of your own code against a registry: the ``model_registry`` fixture (regwire's pytest
-plugin, installed with regwire) serves a writable registry on loopback for each test."""
+"""A test of your own code against a registry: the ``model_registry`` fixture
+(regwire's pytest plugin, installed with regwire) serves a writable registry on
+loopback for each test."""
 
 from regwire import Client
 from regwire.testing.plugin import ServedRegistry
