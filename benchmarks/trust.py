@@ -568,8 +568,8 @@ def report(rows: list[Row], images: int, cpu: dict[str, float]) -> tuple[str, li
             if "trio" in row.client or "asyncio" in row.client:
                 met = ratio >= TARGET_RATIO
                 verdicts.append(
-                    f"{row.workload}, {row.client}: {ratio:.2f}x the floor's rate (median of "
-                    f"{len(row.paired)} pairs), best round {best_ratio:.2f}x the floor's best "
+                    f"{row.workload}, {row.client}: {ratio:.3f}x the floor's rate (median of "
+                    f"{len(row.paired)} pairs), best round {best_ratio:.3f}x the floor's best "
                     f"(target >= {TARGET_RATIO}x): "
                     f"{'met' if met else 'NOT MET'}"
                 )
