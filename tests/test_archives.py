@@ -89,6 +89,45 @@ def test_bad_archive_references_are_refused_with_a_typed_error(text: str) -> Non
         parse_archive_reference(text)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=40))
+def test_any_text_is_an_archive_name_or_not_one_or_a_typed_error(text: str) -> None:
+    for prefix in ("", "docker-archive:", "oci-archive:"):
+        try:
+            found = parse_archive_reference(prefix + text)
+        except (ValueError, RegistryError):
+            continue
+        assert (found is None) == (
+            prefix == "" and not text.startswith(("docker-archive:", "oci-archive:"))
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["docker-archive", "oci-archive"]),
+    st.from_regex(r"[A-Za-z0-9_./-]{1,20}", fullmatch=True),
+    st.one_of(
+        st.just(""),
+        st.integers(0, 10**6).map(lambda n: f"@{n}"),
+        st.from_regex(
+            r"[a-z0-9]{1,8}(/[a-z0-9]{1,8}){0,2}:[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}", fullmatch=True
+        ),
+    ),
+)
+def test_archive_names_read_back_what_they_say(kind: str, path: str, rest: str) -> None:
+    if kind == "oci-archive" and rest:  # a TAG: ref.name's alphanumerics
+        rest = "".join(c for c in rest if c.isalnum()) or "t"
+    text = f"{kind}:{path}" + (f":{rest}" if rest else "")
+    found = parse_archive_reference(text)
+    assert found is not None and (found.kind, found.path) == (kind, path)
+    if rest.startswith("@") and kind == "docker-archive":
+        assert found.index == int(rest[1:])
+    elif kind == "docker-archive" and rest:
+        assert found.name == familiar(rest) and found.name.endswith(":" + rest.rsplit(":", 1)[1])
+    else:
+        assert found.name == rest and found.tag == rest
+
+
 def test_an_archive_names_its_tag_and_url() -> None:
     name = parse_archive_reference("docker-archive:a.tar:example.com/x/y:v9")
     assert name is not None and (name.tag, name.url) == ("v9", "docker-archive:a.tar")
