@@ -79,8 +79,12 @@ from .sansio.signatures import (
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
-    from .drivers.trust import Finder
     from .sansio.policy import PKI, SigstoreSigned
+
+Finder = Callable[[], Plan[tuple[str, Attachments]]]
+"""Finds the digest an image's reference names and the signatures stored for it (the
+`regwire.drivers.trust.Finder` a verification is handed; named here too, so that this module
+does not import the one that imports it)."""
 
 __all__ = [
     "InvalidTrustedRoot",

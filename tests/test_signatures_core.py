@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,22 @@ def test_verdicts_say_why_each_signature_failed() -> None:
         accept("example.com/a:1", Attachments(others=3), [key], DIGEST, anyone)
     both = Attachments((_signature(good, b"zz"), _signature(good, b"s1")))
     assert [v.key for v in accept("r", both, [key], DIGEST, anyone)] == ["k1"]
+
+
+def test_a_signature_wrapped_over_lines_is_read_as_go_reads_it() -> None:
+    good = make_payload(DIGEST, "example.com/a:1")
+    key = _Key("k1", {(good, b"s" * 60)})
+    wrapped = _signature(good, b"s" * 60)
+    text = wrapped.signature
+    folded = Signature(
+        replace(wrapped.layer, annotations={SIGNATURE_ANNOTATION: text[:40] + "\n" + text[40:]}),
+        good,
+    )
+    assert isinstance(
+        check_signature(folded, [key], DIGEST, lambda signed: None), VerifiedSignature
+    )
+    spaced = Signature(
+        replace(wrapped.layer, annotations={SIGNATURE_ANNOTATION: text[:40] + " " + text[40:]}),
+        good,
+    )
+    assert "not base64" in str(check_signature(spaced, [key], DIGEST, lambda signed: None))
