@@ -197,7 +197,8 @@ class RegwireRun(SphinxDirective):
 class RegwireCompare(SphinxDirective):
     """A table: another tool's command, and regwire's, which the build runs (it must exit 0).
 
-    Each line is ``THEIRS => REGWIRE``; a regwire side starting with ``~`` is shown and not run
+    Each line is ``THEIRS => REGWIRE`` (``THEIRS`` may be two tools' commands, ``A || B``); a
+    regwire side starting with ``~`` is shown and not run
     (it needs what the build does not have: Docker Hub, a daemon). ``:tool:`` heads the first
     column. What the lines run printed follows the table, so that the reader sees regwire's
     answers and the reader's eye stays on the table.
@@ -262,7 +263,12 @@ class RegwireCompare(SphinxDirective):
             cell = [nodes.literal(ours, ours)]
             if not runs:
                 cell.append(nodes.emphasis(text=" (not run here)"))
-            body += self._row([nodes.literal(theirs, theirs)], cell)
+            first: list[nodes.Node] = []
+            for number, command in enumerate(part.strip() for part in theirs.split("||")):
+                if number:
+                    first.append(nodes.emphasis(text=" or "))
+                first.append(nodes.literal(command, command))
+            body += self._row(first, cell)
         return table
 
     @staticmethod
