@@ -11,10 +11,13 @@ import json
 import os
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from regwire import Client, RegistryError
 from regwire.drivers import archives
@@ -320,3 +323,59 @@ def test_docker_25_archives_and_gzip_layers_are_read(tmp_path: Path) -> None:
     assert manifest["config"]["digest"] == sha(config)
     assert manifest["layers"][1]["digest"] == sha(packed)  # a gzip layer is served as it is
     assert gzip.decompress((blobs / manifest["layers"][0]["digest"][7:]).read_bytes()) == plain
+
+
+# -- the tar files themselves: what the writer writes, tarfile and the reader read ---------------
+
+member_plans = st.lists(
+    st.tuples(
+        st.from_regex(r"[a-z]{1,12}(/[a-z0-9]{1,12}){0,2}", fullmatch=True),
+        st.lists(st.binary(max_size=700), max_size=4),  # the pieces written
+        st.sampled_from(["commit", "abort", "restart"]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    member_plans,
+    st.dictionaries(st.sampled_from(["index.json", "manifest.json"]), st.binary(max_size=300)),
+)
+def test_what_the_tar_writer_commits_is_what_tarfile_and_the_reader_read(
+    plans: list[tuple[str, list[bytes], str]], small: dict[str, bytes]
+) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="regwire-tar-"))
+    try:
+        writer = archives.TarWriter(str(folder / "t.tar"))
+        expected: dict[str, bytes] = {}
+        for name, pieces, how in plans:
+            member = writer.create(name)
+            for piece in pieces:
+                member.write(piece)
+            if how == "abort":
+                member.abort()
+                continue
+            data = b"".join(pieces)
+            if how == "restart":
+                member.restart()
+                member.write(b"again")
+                data = b"again"
+            member.commit()
+            expected.setdefault(name, data)  # a name committed twice keeps the first
+        for name, data in small.items():
+            writer.replace(name, data)
+            expected[name] = data
+        writer.finish()
+        assert sorted(os.listdir(folder)) == ["t.tar"]  # no temporary file left
+        with tarfile.open(folder / "t.tar") as tar:
+            got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+        assert got == expected
+        reader = archives.TarFiles(str(folder / "t.tar"))
+        try:
+            for name, data in expected.items():
+                assert reader.read(name, 10_000) == data
+        finally:
+            reader.close()
+    finally:
+        shutil.rmtree(folder)
