@@ -42,6 +42,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -60,9 +61,9 @@ from .sansio.keyless import (
     RekorBundle,
     bundle_content,
     check_entry_claims,
+    check_statement,
     logged_times,
     read_bundles,
-    statement_digests,
 )
 from .sansio.reference import Reference
 from .sansio.registry import Registry
@@ -187,10 +188,16 @@ def _from_sigstore(root: Any, source: str) -> TrustedRoot:
         logs = root.rekor_keyring(KeyringPurpose.VERIFY)
     except SigstoreError as exc:
         raise InvalidTrustedRoot(source, str(exc)) from None
+    except ValueError as exc:  # a certificate or key in it that does not parse
+        raise InvalidTrustedRoot(source, f"holds what cannot be read ({exc})") from None
     try:
         ct_keyring = root.ct_keyring(KeyringPurpose.VERIFY)
     except SigstoreError:
         ct_keyring = None
+    except ValueError as exc:
+        raise InvalidTrustedRoot(
+            source, f"holds a CT log key that cannot be read ({exc})"
+        ) from None
 
     def log_keys(log_id: str, signature: bytes, data: bytes) -> bool:
         try:
@@ -298,6 +305,8 @@ def check_log_entry(
         return f"the log entry is not one Rekor writes: {exc.problem}"
     except (TypeError, ValueError) as exc:
         return f"the log entry cannot be canonicalised: {exc}"
+    except RecursionError:
+        return "the log entry nests JSON too deeply to be one Rekor writes"
     if not root.log_keys(bundle.log_id, bundle.signature, canonical):
         return f"the log entry is not signed by a trusted log of {root.source}"
     try:
@@ -317,6 +326,22 @@ def check_log_entry(
         return datetime.fromtimestamp(bundle.integrated_time, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return f"the log entry's integrated time {bundle.integrated_time} is not a time"
+
+
+_PEM_END_LINE = re.compile(r"-----END [^\n]*?-----([^\n]*)")
+
+
+def _pem_certificates(text: str) -> list[Certificate]:
+    """The certificates of an annotation's PEM text, read as Go's ``pem.Decode`` loop reads it
+    (sigstore's ``UnmarshalCertificatesFromPEM``, which cosign and containers/image use): an
+    END line followed by more than white space, or text after the last block, is refused
+    (`ValueError`), where ``cryptography`` would pass over it."""
+    from cryptography import x509
+
+    ends = list(_PEM_END_LINE.finditer(text))
+    if any(end.group(1).strip() for end in ends) or (ends and text[ends[-1].end() :].strip()):
+        raise ValueError("text follows a PEM block's END line")
+    return x509.load_pem_x509_certificates(text.encode())
 
 
 def _as_go_reads(signature: Signature) -> Signature:
@@ -403,6 +428,28 @@ def _outside_validity(certificate: Certificate, at: datetime) -> str | None:
     )
 
 
+def _ca_not_for_code_signing(path: Sequence[Certificate]) -> str | None:
+    """Why a CA of ``path`` cannot vouch for a code-signing certificate, or None: one with an
+    extended key usage extension must allow codeSigning (or any usage), as Go's
+    ``x509.Verify`` with ``KeyUsages: CodeSigning`` requires of every certificate of the chain
+    (containers/image, cosign); without the extension a CA is unrestricted."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    allowed = {ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+    for ca in path:
+        try:
+            usages = ca.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            continue
+        if not allowed & set(usages):
+            return (
+                f"the CA {ca.subject.rfc4514_string()!r} is restricted to other uses than "
+                "code signing (its extended key usage has no codeSigning)"
+            )
+    return None
+
+
 def _chain(
     root: TrustedRoot, certificate: Certificate, chain_pem: str | None, at: datetime
 ) -> list[Certificate] | str:
@@ -425,7 +472,7 @@ def _chain(
     intermediates: list[Certificate] = []
     if chain_pem:
         try:
-            given = x509.load_pem_x509_certificates(chain_pem.encode())
+            given = _pem_certificates(chain_pem)
         except ValueError as exc:
             return f"the certificate chain annotation is not PEM certificates ({exc})"
         intermediates = given[:-1]  # the last is a root: only the trusted root's are anchors
@@ -456,6 +503,9 @@ def _chain(
         usages = None
     if usages is None or ExtendedKeyUsageOID.CODE_SIGNING not in usages:
         return "the certificate is not for code signing (no extended key usage codeSigning)"
+    wrong = _ca_not_for_code_signing(path)
+    if wrong is not None:
+        return f"the certificate does not chain to a Fulcio root of {root.source}: {wrong}"
     return path
 
 
@@ -483,7 +533,6 @@ def check_keyless(
 ) -> VerifiedSignature | str:
     """Accept the keyless ``signature`` for the manifest ``digest``, or say why not (one
     sentence naming the layer): the steps of the module's docstring, in that order."""
-    from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
     signature = _as_go_reads(signature)
@@ -491,7 +540,7 @@ def check_keyless(
     if signature.certificate is None:
         return f"{where}: no certificate (a key signature, not a keyless one)"
     try:
-        certificates = x509.load_pem_x509_certificates(signature.certificate.encode())
+        certificates = _pem_certificates(signature.certificate)
     except ValueError as exc:
         return f"{where}: the certificate annotation is not a PEM certificate ({exc})"
     if len(certificates) != 1:
@@ -534,6 +583,30 @@ def check_keyless(
     )
 
 
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", re.ASCII)
+
+
+def _host_subject(hostname: str) -> Any:
+    """What a policy's ``subjectHostname`` names, as Go's ``VerifyHostname`` reads it: an IP
+    literal (matched with the certificate's IP addresses) or a DNS name (one final dot
+    dropped); else why it can name no certificate."""
+    import ipaddress
+
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(hostname.strip("[]")))
+    except ValueError:
+        pass
+    name = hostname[:-1] if hostname.endswith(".") else hostname
+    if len(name) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in name.split(".")):
+        return x509.DNSName(name)
+    return (
+        f"the policy's subjectHostname {json.dumps(hostname)} is neither a DNS name nor an IP "
+        "address, so no certificate is for it"
+    )
+
+
 def check_pki(
     signature: Signature,
     pki: PKI,
@@ -563,7 +636,7 @@ def check_pki(
     if signature.certificate is None:
         return f"{where}: no certificate (a key signature, not one from your CA)"
     try:
-        (certificate,) = x509.load_pem_x509_certificates(signature.certificate.encode())
+        (certificate,) = _pem_certificates(signature.certificate)
         roots = x509.load_pem_x509_certificates(pki.ca_roots.data or b"")
         intermediates = (
             x509.load_pem_x509_certificates(pki.ca_intermediates.data or b"")
@@ -571,7 +644,7 @@ def check_pki(
             else []
         )
         if signature.chain:
-            intermediates += x509.load_pem_x509_certificates(signature.chain.encode())[:-1]
+            intermediates += _pem_certificates(signature.chain)[:-1]
     except ValueError as exc:
         return f"{where}: a certificate that cannot be read ({str(exc).splitlines()[0]})"
     # Go's verifier, which containers/image uses, asks neither CAs nor leaves for a key usage
@@ -593,9 +666,12 @@ def check_pki(
         .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
     )
     try:
-        builder.build_client_verifier().verify(certificate, intermediates)
+        path = builder.build_client_verifier().verify(certificate, intermediates).chain[1:]
     except (VerificationError, x509.UnsupportedGeneralNameType, ValueError) as exc:
         return f"{where}: the certificate does not chain to the policy's pki caRoots ({exc})"
+    wrong = _ca_not_for_code_signing(path)
+    if wrong is not None:
+        return f"{where}: the certificate does not chain to the policy's pki caRoots: {wrong}"
     try:
         usages = certificate.extensions.get_extension_for_class(ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
@@ -612,10 +688,12 @@ def check_pki(
             f"not {json.dumps(pki.subject_email)}"
         )
     if pki.subject_hostname:
-        host = builder.build_server_verifier(x509.DNSName(pki.subject_hostname))
+        subject = _host_subject(pki.subject_hostname)
+        if isinstance(subject, str):
+            return f"{where}: {subject}"
         try:
-            host.verify(certificate, intermediates)
-        except (VerificationError, ValueError):
+            builder.build_server_verifier(subject).verify(certificate, intermediates)
+        except (VerificationError, x509.UnsupportedGeneralNameType, ValueError):
             return f"{where}: the certificate is not for the host {pki.subject_hostname}"
     key = _certificate_key(certificate)
     if isinstance(key, str):
@@ -678,8 +756,20 @@ class _SignerPolicy:
             raise VerificationError(wrong)
 
 
+_UNNAMED = (
+    "a message signature names no repository, so the signed identity rule cannot be checked "
+    "(cosign signs an image with an in-toto statement, which names it)"
+)
+
+
 def check_bundle(
-    referrer: str, raw: bytes, root: TrustedRoot, signer: CertificateIdentity, digest: str
+    referrer: str,
+    raw: bytes,
+    root: TrustedRoot,
+    signer: CertificateIdentity,
+    digest: str,
+    *,
+    identity: Callable[[str], str | None] | None = None,
 ) -> VerifiedSignature | str:
     """Accept a Sigstore bundle (v0.3) attached to the manifest ``digest``, or say why not.
 
@@ -687,7 +777,11 @@ def check_bundle(
     log's or a timestamp authority's time, its SCT, the identity (`CertificateIdentity`), the
     log entry's inclusion proof up to a signed checkpoint (and its promise, if any), the
     signature. What it signs must then be this manifest: an in-toto statement naming its
-    digest (a DSSE envelope), or a message signature over the digest itself."""
+    digest (a DSSE envelope), or a message signature over the digest itself.
+
+    With ``identity`` (the signed repository rule a ``.sig`` payload's reference is held to),
+    the statement's subject for the digest must have a name it accepts; a message signature,
+    which names none, is then refused (`check_statement`)."""
     from pydantic import ValidationError
     from sigstore.errors import Error as SigstoreError
     from sigstore.hashes import Hashed
@@ -705,6 +799,10 @@ def check_bundle(
         return f"{where}: {exc.problem}"
     except (SigstoreError, ValidationError, ValueError) as exc:
         return f"{where}: not a Sigstore bundle ({str(exc).splitlines()[0]})"
+    except RecursionError:
+        return f"{where}: not a Sigstore bundle (its JSON nests too deeply)"
+    if kind == "message" and identity is not None:
+        return f"{where}: {_UNNAMED}"
     # Said plainly before sigstore-python's chain building reports it as no path at that time
     # (a rejection only: the log's time is checked by sigstore-python below).
     for at in logged_times(raw):
@@ -716,10 +814,9 @@ def check_bundle(
         verifier = Verifier(trusted_root=root.bundles)
         if kind == "dsse":
             payload_type, payload = verifier.verify_dsse(bundle, policy)
-            named = statement_digests(payload_type, payload)
-            if digest not in named:
-                shown = ", ".join(named) or "no digest"
-                return f"{where}: the bundle is for {shown}, not the manifest {digest}"
+            wrong = check_statement(payload_type, payload, digest, identity)
+            if wrong is not None:
+                return f"{where}: {wrong}"
         else:
             algorithm, _, hex_ = digest.partition(":")
             if algorithm != "sha256":
@@ -772,7 +869,12 @@ def _verifies_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool
 
 
 def check_key_bundle(
-    referrer: str, raw: bytes, keys: Sequence[PublicKey], digest: str
+    referrer: str,
+    raw: bytes,
+    keys: Sequence[PublicKey],
+    digest: str,
+    *,
+    identity: Callable[[str], str | None] | None = None,
 ) -> VerifiedSignature | str:
     """Accept a key-signed Sigstore bundle (cosign v3's ``sign --key``) for the manifest
     ``digest``, or say why not: one of ``keys`` signs its DSSE envelope, whose in-toto
@@ -781,7 +883,8 @@ def check_key_bundle(
     As with a ``.sig`` layer verified with a key, the bundle's log entry is not looked up (no
     log key is given: issue 27's ``verify --key``); sigstore-python refuses bundles without a
     certificate, so the bundle is read with its data model (``sigstore_models``) and checked
-    with ``cryptography``."""
+    with ``cryptography``. ``identity`` is held to the statement's subject as in
+    `check_bundle`."""
     require_sigstore_extra("reading Sigstore bundles")
     from pydantic import ValidationError
     from sigstore_models.bundle import v1
@@ -791,6 +894,8 @@ def check_key_bundle(
         bundle = v1.Bundle.from_json(raw)
     except (ValidationError, ValueError) as exc:
         return f"{where}: not a Sigstore bundle ({str(exc).splitlines()[0]})"
+    except RecursionError:
+        return f"{where}: not a Sigstore bundle (its JSON nests too deeply)"
     if bundle.verification_material.public_key is None:
         return f"{where}: signed with a certificate (keyless), not a key"
     names = ", ".join(key.name for key in keys)
@@ -803,12 +908,11 @@ def check_key_bundle(
         if key is None:
             return f"{where}: the envelope's signature does not verify with {names}"
         try:
-            named = statement_digests(envelope.payload_type, envelope.payload)
+            wrong = check_statement(envelope.payload_type, envelope.payload, digest, identity)
         except InvalidLogEntry as exc:
             return f"{where}: {exc.problem}"
-        if digest not in named:
-            shown = ", ".join(named) or "no digest"
-            return f"{where}: the bundle is for {shown}, not the manifest {digest}"
+        if wrong is not None:
+            return f"{where}: {wrong}"
         return VerifiedSignature(f"{key.name} (Sigstore bundle)", digest, "", referrer)
     message = bundle.message_signature
     if message is None:
@@ -819,6 +923,8 @@ def check_key_bundle(
     key = next((k for k in keys if _verifies_prehashed(k, message.signature, wanted)), None)
     if key is None:
         return f"{where}: the message signature does not verify with {names}"
+    if identity is not None:
+        return f"{where}: {_UNNAMED}"
     return VerifiedSignature(f"{key.name} (Sigstore bundle)", digest, "", referrer)
 
 
@@ -905,7 +1011,10 @@ def verify_keyless(
             return bundles
 
         bundles = yield from read(job)
-        more += [check_bundle(where, raw, loaded, signer, digest) for where, raw in bundles.found]
+        more += [
+            check_bundle(where, raw, loaded, signer, digest, identity=identity)
+            for where, raw in bundles.found
+        ]
         more += list(bundles.problems)
     return accept_with(
         wanted,
@@ -939,7 +1048,10 @@ def verify_with_keys(
         bundles = yield from read(job)
         if not bundles.found and not bundles.problems:
             raise
-        verdicts = [check_key_bundle(where, raw, keys, digest) for where, raw in bundles.found]
+        verdicts = [
+            check_key_bundle(where, raw, keys, digest, identity=identity)
+            for where, raw in bundles.found
+        ]
         verified = [verdict for verdict in verdicts if isinstance(verdict, VerifiedSignature)]
         if verified:
             return verified

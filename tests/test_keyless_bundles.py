@@ -147,11 +147,13 @@ def bundle(
     kind: str = "dsse",
     identity: str = EMAIL,
     names: str | None = None,
+    name: str = "image",
     log: Sigstore = OURS,
     logged_at: datetime = SIGNED_AT,
 ) -> bytes:
     """A v0.3 bundle by a fresh certificate of our Fulcio for ``digest``: a DSSE envelope with
-    an in-toto statement naming ``names`` (default ``digest``), or a message signature."""
+    an in-toto statement naming ``names`` (default ``digest``) under the repository ``name``
+    (as cosign names the image signed), or a message signature."""
     certificate, key = leaf_with_sct(OURS, identity)
     pem = certificate.public_bytes(serialization.Encoding.PEM)
     hex_ = digest.removeprefix("sha256:")
@@ -176,7 +178,7 @@ def bundle(
         statement = {
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [
-                {"name": "image", "digest": {"sha256": (names or digest).removeprefix("sha256:")}}
+                {"name": name, "digest": {"sha256": (names or digest).removeprefix("sha256:")}}
             ],
             "predicateType": "https://sigstore.dev/cosign/sign/v1",
             "predicate": {},
@@ -272,7 +274,8 @@ def _write(directory: Path, document: dict[str, Any]) -> Path:
 
 CASES: dict[str, tuple[dict[str, Any], str | None]] = {
     "dsse": ({}, None),
-    "message": ({"kind": "message"}, None),
+    "message": ({"kind": "message"}, "a message signature names no repository"),
+    "other-repository": ({"name": "registry.example/elsewhere"}, "not the signed identity"),
     "other-digest": ({"names": "sha256:" + "2" * 64}, "the bundle is for sha256:2222"),
     "other-identity": ({"identity": "intruder@example.com"}, "no signature for this identity"),
     "other-log": ({"log": OTHER}, "checkpoint"),
@@ -350,7 +353,9 @@ def attached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Attached]:
                 digest = _push_image(client, repository, f"bundle {case}")
                 size = len(client.manifest(f"{repository}@{digest}").raw)
                 raw = (
-                    REAL_BUNDLE.read_bytes() if case == "real-bundle" else bundle(digest, **options)
+                    REAL_BUNDLE.read_bytes()
+                    if case == "real-bundle"
+                    else bundle(digest, **{"name": repository, **options})
                 )
                 attach(client, repository, digest, size, raw)
                 digests[case] = digest
@@ -397,10 +402,13 @@ SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def key_bundle(digest: str, *, kind: str = "dsse", names: str | None = None) -> bytes:
+def key_bundle(
+    digest: str, *, kind: str = "dsse", names: str | None = None, name: str = "i"
+) -> bytes:
     """A bundle cosign v3's ``sign --key`` would attach: the key's hint instead of a
-    certificate, a DSSE envelope whose statement names ``names`` (default ``digest``), or a
-    message signature over the digest. (No log entry: ``verify --key`` does not look it up.)"""
+    certificate, a DSSE envelope whose statement names ``names`` (default ``digest``) under
+    the repository ``name``, or a message signature over the digest. (No log entry:
+    ``verify --key`` does not look it up.)"""
     hex_ = digest.removeprefix("sha256:")
     content: dict[str, Any]
     if kind == "message":
@@ -414,7 +422,7 @@ def key_bundle(digest: str, *, kind: str = "dsse", names: str | None = None) -> 
     else:
         statement = {
             "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "i", "digest": {"sha256": (names or digest).split(":")[1]}}],
+            "subject": [{"name": name, "digest": {"sha256": (names or digest).split(":")[1]}}],
             "predicateType": "https://sigstore.dev/cosign/sign/v1",
             "predicate": {},
         }
@@ -438,7 +446,8 @@ def key_bundle(digest: str, *, kind: str = "dsse", names: str | None = None) -> 
 
 KEY_CASES: dict[str, tuple[dict[str, Any], str | None]] = {
     "key-dsse": ({}, None),
-    "key-message": ({"kind": "message"}, None),
+    "key-message": ({"kind": "message"}, "a message signature names no repository"),
+    "key-other-repository": ({"name": "registry.example/elsewhere"}, "not the signed identity"),
     "key-other-digest": ({"names": "sha256:" + "3" * 64}, "the bundle is for sha256:3333"),
 }
 
@@ -457,7 +466,8 @@ def key_signed(attached: Attached) -> dict[str, str]:
             repository = f"{attached.registry.authority}/bundles/{case}"
             digest = _push_image(client, repository, f"bundle {case}")
             size = len(client.manifest(f"{repository}@{digest}").raw)
-            attach(client, repository, digest, size, key_bundle(digest, **options))
+            raw = key_bundle(digest, **{"name": repository, **options})
+            attach(client, repository, digest, size, raw)
             images[case] = f"{repository}:1"
     return images
 

@@ -289,8 +289,10 @@ def _attach(
     artifact_type: str = BUNDLE_V03,
     layer_type: str = BUNDLE_V03,
     stored: bool = True,
+    names_subject: bool = True,
 ) -> str:
-    """A referrer of ``subject`` in ``team/app`` with ``layers`` (their blobs stored or not)."""
+    """A referrer of ``subject`` in ``team/app`` with ``layers`` (their blobs stored or not;
+    the manifest naming its subject or not)."""
     empty = model.put_blob("team/app", b"{}")
     descriptors = []
     for layer in layers:
@@ -299,14 +301,15 @@ def _attach(
         descriptors.append(
             {"mediaType": layer_type, "digest": digest_of(layer), "size": len(layer)}
         )
-    document = {
+    document: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": artifact_type,
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
         "layers": descriptors,
-        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1},
     }
+    if names_subject:
+        document["subject"] = {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1}
     return model.put_manifest("team/app", json.dumps(document).encode(), OCI_MANIFEST)
 
 
@@ -401,14 +404,15 @@ def test_logged_times_are_read_or_none(raw: bytes, count: int) -> None:
 
 def test_read_bundles_refuses_a_listed_referrer_that_is_missing_or_names_another_subject() -> None:
     """A hostile referrers answer: one listed manifest the registry does not hold, one whose
-    subject is another image's."""
+    subject is another image's, one that names no subject (a bundle signed for anything)."""
     model = ModelRegistry("reg.test")
     image = model.push_image("team/app", "1", None, [b"the layer"])
     other = model.push_image("team/app", "2", None, [b"another layer"])
     elsewhere = _attach(model, other, [b'{"bundle": 2}'])
+    unbound = _attach(model, image, [b'{"bundle": 3}'], names_subject=False)
     listed = [
         {"mediaType": OCI_MANIFEST, "digest": digest, "size": 1, "artifactType": BUNDLE_V03}
-        for digest in (digest_of(b"never stored"), elsewhere)
+        for digest in (digest_of(b"never stored"), elsewhere, unbound)
     ]
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}
 
@@ -421,5 +425,6 @@ def test_read_bundles_refuses_a_listed_referrer_that_is_missing_or_names_another
     assert found.found == ()
     assert found.problems == (
         f"bundle {digest_of(b'never stored')}: its manifest is missing",
-        f"bundle {elsewhere}: its subject is {other}",
+        f"bundle {elsewhere}: its subject is {other}, not {image}",
+        f"bundle {unbound}: its subject is no subject, not {image}",
     )

@@ -26,7 +26,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -46,9 +47,11 @@ __all__ = [
     "Bundles",
     "bundle_content",
     "check_entry_claims",
+    "check_statement",
     "logged_times",
     "read_bundles",
     "statement_digests",
+    "statement_subjects",
 ]
 
 # Fulcio's OIDC issuer extensions: the first holds the issuer's bytes as they are, the second
@@ -86,14 +89,30 @@ class InvalidLogEntry(RegistryError, ValueError):
         super().__init__(problem)
 
 
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (a line break, a NUL, ...): no identity or
+    issuer does, and Python's ``$`` matches before a final line break where Go's does not."""
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
 def _one_of(value: str | None, pattern: str | None, what: str, flag: str) -> re.Pattern[str] | None:
     if (value is None) == (pattern is None):
         raise InvalidIdentityRule(
             f"give exactly one of the {what} and a regular expression for it "
             f"(--{flag} or --{flag}-regexp)"
         )
-    if value is not None and not value:
-        raise InvalidIdentityRule(f"the {what} must not be empty")
+    given = value if value is not None else pattern
+    assert given is not None
+    shown = "" if value is not None else " regular expression"
+    # cosign takes an empty flag as not given and refuses to verify: an empty expression
+    # would match every identity (a script's "$EXPECTED" left unset).
+    if not given.strip():
+        raise InvalidIdentityRule(f"the {what}{shown} must not be empty")
+    if _has_control(given):
+        raise InvalidIdentityRule(
+            f"the {what}{shown} {json.dumps(given)} holds a control character: "
+            "no certificate names one"
+        )
     if pattern is None:
         return None
     try:
@@ -110,7 +129,10 @@ class CertificateIdentity:
     a workflow URL) and the OIDC issuer Fulcio recorded, each exact or a regular expression.
 
     A regular expression matches anywhere in the value (Go's ``regexp.MatchString``, which
-    cosign uses): anchor it with ``^...$`` to match a whole identity."""
+    cosign uses): anchor it with ``^...$`` to match a whole identity. A certificate's name or
+    issuer holding a control character never matches (Python's ``$`` matches before a final
+    line break, Go's does not); rules that are empty, blank or hold one are refused
+    (`InvalidIdentityRule`)."""
 
     identity: str | None = None
     issuer: str | None = None
@@ -156,6 +178,9 @@ class CertificateIdentity:
 
 
 def _matches(value: str, exact: str | None, pattern: str | None) -> bool:
+    if _has_control(value):
+        # Never a match: an anchored "^...$" would accept "name\n" in Python, not in Go.
+        return False
     if exact is not None:
         return value == exact
     assert pattern is not None
@@ -195,6 +220,8 @@ def _load(raw: bytes | str, what: str) -> object:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidLogEntry(f"{what} is not JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidLogEntry(f"{what} nests JSON too deeply to be one") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +340,9 @@ class Bundles:
 def read_bundles(registry: Registry, repository: str, digest: str) -> Operation[Bundles]:
     """The Sigstore bundles (v0.3) whose subject is the manifest ``digest``: found through the
     referrers API, or its fallback tag where the registry has none (cosign v3 attaches its
-    signatures so), each referrer's bundle layer read and digest-checked."""
+    signatures so), each referrer's bundle layer read and digest-checked. A referrer that
+    cannot be read (missing, not a manifest, a blob with other bytes or larger than declared)
+    is one of ``problems``, and the others are still read."""
     try:
         referrers = yield from registry.referrers(repository, digest, BUNDLE_V03)
     except RegistryError as exc:
@@ -326,24 +355,32 @@ def read_bundles(registry: Registry, repository: str, digest: str) -> Operation[
         if len(found) + len(problems) >= MAX_BUNDLES:
             problems.append(f"more than {MAX_BUNDLES} bundles: the rest were not read")
             break
+        where = f"bundle {descriptor.digest}"
         try:
             manifest = yield from registry.manifest(repository, descriptor.digest)
         except NotFound:
-            problems.append(f"bundle {descriptor.digest}: its manifest is missing")
+            problems.append(f"{where}: its manifest is missing")
+            continue
+        except RegistryError as exc:
+            problems.append(f"{where}: its manifest could not be read ({exc})")
             continue
         layers = [layer for layer in manifest.layers if layer.media_type == BUNDLE_V03]
         if len(layers) != 1 or layers[0].size > MAX_BUNDLE:
-            problems.append(
-                f"bundle {descriptor.digest}: not one bundle layer of at most {MAX_BUNDLE} bytes"
-            )
+            problems.append(f"{where}: not one bundle layer of at most {MAX_BUNDLE} bytes")
             continue
-        if manifest.subject is not None and manifest.subject.digest != digest:
-            problems.append(f"bundle {descriptor.digest}: its subject is {manifest.subject.digest}")
+        # A referrer is about its subject: one listed for this manifest that names no subject,
+        # or another, is not this manifest's bundle.
+        if manifest.subject is None or manifest.subject.digest != digest:
+            named = "no subject" if manifest.subject is None else manifest.subject.digest
+            problems.append(f"{where}: its subject is {named}, not {digest}")
             continue
         try:
-            raw = yield from registry.blob(repository, layers[0].digest)
+            raw = yield from registry.blob(repository, layers[0].digest, limit=layers[0].size)
         except NotFound:
-            problems.append(f"bundle {descriptor.digest}: its bundle layer is missing")
+            problems.append(f"{where}: its bundle layer is missing")
+            continue
+        except RegistryError as exc:
+            problems.append(f"{where}: its bundle layer could not be read ({exc})")
             continue
         found.append((descriptor.digest, raw))
     return Bundles(tuple(found), tuple(problems))
@@ -361,25 +398,63 @@ def bundle_content(raw: bytes) -> str:
     return "dsse" if kinds[0] == "dsseEnvelope" else "message"
 
 
-def statement_digests(payload_type: str, payload: bytes) -> list[str]:
-    """The digests (``sha256:<hex>``) an in-toto statement's subjects name; `InvalidLogEntry`
-    when the envelope does not hold a statement."""
+def statement_subjects(payload_type: str, payload: bytes) -> list[tuple[str | None, str]]:
+    """The subjects an in-toto statement names: each one's name (None when it has none; cosign
+    writes the image's repository) with each digest (``sha256:<hex>``) it gives;
+    `InvalidLogEntry` when the envelope does not hold a statement."""
     if payload_type != IN_TOTO:
         raise InvalidLogEntry(f"the envelope holds {json.dumps(payload_type)}, not {IN_TOTO}")
     statement = _load(payload, "the in-toto statement")
     subjects = statement.get("subject") if isinstance(statement, dict) else None
     if not isinstance(subjects, list):
         raise InvalidLogEntry("the in-toto statement has no subject list")
-    digests: list[str] = []
+    found: list[tuple[str | None, str]] = []
     for subject in subjects:
-        named = subject.get("digest") if isinstance(subject, dict) else None
+        if not isinstance(subject, dict):
+            continue
+        name = subject.get("name")
+        named = subject.get("digest")
         if isinstance(named, dict):
-            digests += [
-                f"{algorithm}:{value}"
+            found += [
+                (name if isinstance(name, str) else None, f"{algorithm}:{value}")
                 for algorithm, value in named.items()
                 if isinstance(value, str)
             ]
-    return digests
+    return found
+
+
+def statement_digests(payload_type: str, payload: bytes) -> list[str]:
+    """The digests (``sha256:<hex>``) an in-toto statement's subjects name; `InvalidLogEntry`
+    when the envelope does not hold a statement."""
+    return [digest for _, digest in statement_subjects(payload_type, payload)]
+
+
+def check_statement(
+    payload_type: str,
+    payload: bytes,
+    digest: str,
+    identity: Callable[[str], str | None] | None,
+) -> str | None:
+    """None when an envelope's in-toto statement is about the manifest ``digest`` under a name
+    ``identity`` accepts (the signed repository rule a ``.sig`` payload's reference is held
+    to; None: no rule); else why not. `InvalidLogEntry` when it holds no statement."""
+    subjects = statement_subjects(payload_type, payload)
+    names = [name for name, named in subjects if named == digest]
+    if not names:
+        shown = ", ".join(named for _, named in subjects) or "no digest"
+        return f"the bundle is for {shown}, not the manifest {digest}"
+    if identity is None:
+        return None
+    reasons: list[str] = []
+    for name in names:
+        if name is None:
+            reasons.append("the statement names no repository for it")
+            continue
+        wrong = identity(name)
+        if wrong is None:
+            return None
+        reasons.append(wrong)
+    return f"the bundle's subject is not the signed identity wanted: {'; '.join(reasons)}"
 
 
 def logged_times(raw: bytes) -> list[datetime]:
@@ -390,5 +465,5 @@ def logged_times(raw: bytes) -> list[datetime]:
         entries = document["verificationMaterial"]["tlogEntries"]
         stamps = [int(entry["integratedTime"]) for entry in entries]
         return [datetime.fromtimestamp(stamp, tz=timezone.utc) for stamp in stamps if stamp]
-    except (ValueError, TypeError, KeyError, OverflowError, OSError):
+    except (ValueError, TypeError, KeyError, OverflowError, OSError, RecursionError):
         return []
