@@ -21,14 +21,11 @@ from hypothesis import strategies as st
 
 from regwire import Client, RegistryError, TagNotFound
 from regwire.sansio.archive import (
-    GZIP_HEADER,
     ArchiveError,
     ArchiveName,
     DockerEntry,
     Gunzip,
-    deflate_block,
     familiar,
-    gzip_trailer,
     layer_compression,
     link_target,
     member_name,
@@ -38,6 +35,7 @@ from regwire.sansio.archive import (
     render_docker_manifest,
     sniff,
 )
+from regwire.sansio.gzipblocks import GZIP_HEADER, deflate_block, gzip_trailer
 from regwire.testing import ModelRegistry
 from regwire.testing.server import LoopbackServer, serve_model
 from tests.harness.drivers import DRIVERS, run_with
@@ -287,7 +285,8 @@ def block_gzip(data: bytes, block: int) -> bytes:
     blocks = [data[i : i + block] for i in range(0, len(data), block)] or [b""]
     out = [GZIP_HEADER]
     for i, piece in enumerate(blocks):
-        out.append(deflate_block(piece, blocks[i - 1] if i else b"", last=i == len(blocks) - 1))
+        before, last = blocks[i - 1] if i else b"", i == len(blocks) - 1
+        out.append(deflate_block(piece, before, last=last, level=1))
     out.append(gzip_trailer(zlib.crc32(data), len(data)))
     return b"".join(out)
 
@@ -695,8 +694,8 @@ def test_a_layer_compressed_for_reading_has_one_digest_however_many_blocks_go_at
 
     made = []
     for width in (1, 3, 4):
-        files = TarFiles(str(archive))
-        docker = DockerArchive(files, str(archive), parallel=width)
+        files = TarFiles(str(archive), threads=width)
+        docker = DockerArchive(files, str(archive))
         try:
             manifest = drive(docker.manifest(""), no_io)
             made.append(manifest.digest)

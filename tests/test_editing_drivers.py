@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 import zstandard
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from regwire.cli import main
 from regwire.drivers import editing as editing_driver
-from regwire.drivers.editing import _ParallelGzip, build_layer, merge_layers, write_tar
+from regwire.drivers.editing import build_layer, merge_layers, write_tar
 from regwire.sansio.edit_documents import EditRefused
 from regwire.sansio.layout import REF_NAME
 from regwire.testing import ModelRegistry
@@ -326,30 +324,6 @@ def test_the_command_edits_and_says_what_it_wrote(
     err = capsys.readouterr().err
     assert "nothing to change" in err and "--platform" in err and "no entry for platform" in err
     assert main(["mutate", f"{a}/team/nothing:1", "--label", "a=b", *flags]) == 3
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    st.lists(st.tuples(st.binary(max_size=2000), st.integers(1, 600)), max_size=6),
-    st.integers(1, 4),
-)
-def test_the_parallel_gzip_is_gzip_and_the_same_bytes_whatever_the_threads(
-    pieces: list[tuple[bytes, int]], threads: int
-) -> None:
-    data = [piece * times for piece, times in pieces]  # some past one block, some not
-    written = []
-    for count in (1, threads):
-        out = io.BytesIO()
-        gz = _ParallelGzip(out, count)
-        try:
-            for piece in data:
-                gz.write(piece)
-            gz.finish()
-        finally:
-            gz.close()
-        written.append(out.getvalue())
-    assert written[0] == written[1]
-    assert gzip.decompress(written[0]) == b"".join(data)
 
 
 def _tar(entries: list[tuple[str, bytes | None]]) -> bytes:

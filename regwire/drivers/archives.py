@@ -39,12 +39,13 @@ from ..sansio.archive import (
     link_target,
     member_name,
 )
-from ..sansio.archive_docker import DockerArchive
+from ..sansio.archive_docker import DockerArchive, Writer
 from ..sansio.copying import copy
 from ..sansio.ends import CopyDestination, End, Report, quiet
 from ..sansio.events import Operation
 from ..sansio.layout import LayoutEnd, check_ref_name
 from ..sansio.manifests import Platform
+from .gzipwriter import GzipWriter
 
 __all__ = ["MAX_MEMBERS", "Archive", "ArchiveOutput", "TarFiles", "TarWriter"]
 
@@ -56,6 +57,18 @@ _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _MAX_HOPS = 16  # links followed from one name
+# Layers read from a docker-archive are gzip at zlib's level 1: on a layer of a Debian system's
+# /usr files, 7.6% larger than level 6 and 2.7 times as fast (55 against 20 MiB/s per core
+# here); level 6 runs at a third of the speed of the Go compressor skopeo uses at its default,
+# so it kept a 1 GiB load at a quarter of skopeo's speed. Blocks of 256 KiB (the digests of
+# layers read from archives stay what they were), a block per core at once (`_threads`).
+_GZIP_LEVEL = 1
+_GZIP_BLOCK = 256 * 1024
+
+
+def _threads() -> int:
+    """Threads compressing a layer read from an archive: one per core, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -128,8 +141,9 @@ class TarFiles:
     """A tar archive read in place, as the files of a layout or a docker-archive (the core's
     `regwire.sansio.archive_docker.ArchiveFiles`), indexed on first use."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, threads: int | None = None) -> None:
         self.path = path
+        self.threads = _threads() if threads is None else max(1, threads)  # gzip's
         self._fd = -1
         self._entries: dict[str, _Entry] | None = None
         self._spools: list[_Spool] = []
@@ -277,6 +291,10 @@ class TarFiles:
         spool = _Spool()
         self._spools.append(spool)
         return spool
+
+    def gzip(self, out: Writer) -> GzipWriter:
+        """A layer compressed on its way out of the archive, ``threads`` blocks at once."""
+        return GzipWriter(out, level=_GZIP_LEVEL, block=_GZIP_BLOCK, threads=self.threads)
 
 
 class _Spool:
@@ -436,6 +454,10 @@ class TarWriter:
         self._spools.append(spool)
         return spool
 
+    def gzip(self, out: Writer) -> GzipWriter:
+        """A layer compressed when an image written here is read back (as `TarFiles.gzip`)."""
+        return GzipWriter(out, level=_GZIP_LEVEL, block=_GZIP_BLOCK, threads=_threads())
+
     def finish(self) -> None:
         """Write the small files kept for last and the end of the archive, flush it to disk,
         and rename it onto its name."""
@@ -551,9 +573,7 @@ class Archive:
     def reading(self, job: Callable[[End], Operation[T]]) -> Operation[T]:
         """``job`` over the archive as a source end, its files closed when it ends."""
         files = TarFiles(self.path)
-        # Layers compressed on the way out go a block per core at once (zlib frees the GIL).
-        width = min(os.cpu_count() or 1, 4)
-        docker = DockerArchive(files, self.path, parallel=width) if self.docker else None
+        docker = DockerArchive(files, self.path) if self.docker else None
         try:
             end: End = (
                 docker.end() if docker is not None else LayoutEnd(ArchiveLayout(files, self.path))

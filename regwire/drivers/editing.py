@@ -33,13 +33,10 @@ import hashlib
 import io
 import os
 import stat
-import struct
 import tarfile
 import tempfile
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -59,6 +56,7 @@ from ..sansio.manifests import Descriptor, Platform
 from ..sansio.reference import Reference
 from ._client import ClientCore
 from .archives import Archive
+from .gzipwriter import GzipWriter
 from .layout import open_layout
 from .operations import at
 from .places import as_reference
@@ -82,7 +80,6 @@ __all__ = [
 T = TypeVar("T")
 
 _PIECE = 1024 * 1024
-_GZIP_LEVEL = 6  # Go's and pigz's default: the level umoci and crane write
 
 
 # -- ends ------------------------------------------------------------------------------------
@@ -354,83 +351,23 @@ def _copy_tar(path: str, out: _Hashing) -> None:
             out.write(piece)
 
 
-# pigz's way to use every core: the stream cut in blocks, each deflated on its own in a
-# thread (zlib lets go of the GIL) with the previous block's last 32 KiB as its dictionary, so
-# that the ratio is that of one stream; each ends with a sync flush, the member with an empty
-# final block, then the CRC-32 and the length. The bytes depend on the data, the level and the
-# block size alone, never on the threads: the same layer, the same digest.
+# Layers an edit builds are gzip at level 6, Go's and pigz's default: the level umoci and crane
+# write, so a layer appended here is about the size theirs are; in blocks of 1 MiB (the block
+# size this writer always had, so a block's overhead stays small at level 6's pace).
+_GZIP_LEVEL = 6
 _GZIP_BLOCK = 1024 * 1024
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, time 0, OS unknown
-_WINDOW = 32 * 1024
-
-
-def _deflate(block: bytes, dictionary: bytes) -> bytes:
-    if dictionary:
-        deflater = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -15, zdict=dictionary)
-    else:
-        deflater = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -15)
-    return deflater.compress(block) + deflater.flush(zlib.Z_SYNC_FLUSH)
-
-
-class _ParallelGzip:
-    """A gzip writer that deflates blocks on several threads, in order, holding at most a few
-    blocks per thread in memory."""
-
-    def __init__(self, out: Any, threads: int) -> None:
-        self.out, self.threads = out, threads
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="regwire-gzip")
-        self.pending: deque[Future[bytes]] = deque()
-        self.buffer = bytearray()
-        self.previous = b""
-        self.crc, self.size = 0, 0
-        out.write(_GZIP_HEADER)
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.crc = zlib.crc32(data, self.crc)
-        self.size += len(data)
-        self.buffer += data
-        while len(self.buffer) >= _GZIP_BLOCK:
-            self._submit(bytes(self.buffer[:_GZIP_BLOCK]))
-            del self.buffer[:_GZIP_BLOCK]
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def _submit(self, block: bytes) -> None:
-        self.pending.append(self.pool.submit(_deflate, block, self.previous))
-        self.previous = block[-_WINDOW:]
-        while len(self.pending) > 2 * self.threads:
-            self.out.write(self.pending.popleft().result())
-
-    def finish(self) -> None:
-        if self.buffer:
-            self._submit(bytes(self.buffer))
-            self.buffer.clear()
-        while self.pending:
-            self.out.write(self.pending.popleft().result())
-        ending = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -15)
-        self.out.write(ending.flush(zlib.Z_FINISH))  # the empty final block
-        self.out.write(struct.pack("<II", self.crc & 0xFFFFFFFF, self.size & 0xFFFFFFFF))
-
-    def close(self) -> None:
-        for future in self.pending:
-            future.cancel()
-        self.pool.shutdown(wait=True)
 
 
 @contextlib.contextmanager
 def _compressor(compression: str, out: _Hashing) -> Iterator[Any]:
     """A writer compressing into ``out``: gzip with a fixed header (no name, time 0) on every
-    core (`_ParallelGzip`), zstd (the ``zstandard`` package, one thread: the same frames every
-    time), or none."""
+    core (`regwire.drivers.gzipwriter.GzipWriter`), zstd (the ``zstandard`` package, one
+    thread: the same frames every time), or none."""
     if compression == "gzip":
-        gz = _ParallelGzip(out, max(1, min(os.cpu_count() or 1, 8)))
-        try:
+        threads = max(1, min(os.cpu_count() or 1, 8))
+        with GzipWriter(out, level=_GZIP_LEVEL, block=_GZIP_BLOCK, threads=threads) as gz:
             yield gz
             gz.finish()
-        finally:
-            gz.close()
     elif compression == "zstd":
         try:
             import zstandard

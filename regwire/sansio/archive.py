@@ -10,8 +10,9 @@ These are decisions, made here without a file: the driver (`regwire.drivers.arch
 the tar's headers, never extracting it, and asks. A docker-archive holds each image's config
 byte for byte and its layers uncompressed (the format of ``docker save``), so a layer's digest
 there is its diff ID; gzip is undone on the way in (`Gunzip`, in bounded pieces, so a small
-layer that inflates without end costs no memory) and done again on the way out (`Gzip`,
-deterministic: the same layer gives the same bytes, so a copy made twice gives one digest).
+layer that inflates without end costs no memory) and done again on the way out (block-parallel
+and deterministic, `regwire.sansio.gzipblocks`: the same layer gives the same bytes, so a copy
+made twice gives one digest).
 """
 
 from __future__ import annotations
@@ -37,13 +38,8 @@ __all__ = [
     "ArchiveLayout",
     "ArchiveName",
     "DockerEntry",
-    "GZIP_BLOCK",
-    "GZIP_HEADER",
-    "GZIP_LEVEL",
     "Gunzip",
-    "deflate_block",
     "familiar",
-    "gzip_trailer",
     "layer_compression",
     "link_target",
     "member_name",
@@ -358,42 +354,6 @@ class Gunzip:
     def end(self) -> None:
         if not self._inflate.eof:
             raise ArchiveError(self._where, "the layer's gzip stream is truncated")
-
-
-# Block-parallel gzip (pigz's layout): the input cut into blocks of GZIP_BLOCK bytes, each
-# compressed on its own as raw deflate primed with the 32 KiB before it and ended by a sync
-# flush (the last by the stream's end), the pieces joined between one header and one trailer.
-# Every block depends on its input alone, so blocks may be compressed at once (zlib releases
-# the GIL) and the bytes out are the same however many are: a layer gives one digest. A block
-# whose first 16 KiB do not compress (already compressed files: archives, images, media) is
-# stored, as Go's compressors do: zlib would spend its time looking for matches that are not
-# there.
-GZIP_BLOCK = 256 * 1024
-# zlib's level 1: on a layer of a Debian system's /usr files, 7.6% larger than level 6 and 2.7
-# times as fast (55 against 20 MiB/s per core here); zlib's level 6 runs at a third of the speed
-# of the Go compressor skopeo uses at its default, so level 6 would keep a load far behind it.
-GZIP_LEVEL = 1
-GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time, OS unknown
-_WINDOW = 32 * 1024
-_PROBE = 16 * 1024
-
-
-def deflate_block(data: bytes, before: bytes, *, last: bool, level: int = GZIP_LEVEL) -> bytes:
-    """One block of a block-parallel gzip stream; ``before``: the input just before it."""
-    probe = data[:_PROBE]
-    if len(probe) == _PROBE and len(zlib.compress(probe, 1)) > _PROBE * 0.97:
-        level, before = 0, b""  # incompressible: stored
-    dictionary = before[-_WINDOW:]
-    if dictionary:
-        deflate = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=dictionary)
-    else:
-        deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
-    return deflate.compress(data) + deflate.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
-
-
-def gzip_trailer(crc: int, size: int) -> bytes:
-    """The end of a gzip stream: the CRC-32 and the length (mod 2**32) of what it holds."""
-    return (crc & 0xFFFFFFFF).to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little")
 
 
 def config_diff_ids(raw: bytes, where: str) -> list[str]:

@@ -15,10 +15,12 @@ ID, the config's digest, is kept) and its layers uncompressed, listed in ``manif
   `DockerArchiveEnd.keeps_extra_tags` is False, for the copy of signatures to ask).
 - Read from, an image's manifest is made up (a Docker schema2 manifest, as skopeo makes it):
   each layer that is not gzip already is compressed once into a spool file the driver gives
-  (`ArchiveFiles.spool`), so that its digest and size are known before the copy asks; each
-  layer's uncompressed digest is checked against the config's ``diff_ids`` then. The config
-  is read as it is. The manifest's digest is therefore new; the config digest and diff IDs are
-  what a round trip keeps.
+  (`ArchiveFiles.spool`) by the driver's gzip (`ArchiveFiles.gzip`: block-parallel and
+  deterministic, `regwire.sansio.gzipblocks`, the same bytes however many threads), so that
+  its digest and size are known before the copy asks; each layer's uncompressed digest is
+  checked against the config's ``diff_ids`` then. The config is read as it is. The
+  manifest's digest is therefore new; the config digest and diff IDs are what a round trip
+  keeps.
 
 The files are the driver's (`ArchiveFiles`: a tar read without extracting it, or one being
 written under a temporary name); the core opens none itself.
@@ -27,22 +29,16 @@ written under a temporary name); the core opens none itself.
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from .archive import (
     CONFIG_TYPES,
-    GZIP_BLOCK,
-    GZIP_HEADER,
-    GZIP_LEVEL,
     MANIFEST_FILE,
     ArchiveError,
     DockerEntry,
     Gunzip,
     config_diff_ids,
-    deflate_block,
-    gzip_trailer,
     layer_compression,
     parse_docker_manifest,
     pick_entry,
@@ -52,7 +48,7 @@ from .archive import (
 from .digests import Verifier, digest_of
 from .ends import BlobSource, CopyProgress, Report, SourceStartedOver
 from .errors import DigestMismatch
-from .events import Joined, Operation, Parallel
+from .events import Operation
 from .layout import BlobReader, LayoutFiles
 from .manifests import (
     DOCKER_CONFIG,
@@ -65,7 +61,15 @@ from .manifests import (
 )
 from .transport import Limits
 
-__all__ = ["ArchiveFiles", "DockerArchive", "DockerArchiveEnd", "MemberWriter", "Spool"]
+__all__ = [
+    "ArchiveFiles",
+    "Compressor",
+    "DockerArchive",
+    "DockerArchiveEnd",
+    "MemberWriter",
+    "Spool",
+    "Writer",
+]
 
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 _CONFIG_BYTES = 8 * 1024 * 1024
@@ -91,13 +95,30 @@ class Spool(Protocol):
     def close(self) -> None: ...
 
 
+class Writer(Protocol):
+    """Where a `Compressor` writes."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+class Compressor(Protocol):
+    """A gzip stream being written into a `Writer`: `write` the input in pieces, `finish` it,
+    `close` it always. Its bytes depend on the input alone (`regwire.sansio.gzipblocks`), so
+    a layer compressed twice has one digest."""
+
+    def write(self, data: bytes, /) -> object: ...
+    def finish(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class ArchiveFiles(LayoutFiles, Protocol):
     """What an archive end needs of the driver: a layout's file operations over the tar's
     members (names normalised by `regwire.sansio.archive.member_name`), a member named when it
-    is complete, and spool files."""
+    is complete, spool files, and a gzip compressor (on as many threads as it likes)."""
 
     def member(self) -> MemberWriter: ...
     def spool(self) -> Spool: ...
+    def gzip(self, out: Writer) -> Compressor: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +135,8 @@ class DockerArchive:
     """A docker-archive read or being written, through the driver's ``files``; each image
     copied in or out goes through a `DockerArchiveEnd` (`end`), which names it."""
 
-    def __init__(
-        self, files: ArchiveFiles, path: str, *, level: int = GZIP_LEVEL, parallel: int = 1
-    ) -> None:
-        self.files, self.path, self.level = files, path, level
-        self.parallel = max(parallel, 1)  # blocks compressed at once (`Parallel`)
+    def __init__(self, files: ArchiveFiles, path: str) -> None:
+        self.files, self.path = files, path
         self._written: dict[str, tuple[str, str | None]] = {}  # digest -> (member, diff ID)
         self._entries: list[DockerEntry] = []
         self._held: dict[str, _Held] = {}
@@ -197,7 +215,7 @@ class DockerArchive:
 
     def _layer(self, member: str, diff_id: str) -> Operation[tuple[str, int]]:
         """A layer member's compressed digest and size: a gzip member as it is, a plain tar
-        compressed into a spool (``parallel`` blocks at once); either way its uncompressed
+        compressed into a spool (`ArchiveFiles.gzip`); either way its uncompressed
         digest must be ``diff_id``."""
         if member in self._layers:
             found, size = self._layers[member]
@@ -206,7 +224,7 @@ class DockerArchive:
         reader = self.files.open(member)
         spool: Spool | None = None
         try:
-            head = reader.read(GZIP_BLOCK)  # no more than the first block
+            head = reader.read(_PIECE)
             kind = sniff(head)
             if kind not in ("", "gzip"):
                 raise ArchiveError(
@@ -226,7 +244,7 @@ class DockerArchive:
                 gunzip.end()
             else:
                 spool = self.files.spool()
-                yield from self._compress(reader, head, inner, outer, spool)
+                _compress(self.files.gzip(_Served(outer, spool)), reader, head, inner)
         except BaseException:
             if spool is not None:
                 spool.close()
@@ -245,39 +263,7 @@ class DockerArchive:
         self._held[digest] = _Held(outer.size, member if spool is None else "", spool)
         self._layers[member] = (digest, outer.size)
         return digest, outer.size
-
-    def _compress(
-        self, reader: BlobReader, head: bytes, inner: Verifier, outer: Verifier, spool: Spool
-    ) -> Operation[None]:
-        """``head`` and the rest of ``reader`` as block-parallel gzip into ``spool``, in waves
-        of eight blocks per ``parallel`` (a few MiB held at once, whatever the layer's size)."""
-
-        def put(data: bytes) -> None:
-            outer.update(data)
-            spool.write(data)
-
-        put(GZIP_HEADER)
-        crc, before = 0, b""
-        block = _fill(reader, head)
-        while True:
-            wave = [block]
-            while len(wave) < 8 * self.parallel and (more := _fill(reader, b"")):
-                wave.append(more)
-            block = _fill(reader, b"")  # the next wave's first, or b"": this wave ends it
-            last = not block
-            jobs = []
-            for i, data in enumerate(wave):
-                tail = last and i == len(wave) - 1
-                jobs.append(_deflated(data, wave[i - 1] if i else before, tail, self.level))
-            packed = yield from _each(jobs, self.parallel)
-            for data, out in zip(wave, packed, strict=True):
-                inner.update(data)
-                crc = zlib.crc32(data, crc)
-                put(out)
-            before = wave[-1]
-            if last:
-                break
-        put(gzip_trailer(crc, inner.size))
+        yield  # pragma: no cover - an operation that asks nothing of the driver
 
     def open_blob(self, blob: Descriptor, report: Report) -> BlobSource:
         held = self._held.get(blob.digest)
@@ -422,37 +408,29 @@ class DockerArchive:
         return written[0]
 
 
-def _fill(reader: BlobReader, head: bytes) -> bytes:
-    """``head`` and what follows it from ``reader``, up to one gzip block (less at the end)."""
-    parts, size = [head], len(head)
-    while size < GZIP_BLOCK:
-        piece = reader.read(GZIP_BLOCK - size)
-        if not piece:
-            break
-        parts.append(piece)
-        size += len(piece)
-    return b"".join(parts)
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """Compressed bytes on their way into a spool, hashed as they go: the blob served."""
+
+    outer: Verifier
+    spool: Spool
+
+    def write(self, data: bytes, /) -> None:
+        self.outer.update(data)
+        self.spool.write(data)
 
 
-def _deflated(data: bytes, before: bytes, last: bool, level: int) -> Operation[bytes]:
-    return deflate_block(data, before, last=last, level=level)
-    yield  # pragma: no cover - an operation that asks nothing of the driver
-
-
-def _each(jobs: list[Operation[bytes]], width: int) -> Operation[list[bytes]]:
-    """``jobs`` run, ``width`` at once where the driver can (`Parallel`); their results."""
-    if width <= 1 or len(jobs) <= 1:
-        done = []
-        for job in jobs:
-            done.append((yield from job))
-        return done
-    answer = yield Parallel(tuple(jobs), width)
-    if not isinstance(answer, Joined) or len(answer.outcomes) != len(jobs):
-        raise TypeError("Parallel must be answered with one outcome per operation")
-    for outcome in answer.outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return [outcome for outcome in answer.outcomes if isinstance(outcome, bytes)]
+def _compress(gzip: Compressor, reader: BlobReader, head: bytes, inner: Verifier) -> None:
+    """``head`` and the rest of ``reader`` through ``gzip``, hashed (``inner``) as they go."""
+    try:
+        piece = head
+        while piece:
+            inner.update(piece)
+            gzip.write(piece)
+            piece = reader.read(_PIECE)
+        gzip.finish()
+    finally:
+        gzip.close()
 
 
 class DockerArchiveEnd:
