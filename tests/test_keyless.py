@@ -1,6 +1,6 @@
 """Real keyless cosign signatures get the verdicts containers/image and cosign give them (issue 28).
 
-``dir-img-cosign-fulcio-rekor-valid`` (``../shared/fixtures/sigstore``) was signed by cosign
+``dir-img-cosign-fulcio-rekor-valid`` (``tests/fixtures/sigstore``) was signed by cosign
 against the public Sigstore: a Fulcio certificate for ``mitr@redhat.com`` from the OIDC issuer
 ``https://github.com/login/oauth``, its chain, and Rekor's signed entry timestamp.
 containers/image accepts it (``signature/policy_eval_sigstore_test.go``,

@@ -53,7 +53,7 @@ from tests.test_keyless_own import EMAIL, GITHUB, OTHER, OURS, SIGNED_AT, Sigsto
 
 pytestmark = pytest.mark.registry
 
-PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
+PUBLIC = Path(__file__).resolve().parent / "fixtures" / "sigstore"
 REAL_BUNDLE = PUBLIC / "oci-attestation.sigstore.json"
 REAL_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
 REAL_SIGNER = CertificateIdentity(

@@ -425,7 +425,7 @@ def test_each_case_gets_its_verdict_and_its_reason(signed: Signed, case: str, dr
 def test_the_public_root_does_not_trust_our_fulcio(signed: Signed, tmp_path: Path) -> None:
     """The same good signature against the public fixture's trusted root: another Fulcio,
     another log; the log's signature is the first check, and it fails."""
-    public = Path(__file__).resolve().parents[2] / "shared/fixtures/sigstore/trusted_root_pgi.json"
+    public = Path(__file__).resolve().parent / "fixtures/sigstore/trusted_root_pgi.json"
     answer = verify(signed, "good", trusted_root=str(public))
     assert isinstance(answer, SignatureRejected)
     assert "not signed by a trusted log" in str(answer)

@@ -33,7 +33,7 @@ from regwire.testing import FakeNetwork, ModelRegistry
 from tests.test_keyless_core import _attach
 from tests.test_trust_fixtures import SIGSTORE, fixture_layers
 
-PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
+PUBLIC = Path(__file__).resolve().parent / "fixtures" / "sigstore"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 

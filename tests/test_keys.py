@@ -1,7 +1,7 @@
 """regwire.keys: cosign's public keys check real cosign signatures, every key type signs and
 checks round trip, tampering fails, bad input is always `InvalidKey`, a missing extra says which.
 
-The signatures in ``../shared/fixtures/sigstore`` were made by cosign (containers/image's test
+The signatures in ``tests/fixtures/sigstore`` were made by cosign (containers/image's test
 fixtures): ``dir-img-cosign-valid*`` verify with ``cosign.pub`` and not with ``cosign2.pub``.
 """
 
@@ -28,7 +28,7 @@ from regwire.keys import (
 from regwire.sansio.errors import InvalidKey, MissingExtra
 from regwire.sansio.signatures import PublicKey
 
-SIGSTORE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
+SIGSTORE = Path(__file__).resolve().parent / "fixtures" / "sigstore"
 SIGNATURE = "dev.cosignproject.cosign/signature"
 PAYLOAD = b'{"critical":{"type":"cosign container image signature"},"optional":null}'
 

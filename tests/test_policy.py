@@ -3,7 +3,7 @@
 The tables follow containers/image's own tests (``signature/policy_config_test.go``,
 ``policy_config_sigstore_test.go``, ``policy_eval_test.go``
 ``TestPolicyContextRequirementsForImageRef``); the fixture is containers/image's
-``signature/fixtures/policy.json`` (``../shared/fixtures/sigstore/policy.json``); the properties
+``signature/fixtures/policy.json`` (``tests/fixtures/sigstore/policy.json``); the properties
 compare scope selection with a reference implementation written here from the man page.
 """
 
@@ -42,7 +42,7 @@ from regwire.sansio.policy import (
 )
 from regwire.sansio.reference import Reference
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore" / "policy.json"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sigstore" / "policy.json"
 REJECT = {"type": "reject"}
 ACCEPT = {"type": "insecureAcceptAnything"}
 

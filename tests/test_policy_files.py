@@ -26,7 +26,7 @@ from regwire.sansio.policy import (
 from regwire.sansio.reference import Reference
 from regwire.sansio.registries_d import Section
 
-SIGSTORE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
+SIGSTORE = Path(__file__).resolve().parent / "fixtures" / "sigstore"
 
 
 def write_policy(path: Path, document: Any) -> Path:

@@ -29,7 +29,7 @@ from regwire.sansio.signatures import (
     signature_documents,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sigstore"
 DIGEST = "sha256:" + "ab" * 32
 
 

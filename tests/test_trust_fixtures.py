@@ -1,6 +1,6 @@
 """Real cosign signatures get the verdicts containers/image gives them (issue 27).
 
-The images and signatures in ``../shared/fixtures/sigstore`` are containers/image's test
+The images and signatures in ``tests/fixtures/sigstore`` are containers/image's test
 fixtures: made by cosign (and by containers/image for ``-with-tag``), verified by
 ``signature/policy_eval_sigstore_test.go`` (``TestPRrSigstoreSignedIsSignatureAccepted``,
 ``TestPRSigstoreSignedIsRunningImageAllowed``) with ``cosign.pub``. Each test here serves a
@@ -49,7 +49,7 @@ from regwire.testing.model import ModelRegistry
 from regwire.testing.server import LoopbackServer, serve_model
 from tests.harness.drivers import DRIVERS, run_with
 
-SIGSTORE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
+SIGSTORE = Path(__file__).resolve().parent / "fixtures" / "sigstore"
 COSIGN_PUB = SIGSTORE / "cosign.pub"
 COSIGN2_PUB = SIGSTORE / "cosign2.pub"
 REKOR_PUB = SIGSTORE / "rekor.pub"
