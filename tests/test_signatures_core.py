@@ -234,3 +234,83 @@ def test_a_signature_wrapped_over_lines_is_read_as_go_reads_it() -> None:
         good,
     )
     assert "not base64" in str(check_signature(spaced, [key], DIGEST, lambda signed: None))
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({"critical": {}, "optional": []}, "optional is not an object"),
+        ({"critical": [], "optional": None}, "critical is not an object"),
+        (
+            {
+                "critical": {
+                    "identity": {"docker-reference": 7},
+                    "image": {"docker-manifest-digest": DIGEST},
+                    "type": "cosign container image signature",
+                },
+                "optional": None,
+            },
+            "docker-reference is not a string",
+        ),
+    ],
+)
+def test_more_malformed_payloads_are_protocol_errors(document: object, problem: str) -> None:
+    with pytest.raises(ProtocolError, match=problem):
+        Payload.parse(json.dumps(document).encode())
+
+
+def test_a_payload_names_both_a_digest_and_an_identity() -> None:
+    with pytest.raises(ValueError, match="names a digest and an identity"):
+        make_payload("", "example.com/a:1")
+
+
+def test_what_the_tag_holds_decides_which_layers_are_signatures() -> None:
+    from regwire.sansio.manifests import Descriptor
+    from regwire.sansio.signatures import PAYLOAD_BYTES, payload_layers
+
+    big = Descriptor(SIMPLE_SIGNING, DIGEST, PAYLOAD_BYTES + 1)
+    raw, _, _ = signature_documents(None, None, [(make_payload(DIGEST, "a.com/b:1"), {})])
+    manifest = _decoded(raw)
+    wanted, others, problem = payload_layers(manifest, "sha256-x.sig")
+    assert (len(wanted), others, problem) == (1, 0, "")
+    oversized = replace(manifest, layers=(*manifest.layers, big))
+    wanted, others, _ = payload_layers(oversized, "sha256-x.sig")
+    assert (len(wanted), others) == (1, 1)  # a layer larger than a payload is not read
+    docker = replace(manifest, media_type="application/vnd.docker.distribution.manifest.v2+json")
+    assert "not a signature manifest" in payload_layers(docker, "sha256-x.sig")[2]
+
+
+def test_check_signature_needs_a_key_and_reports_what_is_missing() -> None:
+    good = make_payload(DIGEST, "example.com/a:1")
+    key = _Key("k1", {(good, b"s1")})
+    with pytest.raises(ValueError, match="at least one key"):
+        check_signature(_signature(good, b"s1"), [], DIGEST, lambda signed: None)
+    empty = Signature(replace(_signature(good, b"s1").layer, annotations={}), good)
+    assert "no signature annotation" in str(check_signature(empty, [key], DIGEST, lambda s: None))
+    garbage = b"not json at all"
+    signed_garbage = _Key("k2", {(garbage, b"s2")})
+    verdict = check_signature(_signature(garbage, b"s2"), [signed_garbage], DIGEST, lambda s: None)
+    assert "not JSON" in str(verdict)  # only read once the key verified it
+
+
+def test_a_signature_config_that_is_not_an_object_is_refused() -> None:
+    raw, _, _ = signature_documents(None, None, [(make_payload(DIGEST, "a.com/b:1"), {})])
+    with pytest.raises(ProtocolError, match="not a JSON object"):
+        signature_documents(_decoded(raw), b"[]", [])
+
+
+def test_the_signature_manifest_keeps_its_own_annotations() -> None:
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": DIGEST,
+            "size": 2,
+        },
+        "layers": [],
+        "annotations": {"created-by": "cosign"},
+    }
+    existing = _decoded(json.dumps(document).encode())
+    raw, _, _ = signature_documents(existing, b"{}", [(make_payload(DIGEST, "a.com/b:1"), {})])
+    assert json.loads(raw)["annotations"] == {"created-by": "cosign"}
