@@ -183,10 +183,9 @@ def test_an_image_read_twice_is_made_up_once_and_found_again_by_its_digest() -> 
     assert all(s.closed for s in files.spools)
 
 
-@pytest.mark.xfail(strict=True, reason="archive_docker.py:263 keeps one spool per digest")
 def test_two_members_holding_one_tar_leave_no_spool_open() -> None:
-    """Two members with the same plain tar are compressed into two spools under one digest;
-    ``_held`` keeps the second, so `DockerArchive.close` never closes the first."""
+    """Two members with the same plain tar compress to one digest: the second spool is closed
+    at once and the first kept, so `DockerArchive.close` closes every spool (a leak before)."""
     plain = tar_of(b"twice")
     archive, files = archive_of([plain, plain])
     made = run(archive.manifest(""))

@@ -260,7 +260,11 @@ class DockerArchive:
                 "at its place: the archive is damaged or was tampered with",
             )
         digest = outer.actual
-        self._held[digest] = _Held(outer.size, member if spool is None else "", spool)
+        if digest in self._held:  # one tar under two members: the same bytes, held once
+            if spool is not None:
+                spool.close()
+        else:
+            self._held[digest] = _Held(outer.size, member if spool is None else "", spool)
         self._layers[member] = (digest, outer.size)
         return digest, outer.size
         yield  # pragma: no cover - an operation that asks nothing of the driver
