@@ -141,3 +141,18 @@ def test_every_howto_is_in_the_site() -> None:
     index = (DOCS / "index.rst").read_text()
     for page in sorted((DOCS / "howto").glob("*.rst")):
         assert f"   howto/{page.stem}\n" in index, page.name
+
+
+def test_the_readme_is_a_front_page_linking_each_part_of_the_site() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    linked = re.findall(r"\]\((docs/[^)#]+)\)", readme)
+    assert [target for target in linked if not (DOCS.parent / target).is_file()] == []
+    index = (DOCS / "index.rst").read_text()
+    pages = re.findall(r"^   ([a-z][\w/-]*)$", index, re.M)
+    assert len(pages) > 15
+    for page in pages:
+        suffix = ".md" if (DOCS / f"{page}.md").exists() else ".rst"
+        assert f"](docs/{page}{suffix})" in readme, page
+    # the long benchmark tables are on the results page; the README keeps the headlines
+    assert "| workload | client |" not in readme
+    assert (DOCS / "benchmarks.md.inc").read_text().count("| workload | client |") >= 10
