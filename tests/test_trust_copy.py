@@ -243,6 +243,7 @@ def test_a_signed_source_into_an_archive_is_refused_before_a_byte_unless_removed
     with server:
         answer = _run(driver, server, scenario)
     assert isinstance(answer, SignatureRejected) and "--remove-signatures" in str(answer)
+    assert str(answer).startswith("docker-archive:") and "Archive(" not in str(answer)
     assert not refused.exists() and kept.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tar", "plain.tar"]
 

@@ -415,7 +415,7 @@ def refuse_unkept_attachments(target: CopyTarget, src: Registry | None) -> Plan[
     ]
     if wanted:
         raise SignatureRejected(
-            str(target.destination),
+            getattr(target.destination, "url", str(target.destination)),
             f"an archive cannot keep the source's signatures ({', '.join(wanted)}); copy with "
             "--remove-signatures (remove_signatures=True) to leave them behind, or copy to "
             "an oci: layout, which keeps them",
@@ -442,7 +442,7 @@ def carry_attachments(
     ]
     if wanted and not isinstance(target.destination, (Reference, Layout)):
         raise SignatureRejected(
-            str(target.destination),
+            getattr(target.destination, "url", str(target.destination)),
             f"this destination cannot keep the source's signatures ({', '.join(wanted)}); "
             "copy with --remove-signatures (remove_signatures=True) to leave them behind",
         )
